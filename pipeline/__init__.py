@@ -1,0 +1,1 @@
+"""Sportsflow wiring: settings, topics, the Faust app, the CLI and the web front ends."""

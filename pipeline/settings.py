@@ -1,0 +1,135 @@
+"""All configuration, in one frozen object built from `SPORTSFLOW_*` environment variables.
+
+Nested concerns use a double underscore: `SPORTSFLOW_KAFKA__BOOTSTRAP_SERVERS`,
+`SPORTSFLOW_PROVIDERS__THEODDSAPI__API_KEY`. Nothing here reads the environment at import
+time; call `get_settings()` (cached) or build `Settings()` explicitly in tests.
+The README's settings table is generated from these models (`sportsflow settings`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["local", "dev", "staging", "prod"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    security: Literal["plaintext", "tls", "iam"] = Field(
+        "plaintext", description="plaintext (local), tls, or iam (MSK SASL/OAUTHBEARER over TLS)."
+    )
+    topic_partitions: int = Field(4, description="Partitions for topics Sportsflow creates.")
+    topic_replication: int = Field(1, description="Replication factor for topics Sportsflow creates.")
+    raw_retention_hours: int = Field(168, description="Retention of raw.<provider> topics.")
+
+
+class AwsSettings(_Section):
+    region: str = Field("us-east-1", description="AWS region (also used against the local servers).")
+    endpoint_url_dynamodb: str | None = Field(
+        "http://127.0.0.1:4566", description="DynamoDB endpoint; empty for real AWS."
+    )
+    endpoint_url_s3: str | None = Field("http://127.0.0.1:8333", description="S3 endpoint; empty for real AWS.")
+    access_key_id: SecretStr | None = Field(
+        SecretStr("sportsflow"), description="Static key for the local servers; empty to use the AWS chain."
+    )
+    secret_access_key: SecretStr | None = Field(SecretStr("sportsflow-secret"), description="See access_key_id.")
+    dynamodb_table: str = Field("sportsflow", description="The single DynamoDB table.")
+    s3_bucket: str = Field("sportsflow-archive", description="S3 archive bucket.")
+    ttl_days: int = Field(30, description="Retention of DynamoDB history items (TTL attribute `expiresAt`).")
+    secrets_manager_prefix: str | None = Field(
+        None, description="If set, provider keys are read from Secrets Manager under this prefix."
+    )
+
+
+class StackSettings(_Section):
+    """The local, natively started stack (`sportsflow stack up`)."""
+
+    home: Path = Field(Path(".stack"), description="Data, logs, pid files and downloaded jars.")
+    kafka_port: int = Field(9092, description="Kafka broker port on 127.0.0.1.")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port on 127.0.0.1.")
+    dynamodb_port: int = Field(4566, description="moto server (DynamoDB API) port.")
+    s3_port: int = Field(8333, description="SeaweedFS S3 port.")
+    s3_master_port: int = Field(9333, description="SeaweedFS master port.")
+    start_timeout_s: float = Field(90.0, description="How long `stack up` waits for each service.")
+
+
+class ProviderSettings(_Section):
+    """One provider's connection. Every field has a per-provider default in its connector module."""
+
+    enabled: bool = True
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    feeds: list[str] | None = None
+    poll_live_s: float | None = None
+    poll_idle_s: float | None = None
+    timeout_s: float = 10.0
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class BroadcasterSettings(_Section):
+    host: str = Field("127.0.0.1", description="WebSocket bind address.")
+    port: int = Field(8765, description="WebSocket port (path /ws).")
+    jwt_secret: SecretStr = Field(
+        SecretStr("sportsflow-local-dev-secret-change-me"), description="HS256 key for client JWTs."
+    )
+    jwt_public_key: str | None = Field(None, description="PEM public key for RS256 client JWTs.")
+    auth_required: bool = Field(True, description="Refuse connections without a valid JWT.")
+    queue_size: int = Field(256, description="Per-client outbound queue bound before conflation.")
+    compression: bool = Field(False, description="permessage-deflate on the WebSocket feed.")
+    max_message_bytes: int = Field(64 * 1024, description="Largest client message accepted.")
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="REST API bind address.")
+    port: int = Field(8080, description="REST API port.")
+    ingest_api_key: SecretStr = Field(SecretStr("sportsflow-local-ingest-key"), description="POST /ingest key.")
+    max_body_bytes: int = Field(1024 * 1024, description="Largest accepted /ingest body.")
+
+
+class ProcessingSettings(_Section):
+    app_id: str = Field("sportsflow", description="Faust app id (consumer group and table prefix).")
+    web_port: int = Field(6066, description="Faust worker web port.")
+    dedupe_ttl_s: float = Field(6 * 3600.0, description="How long a seen content hash suppresses repeats.")
+
+
+class SimulatorSettings(_Section):
+    host: str = Field("127.0.0.1", description="Provider simulator bind address.")
+    port: int = Field(8900, description="Provider simulator port.")
+    tick_s: float = Field(3.0, description="Seconds between scripted game changes in demo mode.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SPORTSFLOW_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    environment: Environment = Field("local", description="local, dev, staging or prod.")
+    log_level: str = Field("INFO", description="Python log level.")
+    sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; empty disables Sentry.")
+    kafka: KafkaSettings = KafkaSettings()
+    aws: AwsSettings = AwsSettings()
+    stack: StackSettings = StackSettings()
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    broadcaster: BroadcasterSettings = BroadcasterSettings()
+    api: ApiSettings = ApiSettings()
+    processing: ProcessingSettings = ProcessingSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+
+    def provider(self, name: str) -> ProviderSettings:
+        return self.providers.get(name, ProviderSettings())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

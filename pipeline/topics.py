@@ -1,0 +1,43 @@
+"""Topic names: the one place they are spelled out.
+
+Raw topics are per provider (`raw.<provider>`); canonical topics are per record type.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+EVENTS: Final = "canonical.events"
+ODDS: Final = "canonical.odds"
+RACE_RESULTS: Final = "canonical.race_results"
+FEED_STATUS: Final = "canonical.feed_status"
+DEADLETTER: Final = "deadletter"
+
+CANONICAL_BY_TYPE: Final[dict[str, str]] = {
+    "event": EVENTS,
+    "odds": ODDS,
+    "race_result": RACE_RESULTS,
+    "feed_status": FEED_STATUS,
+}
+CANONICAL_TOPICS: Final = tuple(CANONICAL_BY_TYPE.values())
+
+# WebSocket channel of each canonical topic (the original engine's channel names).
+CHANNEL_BY_TOPIC: Final[dict[str, str]] = {
+    EVENTS: "live_scores",
+    ODDS: "betting_odds",
+    RACE_RESULTS: "race_results",
+    FEED_STATUS: "feed_status",
+}
+
+RAW_PREFIX: Final = "raw."
+
+
+def raw_topic(provider: str) -> str:
+    return f"{RAW_PREFIX}{provider}"
+
+
+def provider_of_raw_topic(topic: str) -> str:
+    if not topic.startswith(RAW_PREFIX):
+        raise ValueError(f"not a raw topic: {topic!r}")
+    return topic[len(RAW_PREFIX) :]
+

@@ -1,0 +1,203 @@
+"""Canonical records: the one shape consumers see, whatever the source.
+
+Wire format: JSON with camelCase names; every record has `type` and `schemaVersion`.
+`Event` is a superset of the original engine's `SportsEvent`
+(`id, sport, homeTeam, awayTeam, score{home,away}, status, timestamp`).
+
+Processing fields (`seq`, `source`, `refs`, `correction`, `replacesSeq`) are filled by the
+agents; normalizers leave them at their defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from schemas.timeutil import iso_z, to_utc
+
+SCHEMA_VERSION = 1
+
+UtcDateTime = Annotated[
+    datetime,
+    AfterValidator(lambda v: to_utc(v)),
+    PlainSerializer(iso_z, return_type=str, when_used="json"),
+]
+
+
+class Sport(StrEnum):
+    AMERICANFOOTBALL = "americanfootball"
+    BASKETBALL = "basketball"
+    BASEBALL = "baseball"
+    ICEHOCKEY = "icehockey"
+    SOCCER = "soccer"
+    TENNIS = "tennis"
+    MOTORSPORT = "motorsport"
+    CRICKET = "cricket"
+    RUGBY = "rugby"
+    VOLLEYBALL = "volleyball"
+    HANDBALL = "handball"
+    MMA = "mma"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    HALFTIME = "halftime"
+    FINAL = "final"
+    POSTPONED = "postponed"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+    DELAYED = "delayed"
+    ABANDONED = "abandoned"
+
+
+# Statuses after which nothing may move the event back to an earlier stage.
+TERMINAL_STATUSES = frozenset({Status.FINAL, Status.CANCELLED, Status.ABANDONED})
+
+
+class Side(StrEnum):
+    HOME = "home"
+    AWAY = "away"
+    DRAW = "draw"
+    OVER = "over"
+    UNDER = "under"
+
+
+class Market(StrEnum):
+    MONEYLINE = "moneyline"
+    SPREAD = "spread"
+    TOTAL = "total"
+
+
+class CanonicalModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid", use_enum_values=True
+    )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class _Versioned(CanonicalModel):
+    schema_version: int = SCHEMA_VERSION
+    seq: int = Field(0, ge=0, description="Per-entity version, strictly increasing; 0 before processing.")
+    provider: str = Field(description="The provider this version's data came from.")
+    timestamp: UtcDateTime = Field(description="When the provider produced (or we received) this data.")
+    source_timestamp: UtcDateTime | None = Field(None, description="The provider's own update time.")
+    correction: bool = False
+    replaces_seq: int | None = None
+
+
+class Score(CanonicalModel):
+    home: int | None = Field(None, ge=0)
+    away: int | None = Field(None, ge=0)
+
+
+class Event(_Versioned):
+    type: Literal["event"] = "event"
+    id: str = Field(description="Canonical event id, stable across providers.")
+    sport: Sport
+    league: str
+    home_team: str
+    away_team: str
+    score: Score = Field(default_factory=Score, description="Integers; both null before the start.")
+    status: Status
+    start_time: UtcDateTime
+    period: str | None = None
+    clock: str | None = None
+    provider_event_id: str
+    source: str | None = Field(None, description="The provider currently chosen for this fixture.")
+    refs: dict[str, str] = Field(default_factory=dict, description="Provider -> that provider's event id.")
+
+    @property
+    def entity_key(self) -> str:
+        return self.id
+
+
+class Outcome(CanonicalModel):
+    side: str = Field(description="home, away, draw, over or under (other markets: their own names).")
+    price: float = Field(gt=1.0, description="Decimal odds.")
+    point: float | None = Field(None, description="Spread (home/away perspective) or total line.")
+
+
+class Odds(_Versioned):
+    type: Literal["odds"] = "odds"
+    event_id: str
+    provider_event_id: str
+    sport: Sport | None = None
+    league: str | None = None
+    home_team: str | None = None
+    away_team: str | None = None
+    bookmaker: str
+    market: str
+    outcomes: list[Outcome]
+    suspended: bool = False
+
+    @property
+    def entity_key(self) -> str:
+        return f"{self.event_id}|{self.bookmaker}|{self.market}"
+
+
+class RaceEntry(CanonicalModel):
+    position: int | None = Field(None, ge=1)
+    competitor: str
+    team: str | None = None
+    time: str | None = Field(None, description="Finishing time of the winner or an absolute time.")
+    gap: str | None = Field(None, description="Gap to the winner, e.g. '+5.123' or '+1 Lap'.")
+    laps: int | None = Field(None, ge=0)
+    status: str | None = None
+    points: float | None = None
+
+
+class RaceResult(_Versioned):
+    type: Literal["race_result"] = "race_result"
+    id: str
+    sport: Sport = Sport.MOTORSPORT
+    series: str
+    season: str
+    round: int | None = None
+    name: str
+    start_time: UtcDateTime
+    status: Status
+    results: list[RaceEntry] = Field(default_factory=list)
+    provider_event_id: str
+
+    @property
+    def entity_key(self) -> str:
+        return self.id
+
+
+class FeedStatus(_Versioned):
+    type: Literal["feed_status"] = "feed_status"
+    feed: str
+    status: Literal["up", "down"]
+    reason: str | None = None
+
+    @property
+    def entity_key(self) -> str:
+        return f"{self.provider}|{self.feed}"
+
+
+CanonicalRecord = Event | Odds | RaceResult | FeedStatus
+
+RECORD_TYPES: dict[str, type[Event] | type[Odds] | type[RaceResult] | type[FeedStatus]] = {
+    "event": Event,
+    "odds": Odds,
+    "race_result": RaceResult,
+    "feed_status": FeedStatus,
+}
+
+
+def parse_record(data: bytes | dict[str, Any]) -> CanonicalRecord:
+    """Rebuild a canonical record from its wire form."""
+    obj = orjson.loads(data) if isinstance(data, bytes | str) else data
+    return RECORD_TYPES[obj["type"]].model_validate(obj)

@@ -1,0 +1,84 @@
+"""Provider normalizers, one module per provider, found by discovery rather than a central list.
+
+A provider module registers each of its feeds with `@feed("provider", "slug")` on a pure
+function `(payload, params) -> list[CanonicalRecord]`. `load_all()` imports every module in
+this package once, so adding a provider means adding a file. Payloads are already-decoded
+JSON values (dict/list) or, for XML feeds, `str`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.canonical import CanonicalRecord
+from schemas.errors import NormalizationError, UnknownFeedError
+
+Normalizer = Callable[[Any, Mapping[str, str]], list[CanonicalRecord]]
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    provider: str
+    slug: str
+    normalize: Normalizer
+    content_type: str  # "json" or "xml"
+    description: str
+
+
+_FEEDS: dict[tuple[str, str], Feed] = {}
+_loaded = False
+
+
+def feed(provider: str, slug: str, *, content_type: str = "json") -> Callable[[Normalizer], Normalizer]:
+    def register(fn: Normalizer) -> Normalizer:
+        key = (provider, slug)
+        existing = _FEEDS.get(key)
+        if existing is not None and existing.normalize is not fn:
+            raise RuntimeError(f"feed {provider}/{slug} registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _FEEDS[key] = Feed(provider, slug, fn, content_type, doc[0] if doc else "")
+        return fn
+
+    return register
+
+
+def load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    _loaded = True
+
+
+def get_feed(provider: str, slug: str) -> Feed:
+    load_all()
+    try:
+        return _FEEDS[(provider, slug)]
+    except KeyError:
+        raise UnknownFeedError(provider, slug) from None
+
+
+def all_feeds() -> list[Feed]:
+    load_all()
+    return sorted(_FEEDS.values(), key=lambda f: (f.provider, f.slug))
+
+
+def providers() -> list[str]:
+    return sorted({f.provider for f in all_feeds()})
+
+
+def normalize(provider: str, slug: str, payload: Any, params: Mapping[str, str] | None = None) -> list[CanonicalRecord]:
+    """Run a feed's normalizer; any failure surfaces as `NormalizationError` and nothing else."""
+    entry = get_feed(provider, slug)
+    try:
+        return entry.normalize(payload, params or {})
+    except NormalizationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a normalizer bug must still become a dead letter
+        raise NormalizationError(provider, slug, f"{type(exc).__name__}: {exc}") from exc

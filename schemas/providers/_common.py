@@ -1,0 +1,40 @@
+"""Helpers shared by provider normalizers: validation with located errors, team slugs, ids."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from schemas.errors import NormalizationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: Any, provider: str, feed: str, path: str = "$") -> M:
+    """Validate `data` against a raw model; the error names the first failing path."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise NormalizationError(provider, feed, first["msg"], f"{path}{loc}") from exc
+
+
+def expect_list(data: Any, provider: str, feed: str, path: str = "$") -> list[Any]:
+    if not isinstance(data, list):
+        raise NormalizationError(provider, feed, f"expected a JSON array, got {type(data).__name__}", path)
+    return data
+
+
+def slug(text: str) -> str:
+    """'Manchester United F.C.' -> 'manchester-united-f-c': stable keys from display names."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def provisional_event_id(provider: str, provider_event_id: str) -> str:
+    """Normalizers name events by provider; entity resolution maps them to canonical ids."""
+    return f"{provider}:{provider_event_id}"
