@@ -24,7 +24,7 @@ SCHEMA_VERSION = 1
 
 UtcDateTime = Annotated[
     datetime,
-    AfterValidator(lambda v: to_utc(v)),
+    AfterValidator(to_utc),
     PlainSerializer(iso_z, return_type=str, when_used="json"),
 ]
 

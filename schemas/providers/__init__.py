@@ -30,7 +30,7 @@ class Feed:
 
 
 _FEEDS: dict[tuple[str, str], Feed] = {}
-_loaded = False
+_LOADED: set[str] = set()
 
 
 def feed(provider: str, slug: str, *, content_type: str = "json") -> Callable[[Normalizer], Normalizer]:
@@ -47,13 +47,11 @@ def feed(provider: str, slug: str, *, content_type: str = "json") -> Callable[[N
 
 
 def load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
+    """Import every provider module of this package (once)."""
     for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and info.name not in _LOADED:
             importlib.import_module(f"{__name__}.{info.name}")
-    _loaded = True
+            _LOADED.add(info.name)
 
 
 def get_feed(provider: str, slug: str) -> Feed:
@@ -73,12 +71,14 @@ def providers() -> list[str]:
     return sorted({f.provider for f in all_feeds()})
 
 
-def normalize(provider: str, slug: str, payload: Any, params: Mapping[str, str] | None = None) -> list[CanonicalRecord]:
+def normalize(
+    provider: str, slug: str, payload: Any, params: Mapping[str, str] | None = None
+) -> list[CanonicalRecord]:
     """Run a feed's normalizer; any failure surfaces as `NormalizationError` and nothing else."""
     entry = get_feed(provider, slug)
     try:
         return entry.normalize(payload, params or {})
     except NormalizationError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a normalizer bug must still become a dead letter
+    except Exception as exc:
         raise NormalizationError(provider, slug, f"{type(exc).__name__}: {exc}") from exc

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from schemas.canonical import CanonicalRecord, Event, Market, Odds, Outcome, Score, Side, Sport, Status
+from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
 from schemas.odds import OddsFormatError, american_to_decimal, decimal_price
 from schemas.providers import feed
@@ -24,7 +25,6 @@ from schemas.providers._common import expect_list, provisional_event_id, validat
 from schemas.timeutil import parse_iso
 
 PROVIDER = "theoddsapi"
-RECEIVED_AT_PARAM = "_received_at"
 
 MARKETS: Mapping[str, str] = {"h2h": Market.MONEYLINE, "spreads": Market.SPREAD, "totals": Market.TOTAL}
 SPORT_PREFIXES: Mapping[str, Sport] = {
@@ -183,7 +183,8 @@ def normalize_scores(payload: Any, params: Mapping[str, str]) -> list[CanonicalR
             by_name = {s.name: _int_score(s.score, f"$[{i}].scores[{k}].score") for k, s in enumerate(game.scores)}
             unknown = set(by_name) - {game.home_team, game.away_team}
             if unknown:
-                raise NormalizationError(PROVIDER, "scores", f"score for unknown team {sorted(unknown)}", f"$[{i}].scores")
+                reason = f"score for unknown team {sorted(unknown)}"
+                raise NormalizationError(PROVIDER, "scores", reason, f"$[{i}].scores")
             score = Score(home=by_name.get(game.home_team), away=by_name.get(game.away_team))
         if game.completed:
             status = Status.FINAL

@@ -1,0 +1,1 @@
+"""Faust agents: thin loops around the pure functions that do the work."""

@@ -1,0 +1,1 @@
+"""Provider connectors: one module per provider, found by discovery (see `connectors.registry`)."""

@@ -1,0 +1,121 @@
+"""Small, injectable policies: backoff, circuit breaker, quota budget and adaptive cadence."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Backoff:
+    """Capped, jittered exponential backoff ("full jitter"); `reset()` after a success."""
+
+    base_s: float = 0.5
+    cap_s: float = 60.0
+    rng: Callable[[], float] = random.random
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap_s, self.base_s * (2**self.attempt))
+        self.attempt += 1
+        return float(ceiling * (0.5 + 0.5 * self.rng()))
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failures; lets one probe through after `reset_s`."""
+
+    threshold: int = 5
+    reset_s: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    failures: int = 0
+    opened_at: float | None = None
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        return self.clock() - self.opened_at >= self.reset_s  # half-open: one probe
+
+    def record_success(self) -> None:
+        self.failures, self.opened_at = 0, None
+
+    def record_failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.opened_at = self.clock()
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+    def remaining_s(self) -> float:
+        if self.opened_at is None:
+            return 0.0
+        return max(0.0, self.reset_s - (self.clock() - self.opened_at))
+
+
+@dataclass
+class QuotaBudget:
+    """Spreads the provider's remaining quota over the time left in its period.
+
+    The provider's own headers say how much is left; we never plan to spend faster than
+    `remaining / seconds_left`, and keep `reserve` requests for the end of the period.
+    """
+
+    period_s: float = 30 * 86400.0
+    reserve: int = 10
+    clock: Callable[[], float] = time.time
+    remaining: int | None = None
+    period_ends_at: float | None = None
+    _recent: list[float] = field(default_factory=list)
+
+    def update(self, remaining: int | None, resets_in_s: float | None = None) -> None:
+        if remaining is not None:
+            self.remaining = remaining
+        if resets_in_s is not None:
+            self.period_ends_at = self.clock() + resets_in_s
+        elif self.period_ends_at is None:
+            self.period_ends_at = self.clock() + self.period_s
+
+    def min_interval_s(self, concurrent_feeds: int = 1) -> float:
+        """The shortest interval one of `concurrent_feeds` feeds may poll at to last the period."""
+        if self.remaining is None:
+            return 0.0
+        usable = self.remaining - self.reserve
+        if usable <= 0:
+            return float("inf")
+        seconds_left = max(1.0, (self.period_ends_at or self.clock() + self.period_s) - self.clock())
+        return seconds_left * concurrent_feeds / usable
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= self.reserve
+
+
+def max_age_s(headers: Mapping[str, str]) -> float | None:
+    """`Cache-Control: max-age=N` -> N: the provider refreshes no faster than that."""
+    for part in headers.get("cache-control", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "max-age" and value.isdigit():
+            return float(value)
+    return None
+
+
+def retry_after_s(headers: Mapping[str, str], default: float) -> float:
+    value = headers.get("retry-after")
+    if value is None:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return default

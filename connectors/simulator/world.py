@@ -1,0 +1,147 @@
+"""The simulated world: scripted matches whose score, status and odds move on every tick.
+
+Deterministic for a given seed, so tests can compute the ground truth the pipeline must deliver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+TEAMS: dict[str, tuple[str, str, list[str]]] = {
+    "basketball_nba": ("basketball", "NBA", [
+        "Boston Celtics", "Los Angeles Lakers", "Golden State Warriors", "Miami Heat", "Denver Nuggets",
+        "Milwaukee Bucks", "Phoenix Suns", "Dallas Mavericks", "Philadelphia 76ers", "Brooklyn Nets",
+    ]),
+    "americanfootball_nfl": ("americanfootball", "NFL", [
+        "Kansas City Chiefs", "Buffalo Bills", "Philadelphia Eagles", "San Francisco 49ers", "Dallas Cowboys",
+        "Green Bay Packers", "Baltimore Ravens", "Detroit Lions", "Miami Dolphins", "Cincinnati Bengals",
+    ]),
+    "soccer_epl": ("soccer", "EPL", [
+        "Arsenal", "Manchester City", "Liverpool", "Chelsea", "Tottenham Hotspur", "Newcastle United",
+        "Aston Villa", "Brighton and Hove Albion", "West Ham United", "Leicester City",
+    ]),
+}
+BOOKMAKERS = ("fanduel", "draftkings", "betmgm")
+# Points a scoring play is worth, per sport.
+SCORING = {"basketball": (1, 2, 2, 3), "americanfootball": (3, 7, 7, 6), "soccer": (1,)}
+
+
+@dataclass
+class BookOdds:
+    home: float
+    away: float
+    draw: float | None
+    spread: float  # home perspective, e.g. -3.5
+    spread_home: float
+    spread_away: float
+    total: float
+    over: float
+    under: float
+    updated_at: datetime
+
+
+@dataclass
+class Match:
+    id: str
+    sport_key: str
+    sport: str
+    league: str
+    home: str
+    away: str
+    commence: datetime
+    status: str = "scheduled"  # scheduled | live | final
+    home_score: int = 0
+    away_score: int = 0
+    period: int = 0
+    ticks_live: int = 0
+    version: int = 0
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    books: dict[str, BookOdds] = field(default_factory=dict)
+
+    @property
+    def started(self) -> bool:
+        return self.status != "scheduled"
+
+
+def _id(seed: int, n: int) -> str:
+    return hashlib.blake2b(f"{seed}:{n}".encode(), digest_size=16).hexdigest()
+
+
+class World:
+    def __init__(self, *, seed: int = 7, matches: int = 3, live_ticks: int = 40,
+                 start: datetime | None = None, sport_keys: tuple[str, ...] | None = None) -> None:
+        self.rng = random.Random(seed)
+        self.now = start or datetime.now(UTC).replace(microsecond=0)
+        self.live_ticks = live_ticks
+        self.matches: dict[str, Match] = {}
+        keys = sport_keys or tuple(TEAMS)
+        for n in range(matches):
+            sport_key = keys[n % len(keys)]
+            sport, league, teams = TEAMS[sport_key]
+            home, away = self.rng.sample(teams, 2)
+            # The first match of each sport starts at once; later ones are staggered.
+            commence = self.now + timedelta(seconds=0 if n < len(keys) else 30 * (n // len(keys)))
+            match = Match(_id(seed, n), sport_key, sport, league, home, away, commence, updated_at=self.now)
+            for book in BOOKMAKERS:
+                match.books[book] = self._fresh_odds(match)
+            self.matches[match.id] = match
+
+    def _fresh_odds(self, match: Match) -> BookOdds:
+        strength = self.rng.uniform(-0.3, 0.3)
+        home = round(1.9 - strength + self.rng.uniform(-0.05, 0.05), 2)
+        away = round(1.9 + strength + self.rng.uniform(-0.05, 0.05), 2)
+        draw = round(3.2 + self.rng.uniform(-0.2, 0.2), 2) if match.sport == "soccer" else None
+        spread = round(strength * 20) / 2 - 0.5 if match.sport != "soccer" else -0.5
+        total = {"basketball": 219.5, "americanfootball": 45.5, "soccer": 2.5}[match.sport]
+        return BookOdds(home, away, draw, spread, 1.91, 1.91, total, 1.9, 1.9, self.now)
+
+    def tick(self, seconds: float = 3.0) -> list[Match]:
+        """Advance the clock; returns the matches that changed."""
+        self.now += timedelta(seconds=seconds)
+        changed = []
+        for match in self.matches.values():
+            if self._advance(match):
+                match.version += 1
+                match.updated_at = self.now
+                changed.append(match)
+        return changed
+
+    def _advance(self, match: Match) -> bool:
+        if match.status == "final":
+            return False
+        if match.status == "scheduled":
+            if self.now < match.commence:
+                return False
+            match.status, match.period = "live", 1
+            return True
+        match.ticks_live += 1
+        if match.ticks_live >= self.live_ticks:
+            match.status = "final"
+            return True
+        match.period = 1 + match.ticks_live * 4 // self.live_ticks
+        if self.rng.random() < 0.5:
+            points = self.rng.choice(SCORING[match.sport])
+            if self.rng.random() < 0.5:
+                match.home_score += points
+            else:
+                match.away_score += points
+        for book in match.books.values():
+            self._move_odds(match, book)
+        return True
+
+    def _move_odds(self, match: Match, book: BookOdds) -> None:
+        lead = match.home_score - match.away_score
+        drift = max(-0.6, min(0.6, lead * 0.04)) + self.rng.uniform(-0.03, 0.03)
+        book.home = round(max(1.01, 1.9 - drift), 2)
+        book.away = round(max(1.01, 1.9 + drift), 2)
+        if book.draw is not None:
+            book.draw = round(max(1.05, 3.2 + abs(drift) * 2), 2)
+        book.over = round(max(1.05, 1.9 + self.rng.uniform(-0.1, 0.1)), 2)
+        book.under = round(max(1.05, 3.8 - book.over), 2)
+        book.updated_at = self.now
+
+    def by_sport(self, sport_key: str) -> list[Match]:
+        return [m for m in self.matches.values() if m.sport_key == sport_key]

@@ -1,0 +1,144 @@
+"""`sportsflow`: the command line. Each subcommand is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from pipeline.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Sportsflow: provider sports feeds in, one clean canonical stream out."""
+
+
+@main.group()
+def stack() -> None:
+    """The local stack: Kafka, a DynamoDB-API server and an S3 server, started natively."""
+
+
+@stack.command("up")
+@click.option("--no-provision", is_flag=True, help="Do not create topics, table and bucket.")
+def stack_up(no_provision: bool) -> None:
+    """Start the services (idempotent) and wait until each is healthy."""
+    from pipeline import resources
+    from pipeline.stack import services
+    from pipeline.stack.kafka import StackError
+
+    settings = get_settings()
+    try:
+        services.up(settings, echo=click.echo)
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not no_provision:
+        asyncio.run(resources.provision(settings))
+        click.echo("provisioned: topics, DynamoDB table, S3 bucket")
+
+
+@stack.command("down")
+def stack_down() -> None:
+    """Stop the services `up` started."""
+    from pipeline.stack import services
+
+    services.down(get_settings(), echo=click.echo)
+
+
+@stack.command("status")
+def stack_status() -> None:
+    """Print each service's pid and health; exit 1 if any is unhealthy."""
+    from pipeline.stack import services
+
+    rows = services.status(get_settings())
+    for name, pid, healthy in rows:
+        owner = f"pid {pid}" if pid else "not started by sportsflow"
+        click.echo(f"{name:10} {'healthy' if healthy else 'DOWN':8} {owner}")
+    if not all(healthy for _, _, healthy in rows):
+        sys.exit(1)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the Faust stream-processing worker (same as `faust -A pipeline.app worker`)."""
+    from pipeline.app import app
+
+    sys.argv = ["faust", "worker", "-l", get_settings().log_level.lower(), *ctx.args]
+    app.main()
+
+
+@main.command("normalize")
+@click.option("--provider", "-p", help="Provider name, e.g. theoddsapi.")
+@click.option("--feed", "-f", help="Feed slug, e.g. odds.")
+@click.option("--param", "params", multiple=True, help="Request param key=value (repeatable).")
+@click.option("--list", "list_feeds", is_flag=True, help="List every provider/feed pair.")
+@click.argument("file", required=False, type=click.File("rb"))
+def normalize_cmd(
+    provider: str | None, feed: str | None, params: tuple[str, ...], list_feeds: bool, file: click.utils.LazyFile | None
+) -> None:
+    """Print the canonical records of a provider payload FILE (- for stdin) as JSON lines."""
+    from pipeline.normalize_cli import run_normalize
+
+    sys.exit(run_normalize(provider, feed, params, list_feeds, file))
+
+
+@main.command()
+@click.option("--subject", default="demo-client")
+@click.option("--ttl-hours", default=24.0)
+@click.option("--scope", "scopes", multiple=True, help="Channel scope (default: all channels).")
+def token(subject: str, ttl_hours: float, scopes: tuple[str, ...]) -> None:
+    """Print a signed JWT for the WebSocket feed."""
+    from pipeline.web.auth import issue_token
+
+    click.echo(issue_token(get_settings().broadcaster, subject, ttl_hours * 3600, list(scopes) or None))
+
+
+@main.command()
+@click.option("--provider", "-p", "only", multiple=True, help="Run only this provider (repeatable).")
+def connect(only: tuple[str, ...]) -> None:
+    """Run the provider connectors (pollers) and publish raw records to Kafka."""
+    from pipeline.services_cli import connect_main, run_until_signal
+
+    run_until_signal(lambda stop: connect_main(get_settings(), only, stop))
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Advance the scripted games in real time.")
+@click.option("--matches", default=6, help="Number of scripted matches.")
+def simulate(demo: bool, matches: int) -> None:
+    """Serve the provider simulator (every provider's real paths, auth and headers)."""
+    from pipeline.services_cli import run_until_signal, simulate_main
+
+    run_until_signal(lambda stop: simulate_main(get_settings(), demo, matches, stop))
+
+
+@main.command()
+def broadcast() -> None:
+    """Serve the WebSocket feed of the canonical topics."""
+    from pipeline.services_cli import broadcast_main, run_until_signal
+
+    run_until_signal(lambda stop: broadcast_main(get_settings(), stop))
+
+
+@main.command()
+def run() -> None:
+    """Run the demo pipeline: simulator, connectors, worker and WebSocket feed (stack must be up)."""
+    from pipeline.services_cli import run_all
+
+    run_all(get_settings())
+
+
+@main.command()
+@click.option("--channel", "channels", multiple=True, default=("live_scores", "betting_odds"))
+@click.option("--count", default=0, help="Stop after this many frames (0: run until Ctrl-C).")
+def watch(channels: tuple[str, ...], count: int) -> None:
+    """Connect to the WebSocket feed with a demo token and print frames."""
+    from pipeline.watch import watch_feed
+
+    asyncio.run(watch_feed(get_settings(), list(channels), count))
+
+
+if __name__ == "__main__":
+    main()

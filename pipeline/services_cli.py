@@ -1,0 +1,127 @@
+"""The long-running commands: connect, simulate, broadcast, and `run` (all of them at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import click
+
+from pipeline.logs import setup_logging
+from pipeline.settings import Settings, get_settings
+
+
+def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so it can drain and return."""
+    settings = get_settings()
+    setup_logging(settings.log_level, json_lines=settings.environment != "local")
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+async def connect_main(settings: Settings, only: tuple[str, ...], stop: asyncio.Event) -> None:
+    from connectors.publisher import KafkaPublisher
+    from connectors.runner import run_connectors
+    from pipeline.kafka_clients import client_options
+    from pipeline.resources import ensure_topics
+
+    await ensure_topics(settings)
+    async with KafkaPublisher(client_options(settings)) as publisher:
+        await run_connectors(settings, publisher, stop, only or None)
+
+
+async def simulate_main(settings: Settings, demo: bool, matches: int, stop: asyncio.Event) -> None:
+    from connectors.simulator.server import Simulator, run_simulator
+    from connectors.simulator.world import World
+
+    sim = Simulator(World(matches=matches))
+    click.echo(f"provider simulator on http://{settings.simulator.host}:{settings.simulator.port}")
+    await run_simulator(sim, settings.simulator.host, settings.simulator.port, stop,
+                        tick_s=settings.simulator.tick_s if demo else None)
+
+
+async def broadcast_main(settings: Settings, stop: asyncio.Event) -> None:
+    from agents.broadcast import feed_hub
+    from pipeline.web.broadcaster import Broadcaster
+    from pipeline.web.hub import Hub
+
+    hub = Hub()
+    broadcaster = Broadcaster(settings.broadcaster, hub)
+    click.echo(f"WebSocket feed on ws://{settings.broadcaster.host}:{settings.broadcaster.port}/ws")
+    async with asyncio.TaskGroup() as group:
+        group.create_task(feed_hub(settings, hub, stop))
+        group.create_task(broadcaster.serve(stop))
+
+
+def demo_environment(settings: Settings) -> dict[str, str]:
+    """Point every connector at the simulator with the simulator's keys and a fast cadence."""
+    from connectors.registry import all_connectors
+
+    sim_url = f"http://{settings.simulator.host}:{settings.simulator.port}"
+    env: dict[str, str] = {}
+    for name in all_connectors():
+        prefix = f"SPORTSFLOW_PROVIDERS__{name.upper()}__"
+        env.setdefault(prefix + "BASE_URL", sim_url)
+        env.setdefault(prefix + "API_KEY", f"sim-{name}-key")
+        env.setdefault(prefix + "POLL_LIVE_S", "1")
+        env.setdefault(prefix + "POLL_IDLE_S", "2")
+    env["SPORTSFLOW_PROVIDERS__THEODDSAPI__PARAMS__SPORTS"] = "basketball_nba,americanfootball_nfl,soccer_epl"
+    return env
+
+
+def run_all(settings: Settings) -> None:
+    """`make run`: worker, simulator, connectors and broadcaster as child processes."""
+    from pipeline.web.auth import issue_token
+
+    env = {**os.environ, **demo_environment(settings), "PYTHONUNBUFFERED": "1"}
+    exe = [sys.executable, "-m", "pipeline.cli"]
+    commands = {
+        "simulator": [*exe, "simulate", "--demo"],
+        "worker": [*exe, "worker"],
+        "broadcaster": [*exe, "broadcast"],
+        "connectors": [*exe, "connect"],
+    }
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    logs = settings.stack.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, argv in commands.items():
+            log_file = (logs / f"{name}.log").open("ab")
+            children[name] = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
+            click.echo(f"started {name:12} pid {children[name].pid:>7}  log {logs / f'{name}.log'}")
+        token = issue_token(settings.broadcaster, "demo-client")
+        url = f"ws://{settings.broadcaster.host}:{settings.broadcaster.port}/ws"
+        click.echo(f"\nWebSocket feed: {url}\nDemo token:     {token}\n"
+                   f"Connect with:   {url}?token={token}\n"
+                   'Then send:      {"action":"subscribe","subscriptions":["live_scores","betting_odds"]}\n'
+                   "Watch it:       .venv/bin/python -m pipeline.cli watch\nCtrl-C stops everything.\n")
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    raise click.ClickException(f"{name} exited with {child.returncode}; see {logs / name}.log")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        click.echo("\nstopping...")
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            if child.poll() is None:
+                child.kill()

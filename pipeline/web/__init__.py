@@ -1,0 +1,1 @@
+"""Network front ends: the WebSocket broadcaster and the REST API."""
