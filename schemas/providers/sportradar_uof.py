@@ -38,8 +38,8 @@ from typing import Any, TypeVar
 from xml.etree.ElementTree import Element, ParseError
 
 # No stubs ship with defusedxml and types-defusedxml is not a dev dependency (yet).
-from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.canonical import CanonicalRecord, Event, Market, Odds, Outcome, Score, Side, Sport, Status

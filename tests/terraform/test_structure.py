@@ -1,0 +1,533 @@
+"""Structural checks: what the app expects is what Terraform (and docker-compose) creates.
+
+Parses terraform/ with python-hcl2 (no terraform binary, no AWS) and compares it with the app's
+contract in `pipeline.settings`, `pipeline.topics` and `pipeline/stack/pom.xml`.
+checkov is not run here: `scripts/checkov.sh` is its own Makefile step.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import typing
+import xml.etree.ElementTree as ET
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from pipeline import topics
+from pipeline.settings import AwsSettings, Environment, KafkaSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "terraform"
+MODULES = TERRAFORM / "modules"
+
+# TODO(agents/dynamodb_sink.py): import the key schema from the sink module once it exists,
+# instead of spelling it out here.
+TABLE_HASH_KEY = "pk"
+TABLE_RANGE_KEY = "sk"
+GSI1 = {"name": "gsi1", "hash_key": "gsi1pk", "range_key": "gsi1sk"}
+TTL_ATTRIBUTE = "expiresAt"
+
+PROVIDERS = ["theoddsapi", "sportsdataio", "sportradar", "apisports", "statscore", "jolpica"]
+SERVICES = {"connectors", "worker", "broadcaster", "api"}
+CLI_COMMANDS = {"connectors": "connect", "worker": "worker", "broadcaster": "broadcast", "api": "api"}
+
+
+# --- HCL helpers ---------------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """Drop python-hcl2 markers and unquote plain string literals (and block labels)."""
+    if isinstance(value, dict):
+        return {
+            _clean(k): _clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")
+        }
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+@cache
+def _load_dir(directory: Path) -> dict[str, list[Any]]:
+    merged: dict[str, list[Any]] = {}
+    for path in sorted(directory.glob("*.tf")):
+        with path.open() as f:
+            for key, blocks in _clean(hcl2.load(f)).items():
+                merged.setdefault(key, []).extend(blocks)
+    return merged
+
+
+def tf(module: str | None = None) -> dict[str, list[Any]]:
+    return _load_dir(TERRAFORM if module is None else MODULES / module)
+
+
+def tf_locals(module: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for block in tf(module).get("locals", []):
+        out.update(block)
+    return out
+
+
+def blocks(module: str | None, kind: str, type_: str) -> dict[str, Any]:
+    """`resource`/`data`/`module`/`variable` blocks of one type, by name."""
+    out: dict[str, Any] = {}
+    for block in tf(module).get(kind, []):
+        if kind in ("module", "variable"):
+            out.update({name: body for name, body in block.items() if name == type_})
+        elif type_ in block:
+            out.update(block[type_])
+    return out
+
+
+def resource(module: str, type_: str, name: str = "this") -> dict[str, Any]:
+    return blocks(module, "resource", type_)[name]
+
+
+def resolve(value: Any, scope: dict[str, Any]) -> list[str]:
+    """Evaluate the few expression forms the root module's topic locals use.
+
+    Literal lists, `${local.x}` and `${flatten([local.x, local.y, "literal"])}`; anything
+    else fails, so a new expression form cannot silently cover nothing.
+    """
+    if isinstance(value, list):
+        return [item for v in value for item in resolve(v, scope)]
+    if not isinstance(value, str):
+        raise TypeError(f"unsupported value {value!r}")
+    if m := re.fullmatch(r"\$\{flatten\(\[(.*)\]\)\}", value):
+        return [item for arg in m.group(1).split(",") for item in _resolve_term(arg.strip(), scope)]
+    if m := re.fullmatch(r"\$\{(local\.\w+)\}", value):
+        return _resolve_term(m.group(1), scope)
+    if "${" in value:
+        raise ValueError(f"unsupported expression {value!r}")
+    return [value]
+
+
+def _resolve_term(term: str, scope: dict[str, Any]) -> list[str]:
+    if term.startswith("local."):
+        return resolve(scope[term.removeprefix("local.")], scope)
+    if term.startswith('"') and term.endswith('"'):
+        return [term[1:-1]]
+    raise ValueError(f"unsupported term {term!r}")
+
+
+# --- Settings helpers ----------------------------------------------------------------------
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def settings_field(env_name: str) -> Any:
+    """Walk `SPORTSFLOW_A__B__C` through Settings' nested models; KeyError if a part is unknown."""
+    assert env_name.startswith("SPORTSFLOW_"), env_name
+    parts = env_name.removeprefix("SPORTSFLOW_").lower().split("__")
+    model: type[BaseModel] = Settings
+    field = None
+    i = 0
+    while i < len(parts):
+        if parts[i] not in model.model_fields:
+            raise KeyError(f"{env_name}: {model.__name__} has no field {parts[i]!r}")
+        field = model.model_fields[parts[i]]
+        i += 1
+        if i == len(parts):
+            break
+        if typing.get_origin(field.annotation) is dict:
+            # dict[str, Model]: the next part is a key (e.g. a provider name).
+            i += 1
+            model = _model_of(typing.get_args(field.annotation)[1])  # type: ignore[assignment]
+        else:
+            model = _model_of(field.annotation)  # type: ignore[assignment]
+        if model is None:
+            raise KeyError(f"{env_name}: {parts[i - 1]!r} is not a nested model")
+    return field
+
+
+def _sportsflow_names(value: Any) -> set[str]:
+    """Every SPORTSFLOW_* name used as a key or as a whole string value, anywhere."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and k.startswith("SPORTSFLOW_"):
+                found.add(k)
+            found |= _sportsflow_names(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _sportsflow_names(v)
+    elif isinstance(value, str) and re.fullmatch(r"SPORTSFLOW_[A-Z0-9_]+", value):
+        found.add(value)
+    return found
+
+
+@pytest.fixture
+def default_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings with defaults only (no SPORTSFLOW_* from the caller's environment)."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("SPORTSFLOW_"):
+            monkeypatch.delenv(name)
+    return Settings()
+
+
+# --- storage -------------------------------------------------------------------------------
+
+
+def test_dynamodb_table_keys_match_the_app():
+    """The table's keys, GSI and TTL attribute are the ones the sink writes."""
+    table = resource("storage", "aws_dynamodb_table")
+    assert table["billing_mode"] == "PAY_PER_REQUEST"
+    assert table["hash_key"] == TABLE_HASH_KEY
+    assert table["range_key"] == TABLE_RANGE_KEY
+    attributes = {a["name"]: a["type"] for a in table["attribute"]}
+    assert attributes == {
+        TABLE_HASH_KEY: "S",
+        TABLE_RANGE_KEY: "S",
+        GSI1["hash_key"]: "S",
+        GSI1["range_key"]: "S",
+    }
+    [gsi] = table["global_secondary_index"]
+    assert {k: gsi[k] for k in GSI1} == GSI1
+    [ttl] = table["ttl"]
+    assert ttl["attribute_name"] == TTL_ATTRIBUTE
+    assert ttl["enabled"] is True
+
+
+def test_ttl_attribute_is_the_one_settings_documents():
+    """AwsSettings.ttl_days names the same TTL attribute as the table."""
+    assert f"`{TTL_ATTRIBUTE}`" in (AwsSettings.model_fields["ttl_days"].description or "")
+
+
+def test_dynamodb_table_is_protected():
+    """PITR, streams with both images, and SSE under the module's KMS key."""
+    table = resource("storage", "aws_dynamodb_table")
+    assert table["point_in_time_recovery"] == [{"enabled": True}]
+    assert table["stream_enabled"] is True
+    assert table["stream_view_type"] == "NEW_AND_OLD_IMAGES"
+    [sse] = table["server_side_encryption"]
+    assert sse["enabled"] is True
+    assert sse["kms_key_arn"] == "${aws_kms_key.data.arn}"
+
+
+def test_archive_bucket_is_encrypted_versioned_and_tls_only():
+    """SSE-KMS, versioning, IA/Glacier lifecycle, public access block, TLS-only policy."""
+    [sse_rule] = resource("storage", "aws_s3_bucket_server_side_encryption_configuration", "archive")["rule"]
+    [default] = sse_rule["apply_server_side_encryption_by_default"]
+    assert default["sse_algorithm"] == "aws:kms"
+    versioning = resource("storage", "aws_s3_bucket_versioning", "archive")
+    assert versioning["versioning_configuration"] == [{"status": "Enabled"}]
+    [rule] = resource("storage", "aws_s3_bucket_lifecycle_configuration", "archive")["rule"]
+    assert [t["storage_class"] for t in rule["transition"]] == ["STANDARD_IA", "GLACIER"]
+    block = resource("storage", "aws_s3_bucket_public_access_block", "archive")
+    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls"))
+    policy = blocks("storage", "data", "aws_iam_policy_document")["archive"]
+    tls = [s for s in policy["statement"] if s["sid"] == "DenyInsecureTransport"]
+    assert tls
+    assert tls[0]["effect"] == "Deny"
+    assert tls[0]["condition"][0]["values"] == ["false"]
+
+
+# --- kafka ---------------------------------------------------------------------------------
+
+
+def _pom_kafka_version() -> str:
+    tree = ET.parse(ROOT / "pipeline" / "stack" / "pom.xml")
+    node = tree.find(".//{*}properties/{*}kafka.version")
+    assert node is not None, "pom.xml has no <kafka.version>"
+    return (node.text or "").strip()
+
+
+def test_msk_kafka_version_matches_local_stack():
+    """MSK runs the same Kafka major.minor as the local stack's pom.xml."""
+    msk_version = blocks(None, "module", "msk")["msk"]["kafka_version"]
+    major_minor = re.match(r"(\d+)\.(\d+)\.", msk_version)
+    assert major_minor, msk_version
+    assert ".".join(major_minor.groups()) == ".".join(_pom_kafka_version().split(".")[:2])
+    cluster = resource("msk", "aws_msk_cluster")
+    assert cluster["kafka_version"] == "${var.kafka_version}"
+    assert resource("msk", "aws_msk_configuration")["kafka_versions"] == ["${var.kafka_version}"]
+
+
+def test_msk_uses_iam_auth_and_tls():
+    """IAM (SASL) auth only, TLS client-broker and in-cluster, KMS at rest, broker logs on."""
+    cluster = resource("msk", "aws_msk_cluster")
+    [auth] = cluster["client_authentication"]
+    assert auth["sasl"] == [{"iam": True}]
+    assert auth["unauthenticated"] is False
+    [enc] = cluster["encryption_info"]
+    assert enc["encryption_in_transit"] == [{"client_broker": "TLS", "in_cluster": True}]
+    assert enc["encryption_at_rest_kms_key_arn"] == "${aws_kms_key.msk.arn}"
+    [logging] = cluster["logging_info"]
+    assert logging["broker_logs"][0]["cloudwatch_logs"][0]["enabled"] is True
+    assert cluster["enhanced_monitoring"] != "DEFAULT"
+
+
+def test_topic_locals_match_pipeline_topics():
+    """The root module's topic names are the ones pipeline.topics spells out."""
+    scope = tf_locals()
+    assert scope["providers"] == PROVIDERS
+    assert scope["raw_topics"] == [topics.raw_topic(p) for p in PROVIDERS]
+    assert tuple(scope["canonical_topics"]) == topics.CANONICAL_TOPICS
+    assert scope["feed_status_topic"] == topics.FEED_STATUS
+    assert scope["deadletter_topic"] == topics.DEADLETTER
+
+
+def test_iam_topic_grants_cover_pipeline_topics(default_settings):
+    """Every topic the app uses is granted to a producer and to a consumer."""
+    scope = tf_locals()
+    access = scope["kafka_access"]
+    assert set(access) == SERVICES
+    produced = {svc: resolve(a["produce"], scope) for svc, a in access.items()}
+    consumed = {svc: resolve(a["consume"], scope) for svc, a in access.items()}
+
+    def covered(topic: str, patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(topic, p) for p in patterns)
+
+    for provider in PROVIDERS:
+        raw = topics.raw_topic(provider)
+        assert covered(raw, produced["connectors"]), raw
+        assert covered(raw, consumed["worker"]), raw
+    for canonical in topics.CANONICAL_TOPICS:
+        assert covered(canonical, consumed["broadcaster"]), canonical
+        assert covered(canonical, produced["worker"]) or canonical == topics.FEED_STATUS, canonical
+    assert covered(topics.FEED_STATUS, produced["connectors"])
+    assert covered(topics.DEADLETTER, produced["worker"])
+    # Faust internal topics and its consumer group are prefixed with the app id.
+    app_id = default_settings.processing.app_id
+    assert scope["faust_app_id"] == app_id
+    assert covered(f"{app_id}-dedupe-changelog", produced["worker"])
+    assert covered(f"{app_id}-dedupe-changelog", consumed["worker"])
+    assert covered(app_id, resolve(access["worker"]["groups"], scope))
+    # Nothing is granted on every topic.
+    for patterns in (*produced.values(), *consumed.values()):
+        assert "*" not in patterns
+
+
+def test_iam_module_scopes_kafka_actions_to_derived_arns():
+    """kafka-cluster actions are scoped to topic/group ARNs derived from the cluster ARN."""
+    assert blocks(None, "module", "iam")["iam"]["kafka_access"] == "${local.kafka_access}"
+    scope = tf_locals("iam")
+    assert scope["topic_arn_base"] == '${replace(var.msk_cluster_arn, ":cluster/", ":topic/")}'
+    assert scope["group_arn_base"] == '${replace(var.msk_cluster_arn, ":cluster/", ":group/")}'
+    task = blocks("iam", "data", "aws_iam_policy_document")["task"]
+    contents = {d["statement"]["content"][0]["sid"]: d["statement"]["content"][0] for d in task["dynamic"]}
+    assert contents["KafkaProduce"]["resources"] == "${[for t in each.value.produce : \"${local.topic_arn_base}/${t}\"]}"
+    assert contents["KafkaConsume"]["resources"] == "${[for t in each.value.consume : \"${local.topic_arn_base}/${t}\"]}"
+    assert contents["KafkaConsumerGroups"]["resources"] == "${[for g in each.value.groups : \"${local.group_arn_base}/${g}\"]}"
+    assert contents["DynamoDB"]["resources"] == ["${var.table_arn}", "${var.table_arn}/index/*"]
+    assert contents["S3ArchiveObjects"]["resources"] == ["${var.bucket_arn}/*"]
+    assert contents["ProviderSecrets"]["resources"] == "${values(var.provider_secret_arns)}"
+    for statement in [*task["statement"], *contents.values()]:
+        for action in statement["actions"]:
+            assert not action.endswith(":*"), action
+
+
+def test_provider_secrets_exist_for_every_provider():
+    """One Secrets Manager secret per provider, named under the prefix the app is given."""
+    module = blocks(None, "module", "secrets")["secrets"]
+    assert module["provider_names"] == "${local.providers}"
+    assert module["provider_path"] == "${local.secrets_manager_prefix}"
+    secret = resource("secrets", "aws_secretsmanager_secret", "provider")
+    assert secret["for_each"] == "${toset(var.provider_names)}"
+    assert secret["name"] == "${var.provider_path}${each.key}"
+    assert tf_locals()["app_environment"]["SPORTSFLOW_AWS__SECRETS_MANAGER_PREFIX"] == (
+        "${local.secrets_manager_prefix}"
+    )
+
+
+# --- ECS -----------------------------------------------------------------------------------
+
+
+def _task_env_names() -> set[str]:
+    names = _sportsflow_names(tf_locals())
+    names |= _sportsflow_names(tf_locals("ecs"))
+    names |= _sportsflow_names(blocks(None, "module", "ecs"))
+    # The secrets map is built with merge(); pick its keys out of the expression text.
+    secrets = blocks(None, "module", "ecs")["ecs"]["secrets"]
+    names |= set(re.findall(r"\b(SPORTSFLOW_[A-Z0-9_]+)\s*=", secrets))
+    return names
+
+
+REQUIRED_ENV = {
+    "SPORTSFLOW_ENVIRONMENT",
+    "SPORTSFLOW_KAFKA__BOOTSTRAP_SERVERS",
+    "SPORTSFLOW_KAFKA__SECURITY",
+    "SPORTSFLOW_AWS__REGION",
+    "SPORTSFLOW_AWS__DYNAMODB_TABLE",
+    "SPORTSFLOW_AWS__S3_BUCKET",
+    "SPORTSFLOW_AWS__ENDPOINT_URL_DYNAMODB",
+    "SPORTSFLOW_AWS__ENDPOINT_URL_S3",
+    "SPORTSFLOW_AWS__ACCESS_KEY_ID",
+    "SPORTSFLOW_AWS__SECRET_ACCESS_KEY",
+    "SPORTSFLOW_AWS__SECRETS_MANAGER_PREFIX",
+    "SPORTSFLOW_BROADCASTER__HOST",
+    "SPORTSFLOW_BROADCASTER__PORT",
+    "SPORTSFLOW_API__HOST",
+    "SPORTSFLOW_API__PORT",
+    "SPORTSFLOW_LOG_LEVEL",
+    "SPORTSFLOW_SENTRY_DSN",
+    "SPORTSFLOW_BROADCASTER__JWT_SECRET",
+}
+
+
+def test_task_env_vars_are_settings_fields():
+    """Every SPORTSFLOW_* variable in the task definitions is a real Settings field."""
+    names = _task_env_names()
+    assert names >= REQUIRED_ENV, sorted(REQUIRED_ENV - names)
+    for name in sorted(names):
+        settings_field(name)
+
+
+def test_settings_walker_rejects_unknown_names():
+    """The walker used above fails on names Settings would silently ignore."""
+    for bad in ("SPORTSFLOW_KAFKA__BOOTSTRAP", "SPORTSFLOW_AWS_REGION", "SPORTSFLOW_LOG_LEVEL__X"):
+        with pytest.raises(KeyError):
+            settings_field(bad)
+    settings_field("SPORTSFLOW_PROVIDERS__THEODDSAPI__API_KEY")
+
+
+def test_task_env_values_select_real_aws():
+    """IAM auth to MSK, real AWS endpoints and the task role instead of static keys."""
+    env = tf_locals()["app_environment"]
+    assert env["SPORTSFLOW_KAFKA__SECURITY"] == "iam"
+    assert "iam" in typing.get_args(KafkaSettings.model_fields["security"].annotation)
+    for name in (
+        "SPORTSFLOW_AWS__ENDPOINT_URL_DYNAMODB",
+        "SPORTSFLOW_AWS__ENDPOINT_URL_S3",
+        "SPORTSFLOW_AWS__ACCESS_KEY_ID",
+        "SPORTSFLOW_AWS__SECRET_ACCESS_KEY",
+    ):
+        assert env[name] == "", name
+    assert env["SPORTSFLOW_KAFKA__BOOTSTRAP_SERVERS"] == "${module.msk.bootstrap_brokers_sasl_iam}"
+
+
+def test_container_ports_match_settings(default_settings):
+    """Container ports, their env vars, the ALB targets and the SG rules follow Settings."""
+    containers = tf_locals("ecs")["containers"]
+    assert set(containers) == SERVICES
+    expected = {
+        "broadcaster": default_settings.broadcaster.port,
+        "api": default_settings.api.port,
+        "worker": default_settings.processing.web_port,
+    }
+    for service, port in expected.items():
+        assert containers[service]["port"] == port, service
+    assert containers["connectors"]["port"] is None
+    assert containers["broadcaster"]["env"] == {
+        "SPORTSFLOW_BROADCASTER__HOST": "0.0.0.0",
+        "SPORTSFLOW_BROADCASTER__PORT": str(default_settings.broadcaster.port),
+    }
+    assert containers["api"]["env"] == {
+        "SPORTSFLOW_API__HOST": "0.0.0.0",
+        "SPORTSFLOW_API__PORT": str(default_settings.api.port),
+    }
+    alb = blocks(None, "module", "alb")["alb"]
+    assert alb["broadcaster_port"] == default_settings.broadcaster.port
+    assert alb["api_port"] == default_settings.api.port
+    assert blocks(None, "module", "network")["network"]["container_ports"] == {
+        "broadcaster": default_settings.broadcaster.port,
+        "api": default_settings.api.port,
+    }
+
+
+def test_services_run_the_cli_commands():
+    """One image, ENTRYPOINT sportsflow, and each service's subcommand."""
+    containers = tf_locals("ecs")["containers"]
+    for service, command in CLI_COMMANDS.items():
+        assert containers[service]["command"] == [command]
+    task = resource("ecs", "aws_ecs_task_definition")
+    assert 'entryPoint = ["sportsflow"]' in task["container_definitions"]
+    assert "image = var.image" in task["container_definitions"]
+    assert "readonlyRootFilesystem = true" in task["container_definitions"]
+
+
+def test_services_deploy_with_zero_downtime():
+    """Rolling deploys keep 100 % healthy, surge to 200 %, and roll back on failure."""
+    service = resource("ecs", "aws_ecs_service")
+    assert service["deployment_minimum_healthy_percent"] == 100
+    assert service["deployment_maximum_percent"] == 200
+    assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    [network] = service["network_configuration"]
+    assert network["assign_public_ip"] is False
+
+
+def test_autoscaling_uses_lag_connections_and_cpu():
+    """Worker scales on consumer lag, broadcaster on WebSocketConnections, all on CPU."""
+    policies = blocks("ecs", "resource", "aws_appautoscaling_policy")
+    assert policies["cpu"]["for_each"] == "${local.containers}"
+    lag = policies["worker_lag"]["target_tracking_scaling_policy_configuration"][0]
+    lag_metric = lag["customized_metric_specification"][0]["dynamic"][0]["metrics"]["content"][0]
+    assert lag_metric["metric_stat"][0]["metric"][0]["metric_name"] == "SumOffsetLag"
+    connections = policies["broadcaster_connections"]["target_tracking_scaling_policy_configuration"][0]
+    assert connections["customized_metric_specification"][0]["metric_name"] == "WebSocketConnections"
+    assert blocks(None, "module", "ecs")["ecs"]["worker_consumer_group"] == "${local.faust_app_id}"
+
+
+# --- ALB, monitoring, variables ------------------------------------------------------------
+
+
+def test_alb_routes_the_original_public_api():
+    """/ws goes to the broadcaster; /events, /ingest and /health go to the api."""
+    rules = blocks("alb", "resource", "aws_lb_listener_rule")
+    ws_paths = rules["broadcaster"]["condition"][0]["path_pattern"][0]["values"]
+    api_paths = rules["api"]["condition"][0]["path_pattern"][0]["values"]
+    assert "/ws" in ws_paths
+    assert {"/events", "/ingest", "/health"} <= set(api_paths)
+    lb = resource("alb", "aws_lb")
+    assert lb["drop_invalid_header_fields"] is True
+    assert resource("alb", "aws_lb_listener", "https")["protocol"] == "HTTPS"
+
+
+def test_alarms_match_the_original_engine():
+    """Error rate > 1 %, latency > 100 ms, failed ingestion > 0.01 %, WebSocket drops > 5 %."""
+    scope = tf_locals("monitoring")
+    assert scope["namespace"] == "Sportsflow"
+    alarms = {a["metric"]: a for a in scope["app_alarms"].values()}
+    assert alarms["ErrorRate"]["threshold"] == 1
+    assert alarms["LatencyMs"]["threshold"] == 100
+    assert alarms["LatencyMs"]["dimensions"] == {"Stage": "${var.latency_stage}"}
+    assert alarms["FailedIngestionRate"]["threshold"] == 0.01
+    assert alarms["WebSocketDropRate"]["threshold"] == 5
+    assert "ConsumerLag" in alarms
+
+
+def test_environment_variable_allows_exactly_dev_staging_prod():
+    """The root `environment` validation allows dev/staging/prod: Settings' values minus local."""
+    [validation] = blocks(None, "variable", "environment")["environment"]["validation"]
+    m = re.fullmatch(r'\$\{contains\(\[(.*)\], var\.environment\)\}', validation["condition"])
+    assert m, validation["condition"]
+    allowed = {v.strip().strip('"') for v in m.group(1).split(",")}
+    assert allowed == {"dev", "staging", "prod"}
+    assert allowed == set(typing.get_args(Environment)) - {"local"}
+
+
+# --- docker-compose ------------------------------------------------------------------------
+
+
+def test_compose_env_vars_are_settings_fields(default_settings):
+    """The compose services configure the app with real Settings fields and its ports."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    names: set[str] = set()
+    for service in services.values():
+        env = service.get("environment") or {}
+        assert isinstance(env, dict)
+        names |= {k for k in env if k.startswith("SPORTSFLOW_")}
+    assert names
+    for name in sorted(names):
+        settings_field(name)
+    assert services["broadcaster"]["environment"]["SPORTSFLOW_BROADCASTER__PORT"] == str(
+        default_settings.broadcaster.port
+    )
+    assert services["api"]["environment"]["SPORTSFLOW_API__PORT"] == str(default_settings.api.port)
+    assert services["kafka"]["image"] == f"apache/kafka:{_pom_kafka_version()}"
