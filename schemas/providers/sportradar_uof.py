@@ -37,7 +37,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 from xml.etree.ElementTree import Element, ParseError
 
-# No stubs ship with defusedxml and types-defusedxml is not a dev dependency (yet).
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
