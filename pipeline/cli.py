@@ -140,5 +140,13 @@ def watch(channels: tuple[str, ...], count: int) -> None:
     asyncio.run(watch_feed(get_settings(), list(channels), count))
 
 
+@main.command("settings")
+def settings_cmd() -> None:
+    """Print every setting (environment variable, default, meaning) as a Markdown table."""
+    from pipeline.settings_doc import settings_table
+
+    click.echo(settings_table())
+
+
 if __name__ == "__main__":
     main()

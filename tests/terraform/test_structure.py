@@ -17,10 +17,10 @@ from typing import Any
 
 import hcl2
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
-from pipeline import topics
+from pipeline import resources, topics
 from pipeline.settings import AwsSettings, Environment, KafkaSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,9 +45,7 @@ CLI_COMMANDS = {"connectors": "connect", "worker": "worker", "broadcaster": "bro
 def _clean(value: Any) -> Any:
     """Drop python-hcl2 markers and unquote plain string literals (and block labels)."""
     if isinstance(value, dict):
-        return {
-            _clean(k): _clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")
-        }
+        return {_clean(k): _clean(v) for k, v in value.items() if k not in ("__is_block__", "__comments__")}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
@@ -87,7 +85,7 @@ def blocks(module: str | None, kind: str, type_: str) -> dict[str, Any]:
     return out
 
 
-def resource(module: str, type_: str, name: str = "this") -> dict[str, Any]:
+def resource(module: str, type_: str, name: str = "this") -> Any:
     return blocks(module, "resource", type_)[name]
 
 
@@ -143,13 +141,16 @@ def settings_field(env_name: str) -> Any:
         if i == len(parts):
             break
         if typing.get_origin(field.annotation) is dict:
-            # dict[str, Model]: the next part is a key (e.g. a provider name).
+            # dict[str, V]: the next part is a key (a provider name, a request param).
             i += 1
-            model = _model_of(typing.get_args(field.annotation)[1])  # type: ignore[assignment]
+            if i == len(parts):
+                break
+            next_model = _model_of(typing.get_args(field.annotation)[1])
         else:
-            model = _model_of(field.annotation)  # type: ignore[assignment]
-        if model is None:
+            next_model = _model_of(field.annotation)
+        if next_model is None:
             raise KeyError(f"{env_name}: {parts[i - 1]!r} is not a nested model")
+        model = next_model
     return field
 
 
@@ -183,7 +184,7 @@ def default_settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
 # --- storage -------------------------------------------------------------------------------
 
 
-def test_dynamodb_table_keys_match_the_app():
+def test_dynamodb_table_keys_match_the_app() -> None:
     """The table's keys, GSI and TTL attribute are the ones the sink writes."""
     table = resource("storage", "aws_dynamodb_table")
     assert table["billing_mode"] == "PAY_PER_REQUEST"
@@ -203,12 +204,22 @@ def test_dynamodb_table_keys_match_the_app():
     assert ttl["enabled"] is True
 
 
-def test_ttl_attribute_is_the_one_settings_documents():
+def test_table_keys_match_local_provisioning() -> None:
+    """`sportsflow stack up` creates the same key schema locally as Terraform on AWS."""
+    assert resources.TABLE_PARTITION_KEY == TABLE_HASH_KEY
+    assert resources.TABLE_SORT_KEY == TABLE_RANGE_KEY
+    assert GSI1["name"] == resources.TABLE_GSI
+    assert GSI1["hash_key"] == resources.TABLE_GSI_PARTITION_KEY
+    assert GSI1["range_key"] == resources.TABLE_GSI_SORT_KEY
+    assert resources.TABLE_TTL_ATTRIBUTE == TTL_ATTRIBUTE
+
+
+def test_ttl_attribute_is_the_one_settings_documents() -> None:
     """AwsSettings.ttl_days names the same TTL attribute as the table."""
     assert f"`{TTL_ATTRIBUTE}`" in (AwsSettings.model_fields["ttl_days"].description or "")
 
 
-def test_dynamodb_table_is_protected():
+def test_dynamodb_table_is_protected() -> None:
     """PITR, streams with both images, and SSE under the module's KMS key."""
     table = resource("storage", "aws_dynamodb_table")
     assert table["point_in_time_recovery"] == [{"enabled": True}]
@@ -219,7 +230,7 @@ def test_dynamodb_table_is_protected():
     assert sse["kms_key_arn"] == "${aws_kms_key.data.arn}"
 
 
-def test_archive_bucket_is_encrypted_versioned_and_tls_only():
+def test_archive_bucket_is_encrypted_versioned_and_tls_only() -> None:
     """SSE-KMS, versioning, IA/Glacier lifecycle, public access block, TLS-only policy."""
     [sse_rule] = resource("storage", "aws_s3_bucket_server_side_encryption_configuration", "archive")["rule"]
     [default] = sse_rule["apply_server_side_encryption_by_default"]
@@ -247,7 +258,7 @@ def _pom_kafka_version() -> str:
     return (node.text or "").strip()
 
 
-def test_msk_kafka_version_matches_local_stack():
+def test_msk_kafka_version_matches_local_stack() -> None:
     """MSK runs the same Kafka major.minor as the local stack's pom.xml."""
     msk_version = blocks(None, "module", "msk")["msk"]["kafka_version"]
     major_minor = re.match(r"(\d+)\.(\d+)\.", msk_version)
@@ -258,7 +269,7 @@ def test_msk_kafka_version_matches_local_stack():
     assert resource("msk", "aws_msk_configuration")["kafka_versions"] == ["${var.kafka_version}"]
 
 
-def test_msk_uses_iam_auth_and_tls():
+def test_msk_uses_iam_auth_and_tls() -> None:
     """IAM (SASL) auth only, TLS client-broker and in-cluster, KMS at rest, broker logs on."""
     cluster = resource("msk", "aws_msk_cluster")
     [auth] = cluster["client_authentication"]
@@ -272,7 +283,7 @@ def test_msk_uses_iam_auth_and_tls():
     assert cluster["enhanced_monitoring"] != "DEFAULT"
 
 
-def test_topic_locals_match_pipeline_topics():
+def test_topic_locals_match_pipeline_topics() -> None:
     """The root module's topic names are the ones pipeline.topics spells out."""
     scope = tf_locals()
     assert scope["providers"] == PROVIDERS
@@ -282,7 +293,7 @@ def test_topic_locals_match_pipeline_topics():
     assert scope["deadletter_topic"] == topics.DEADLETTER
 
 
-def test_iam_topic_grants_cover_pipeline_topics(default_settings):
+def test_iam_topic_grants_cover_pipeline_topics(default_settings: Settings) -> None:
     """Every topic the app uses is granted to a producer and to a consumer."""
     scope = tf_locals()
     access = scope["kafka_access"]
@@ -313,7 +324,7 @@ def test_iam_topic_grants_cover_pipeline_topics(default_settings):
         assert "*" not in patterns
 
 
-def test_iam_module_scopes_kafka_actions_to_derived_arns():
+def test_iam_module_scopes_kafka_actions_to_derived_arns() -> None:
     """kafka-cluster actions are scoped to topic/group ARNs derived from the cluster ARN."""
     assert blocks(None, "module", "iam")["iam"]["kafka_access"] == "${local.kafka_access}"
     scope = tf_locals("iam")
@@ -321,9 +332,14 @@ def test_iam_module_scopes_kafka_actions_to_derived_arns():
     assert scope["group_arn_base"] == '${replace(var.msk_cluster_arn, ":cluster/", ":group/")}'
     task = blocks("iam", "data", "aws_iam_policy_document")["task"]
     contents = {d["statement"]["content"][0]["sid"]: d["statement"]["content"][0] for d in task["dynamic"]}
-    assert contents["KafkaProduce"]["resources"] == "${[for t in each.value.produce : \"${local.topic_arn_base}/${t}\"]}"
-    assert contents["KafkaConsume"]["resources"] == "${[for t in each.value.consume : \"${local.topic_arn_base}/${t}\"]}"
-    assert contents["KafkaConsumerGroups"]["resources"] == "${[for g in each.value.groups : \"${local.group_arn_base}/${g}\"]}"
+
+    def arns(loop_var: str, items: str, base: str) -> str:
+        """The for-expression that turns names into ARNs under one ARN base."""
+        return "${[for " + loop_var + " in each.value." + items + ' : "${local.' + base + "}/${" + loop_var + '}"]}'
+
+    assert contents["KafkaProduce"]["resources"] == arns("t", "produce", "topic_arn_base")
+    assert contents["KafkaConsume"]["resources"] == arns("t", "consume", "topic_arn_base")
+    assert contents["KafkaConsumerGroups"]["resources"] == arns("g", "groups", "group_arn_base")
     assert contents["DynamoDB"]["resources"] == ["${var.table_arn}", "${var.table_arn}/index/*"]
     assert contents["S3ArchiveObjects"]["resources"] == ["${var.bucket_arn}/*"]
     assert contents["ProviderSecrets"]["resources"] == "${values(var.provider_secret_arns)}"
@@ -332,7 +348,7 @@ def test_iam_module_scopes_kafka_actions_to_derived_arns():
             assert not action.endswith(":*"), action
 
 
-def test_provider_secrets_exist_for_every_provider():
+def test_provider_secrets_exist_for_every_provider() -> None:
     """One Secrets Manager secret per provider, named under the prefix the app is given."""
     module = blocks(None, "module", "secrets")["secrets"]
     assert module["provider_names"] == "${local.providers}"
@@ -380,7 +396,7 @@ REQUIRED_ENV = {
 }
 
 
-def test_task_env_vars_are_settings_fields():
+def test_task_env_vars_are_settings_fields() -> None:
     """Every SPORTSFLOW_* variable in the task definitions is a real Settings field."""
     names = _task_env_names()
     assert names >= REQUIRED_ENV, sorted(REQUIRED_ENV - names)
@@ -388,15 +404,19 @@ def test_task_env_vars_are_settings_fields():
         settings_field(name)
 
 
-def test_settings_walker_rejects_unknown_names():
+def test_settings_walker_rejects_unknown_names() -> None:
     """The walker used above fails on names Settings would silently ignore."""
     for bad in ("SPORTSFLOW_KAFKA__BOOTSTRAP", "SPORTSFLOW_AWS_REGION", "SPORTSFLOW_LOG_LEVEL__X"):
         with pytest.raises(KeyError):
             settings_field(bad)
+    for bad in ("SPORTSFLOW_PROVIDERS__THEODDSAPI__KEY", "SPORTSFLOW_PROVIDERS__THEODDSAPI__PARAMS__A__B"):
+        with pytest.raises(KeyError):
+            settings_field(bad)
     settings_field("SPORTSFLOW_PROVIDERS__THEODDSAPI__API_KEY")
+    settings_field("SPORTSFLOW_PROVIDERS__THEODDSAPI__PARAMS__SPORTS")
 
 
-def test_task_env_values_select_real_aws():
+def test_task_env_values_select_real_aws() -> None:
     """IAM auth to MSK, real AWS endpoints and the task role instead of static keys."""
     env = tf_locals()["app_environment"]
     assert env["SPORTSFLOW_KAFKA__SECURITY"] == "iam"
@@ -411,7 +431,7 @@ def test_task_env_values_select_real_aws():
     assert env["SPORTSFLOW_KAFKA__BOOTSTRAP_SERVERS"] == "${module.msk.bootstrap_brokers_sasl_iam}"
 
 
-def test_container_ports_match_settings(default_settings):
+def test_container_ports_match_settings(default_settings: Settings) -> None:
     """Container ports, their env vars, the ALB targets and the SG rules follow Settings."""
     containers = tf_locals("ecs")["containers"]
     assert set(containers) == SERVICES
@@ -440,7 +460,7 @@ def test_container_ports_match_settings(default_settings):
     }
 
 
-def test_services_run_the_cli_commands():
+def test_services_run_the_cli_commands() -> None:
     """One image, ENTRYPOINT sportsflow, and each service's subcommand."""
     containers = tf_locals("ecs")["containers"]
     for service, command in CLI_COMMANDS.items():
@@ -451,7 +471,7 @@ def test_services_run_the_cli_commands():
     assert "readonlyRootFilesystem = true" in task["container_definitions"]
 
 
-def test_services_deploy_with_zero_downtime():
+def test_services_deploy_with_zero_downtime() -> None:
     """Rolling deploys keep 100 % healthy, surge to 200 %, and roll back on failure."""
     service = resource("ecs", "aws_ecs_service")
     assert service["deployment_minimum_healthy_percent"] == 100
@@ -461,7 +481,7 @@ def test_services_deploy_with_zero_downtime():
     assert network["assign_public_ip"] is False
 
 
-def test_autoscaling_uses_lag_connections_and_cpu():
+def test_autoscaling_uses_lag_connections_and_cpu() -> None:
     """Worker scales on consumer lag, broadcaster on WebSocketConnections, all on CPU."""
     policies = blocks("ecs", "resource", "aws_appautoscaling_policy")
     assert policies["cpu"]["for_each"] == "${local.containers}"
@@ -476,7 +496,7 @@ def test_autoscaling_uses_lag_connections_and_cpu():
 # --- ALB, monitoring, variables ------------------------------------------------------------
 
 
-def test_alb_routes_the_original_public_api():
+def test_alb_routes_the_original_public_api() -> None:
     """/ws goes to the broadcaster; /events, /ingest and /health go to the api."""
     rules = blocks("alb", "resource", "aws_lb_listener_rule")
     ws_paths = rules["broadcaster"]["condition"][0]["path_pattern"][0]["values"]
@@ -488,7 +508,7 @@ def test_alb_routes_the_original_public_api():
     assert resource("alb", "aws_lb_listener", "https")["protocol"] == "HTTPS"
 
 
-def test_alarms_match_the_original_engine():
+def test_alarms_match_the_original_engine() -> None:
     """Error rate > 1 %, latency > 100 ms, failed ingestion > 0.01 %, WebSocket drops > 5 %."""
     scope = tf_locals("monitoring")
     assert scope["namespace"] == "Sportsflow"
@@ -501,10 +521,10 @@ def test_alarms_match_the_original_engine():
     assert "ConsumerLag" in alarms
 
 
-def test_environment_variable_allows_exactly_dev_staging_prod():
+def test_environment_variable_allows_exactly_dev_staging_prod() -> None:
     """The root `environment` validation allows dev/staging/prod: Settings' values minus local."""
     [validation] = blocks(None, "variable", "environment")["environment"]["validation"]
-    m = re.fullmatch(r'\$\{contains\(\[(.*)\], var\.environment\)\}', validation["condition"])
+    m = re.fullmatch(r"\$\{contains\(\[(.*)\], var\.environment\)\}", validation["condition"])
     assert m, validation["condition"]
     allowed = {v.strip().strip('"') for v in m.group(1).split(",")}
     assert allowed == {"dev", "staging", "prod"}
@@ -514,7 +534,7 @@ def test_environment_variable_allows_exactly_dev_staging_prod():
 # --- docker-compose ------------------------------------------------------------------------
 
 
-def test_compose_env_vars_are_settings_fields(default_settings):
+def test_compose_env_vars_are_settings_fields(default_settings: Settings) -> None:
     """The compose services configure the app with real Settings fields and its ports."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]

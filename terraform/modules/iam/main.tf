@@ -46,6 +46,22 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 
 # --- execution role --------------------------------------------------------------------------
 
+# Assumed by the ECS agent itself (pull, logs, secrets): only the account condition applies.
+data "aws_iam_policy_document" "ecs_execution_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+  }
+}
+
 data "aws_iam_policy_document" "execution" {
   statement {
     sid = "PullImage"
@@ -90,7 +106,7 @@ data "aws_iam_policy_document" "execution" {
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-ecs-execution"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  assume_role_policy = data.aws_iam_policy_document.ecs_execution_assume.json
 }
 
 resource "aws_iam_role_policy" "execution" {

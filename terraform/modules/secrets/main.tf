@@ -54,7 +54,7 @@ locals {
 }
 
 resource "aws_secretsmanager_secret" "app" {
-  #checkov:skip=CKV2_AWS_57:Rotating the JWT key logs out every client and the ingest key breaks every poster; rotated by hand with a planned roll (README.md).
+  #checkov:skip=CKV2_AWS_57:JWT and ingest keys are rolled by hand (rotating them invalidates every client token and poster at once); the Sentry DSN is issued by Sentry. README.md.
   for_each = local.app_secrets
 
   name                    = "${var.app_path}${replace(each.key, "_", "-")}"

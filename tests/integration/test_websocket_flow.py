@@ -1,0 +1,84 @@
+"""Kafka -> worker -> canonical topics -> broadcaster -> a real `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+
+from agents.broadcast import feed_hub
+from connectors.publisher import KafkaPublisher
+from pipeline.kafka_clients import client_options
+from pipeline.settings import BroadcasterSettings
+from pipeline.web.auth import issue_token
+from pipeline.web.broadcaster import Broadcaster
+from pipeline.web.hub import Hub
+from schemas.envelope import RawEnvelope
+from tests.conftest import TIME_UNIT, fixture_path, free_port
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def broadcaster_url(stack):
+    """A broadcaster on a free port, fed from the real canonical topics."""
+    settings = BroadcasterSettings(port=free_port())
+    hub, stop, ready = Hub(), asyncio.Event(), asyncio.Event()
+    server = Broadcaster(settings, hub)
+    tasks = [asyncio.create_task(feed_hub(stack, hub, stop, replay_s=0, ready=ready)),
+             asyncio.create_task(server.serve(stop))]
+    await asyncio.wait_for(ready.wait(), 30)
+    await asyncio.sleep(0.2)
+    yield f"ws://127.0.0.1:{settings.port}/ws", settings
+    stop.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_subscribed_client_receives_betting_odds(stack, worker, broadcaster_url, unique):
+    """A client that sends the original engine's subscribe message receives the normalized odds."""
+    url, settings = broadcaster_url
+    token = issue_token(settings, "test-client")
+    events = json.loads(fixture_path("theoddsapi", "odds_soccer_epl_h2h_decimal_2024-08-19.json").read_text())
+    payload = [dict(events[0], id=unique)]
+    async with connect(f"{url}?token={token}") as ws:
+        await ws.send(json.dumps({"action": "subscribe", "subscriptions": ["live_scores", "betting_odds"]}))
+        ack = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert ack == {"type": "subscribed", "subscriptions": ["live_scores", "betting_odds"]}
+        async with KafkaPublisher(client_options(stack)) as publisher:
+            await publisher.publish([RawEnvelope(provider="theoddsapi", feed="odds", key=unique, payload=payload)])
+
+        frames = []
+        async with asyncio.timeout(30 * TIME_UNIT):
+            while not any(f.get("type") == "odds" for f in frames):
+                frame = orjson.loads(await ws.recv())
+                if frame.get("providerEventId") == unique:
+                    frames.append(frame)
+    odds = next(f for f in frames if f["type"] == "odds")
+    assert odds["channel"] == "betting_odds"
+    assert odds["market"] == "moneyline"
+    assert odds["homeTeam"] == "Leicester City"
+    assert {o["side"] for o in odds["outcomes"]} == {"home", "away", "draw"}
+    assert all(o["price"] > 1.0 for o in odds["outcomes"])
+    assert isinstance(odds["seq"], int)
+
+
+async def test_bad_tokens_are_refused(stack, broadcaster_url):
+    """Missing, badly signed and alg=none tokens are refused with close code 4401."""
+    import jwt
+
+    url, settings = broadcaster_url
+    forged = jwt.encode({"sub": "x", "exp": 9999999999}, "a-wrong-secret-that-is-long-enough-for-hs256", algorithm="HS256")
+    unsigned = jwt.encode({"sub": "x", "exp": 9999999999}, None, algorithm="none")
+    for query in (f"?token={forged}", f"?token={unsigned}"):
+        async with connect(url + query) as ws:
+            with pytest.raises(Exception) as closed:  # noqa: PT011 - websockets raises ConnectionClosed*
+                await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 4401, closed.value
+    async with connect(url) as ws:  # no token: the first message must carry one
+        await ws.send(json.dumps({"action": "subscribe", "subscriptions": ["live_scores"]}))
+        with pytest.raises(Exception):  # noqa: PT011
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ws.close_code == 4401
