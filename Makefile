@@ -30,8 +30,8 @@ checkov:
 	bash scripts/checkov.sh
 
 compose-check:
-	@if command -v docker >/dev/null 2>&1; then docker compose config -q && echo "docker compose config: ok"; \
-	else echo "docker client not installed: skipping docker compose config"; fi
+	@if docker compose version >/dev/null 2>&1; then docker compose config -q; \
+	else docker-compose config -q; fi && echo "compose file: valid"
 
 # Sets everything up, runs every check, and always stops the stack it started.
 test: setup
