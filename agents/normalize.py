@@ -1,4 +1,7 @@
-"""Raw provider records -> canonical records, or a dead letter that says why not.
+"""Stage 1: raw provider records -> normalized candidates (or a dead letter that says why not).
+
+Candidates go to the resolve topic keyed by fixture; stage 2 (`agents/process.py`) resolves,
+dedupes, orders and publishes them.
 
 `process_raw` is a pure function of one Kafka record; the Faust agent in `pipeline/app.py`
 only moves bytes. Nothing raised while handling one record escapes: Faust acks a record in a
@@ -15,6 +18,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from agents.resolve import route_key
 from pipeline import headers as h
 from pipeline import topics
 from schemas.canonical import CanonicalRecord
@@ -53,13 +57,27 @@ def dead_letter(
     )
 
 
-def canonical_out(record: CanonicalRecord, envelope_headers: list[tuple[str, bytes]]) -> OutRecord:
-    stage = [*envelope_headers, (h.NORMALIZED_TS, h.ms(h.now_ms()))]
-    if record.source_timestamp is not None:
-        stage.append((h.PROVIDER_TS, h.ms(int(record.source_timestamp.timestamp() * 1000))))
-    return OutRecord(
-        topics.CANONICAL_BY_TYPE[record.type], record.entity_key.encode(), record.to_json(), stage
-    )
+_TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "feed_status": 3}
+
+
+def candidates_out(
+    records: list[CanonicalRecord], envelope: RawEnvelope, carried: list[tuple[str, bytes]]
+) -> list[OutRecord]:
+    """Group a raw record's canonical records by fixture (route key): one resolve message each.
+
+    Events come first in a message so the fixture exists before its odds are resolved.
+    """
+    by_route: dict[str, list[dict[str, Any]]] = {}
+    for record in sorted(records, key=lambda r: _TYPE_ORDER[r.type]):
+        wire = record.to_wire()
+        by_route.setdefault(route_key(wire), []).append(wire)
+    headers = [*carried, (h.NORMALIZED_TS, h.ms(h.now_ms()))]
+    source = f"{envelope.provider}/{envelope.feed}"
+    return [
+        OutRecord(topics.RESOLVE, route.encode(),
+                  orjson.dumps({"source": source, "receivedMs": envelope.received_at_ms, "records": wires}), headers)
+        for route, wires in by_route.items()
+    ]
 
 
 def parse_envelope(value: bytes) -> RawEnvelope:
@@ -96,7 +114,7 @@ def process_raw(
         ))
     if not any(k == h.RECEIVED_TS for k, _ in carried):
         carried.append((h.RECEIVED_TS, h.ms(envelope.received_at_ms)))
-    return Processed(records=[canonical_out(r, carried) for r in canonical])
+    return Processed(records=candidates_out(canonical, envelope, carried))
 
 
 def _first_line(exc: Exception) -> str:

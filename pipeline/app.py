@@ -1,7 +1,19 @@
 """The Faust app: `faust -A pipeline.app worker -l info` (or `sportsflow worker`).
 
+Two stages, each a thin agent around a pure function:
+
+    raw.<provider> --normalize_raw--> sportsflow.resolve (keyed by fixture) --resolve_and_order--> canonical.*
+                        |                                                        |
+                        +--> deadletter                         tables: fixtures, entities (changelog-backed)
+
 Importing this module builds no connections and reads no environment: the broker and other
 settings are applied when Faust finalizes the app (`on_configured`).
+
+Acknowledgement: Faust acks a record in a `finally:`, even when the agent body raised. So no
+exception may escape a body: per-record failures become dead letters, and a failure to publish
+(Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
+(`pipeline.guard.fatal`), so it is processed again after the restart (at-least-once; outputs are
+idempotent by entity key + seq).
 """
 
 from __future__ import annotations
@@ -12,8 +24,10 @@ from typing import Any
 import faust
 
 from agents.normalize import OutRecord, process_raw
+from agents.process import process_candidates
+from agents.resolve import Fixture
+from pipeline import guard, health, topics
 from pipeline import headers as h
-from pipeline import topics
 from pipeline.settings import get_settings
 from schemas.providers import providers
 
@@ -36,7 +50,12 @@ def _configure(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
 
 
 raw_topic = app.topic(*(topics.raw_topic(p) for p in providers()), value_type=bytes, key_type=bytes)
+resolve_topic = app.topic(topics.RESOLVE, value_type=bytes, key_type=bytes, internal=True)
+# Values are orjson bytes (the app's serializers are "raw"): faster than Faust's codecs.
+fixtures_table = app.Table("fixtures", key_type=bytes, value_type=bytes)
+entities_table = app.Table("entities", key_type=bytes, value_type=bytes)
 _out_topics: dict[str, Any] = {}
+feed_health = health.FeedHealth()
 
 
 def _topic(name: str) -> Any:
@@ -47,14 +66,13 @@ def _topic(name: str) -> Any:
 
 
 async def _publish(out: OutRecord) -> None:
-    await _topic(out.topic).send(
-        key=out.key, value=out.value, headers=[*out.headers, (h.PUBLISHED_TS, h.ms(h.now_ms()))]
-    )
+    headers = [*out.headers, (h.PUBLISHED_TS, h.ms(h.now_ms()))]
+    await guard.send_or_die(_topic(out.topic), key=out.key, value=out.value, headers=headers)
 
 
 @app.agent(raw_topic)
 async def normalize_raw(stream: Any) -> None:
-    """Every raw record is published as canonical records or dead-lettered before it is acked."""
+    """Every raw record becomes resolve candidates or a dead letter before it is acked."""
     async for event in stream.events():
         message = event.message
         processed = process_raw(
@@ -65,3 +83,49 @@ async def normalize_raw(stream: Any) -> None:
         if processed.dead_letter is not None:
             log.warning("dead letter from %s:%s@%s", message.topic, message.partition, message.offset)
             await _publish(processed.dead_letter)
+
+
+@app.agent(resolve_topic)
+async def resolve_and_order(stream: Any) -> None:
+    """Resolve, dedupe, order and version candidates; publish what changed."""
+    settings = get_settings().processing
+    policy = guard.policy(settings)
+    tolerance_ms = int(settings.match_tolerance_s * 1000)
+    expiry = guard.Expiry(int(settings.dedupe_ttl_s * 1000))
+    async for event in stream.events():
+        message = event.message
+        route = message.key.decode() if message.key else ""
+        try:
+            stored = fixtures_table.get(message.key)
+            fixtures = [Fixture.from_dict(f) for f in guard.loads(stored)] if stored else []
+            result = process_candidates(
+                route, message.value, list(message.headers or []), fixtures,
+                lambda key: guard.loads_or_none(entities_table.get(key.encode())),
+                policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,
+            )
+        except Exception as exc:
+            log.exception("cannot process resolve message %s@%s", message.partition, message.offset)
+            await _publish(guard.resolve_dead_letter(message, exc))
+            continue
+        for out in result.outputs:
+            await _publish(out)
+        # State is stored after the outputs were handed to the producer: a crash in between
+        # re-publishes (same key and seq: idempotent), never loses.
+        if result.fixtures_changed:
+            fixtures_table[message.key] = guard.dumps([f.as_dict() for f in fixtures])
+        for key, state in result.entities.items():
+            entities_table[key.encode()] = guard.dumps(state)
+            expiry.touch(message.partition, key, state["updated"])
+        for key in expiry.due(message.partition, now_ms=h.now_ms()):
+            entities_table.pop(key.encode(), None)
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def follow_feed_status() -> None:
+    """Keep `feed_health` current from canonical.feed_status (every worker reads all of it)."""
+    await health.follow(get_settings(), feed_health)
+
+
+@app.timer(interval=10.0)  # type: ignore[untyped-decorator]
+async def stall_watchdog() -> None:
+    await guard.watchdog(app, get_settings().processing.stall_timeout_s)

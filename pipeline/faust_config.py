@@ -31,6 +31,9 @@ def credentials(settings: Settings) -> Any:
 def apply_settings(conf: Any, settings: Settings) -> None:
     processing = settings.processing
     conf.id = processing.app_id
+    # Faust keeps per-app files in its datadir; keep them out of the working directory.
+    (settings.stack.home / "faust").mkdir(parents=True, exist_ok=True)
+    conf.datadir = str(settings.stack.home / "faust" / "{conf.id}-data")
     conf.broker = broker_urls(settings)
     conf.broker_credentials = credentials(settings)
     conf.topic_partitions = settings.kafka.topic_partitions

@@ -18,11 +18,14 @@ from tests.conftest import IN_CI, collect, fixture_path
 pytestmark = pytest.mark.integration
 
 
+SAMPLE = "odds_basketball_nba_h2h_spreads_totals_american_2022-11-23.json"
+
+
 def odds_payload(event_id: str) -> list[dict]:
-    events = json.loads(fixture_path("theoddsapi", "odds_basketball_nba_h2h_spreads_totals_american_2022-11-23.json")
-                        .read_text())
-    event = dict(events[0], id=event_id)
-    return [event]
+    """The recorded sample with its own id and team names, so runs never dedupe against each other."""
+    text = fixture_path("theoddsapi", SAMPLE).read_text()
+    text = text.replace("Philadelphia 76ers", f"Home {event_id}").replace("Brooklyn Nets", f"Away {event_id}")
+    return [dict(json.loads(text)[0], id=event_id)]
 
 
 async def publish(settings, envelope: RawEnvelope) -> None:
@@ -43,13 +46,18 @@ async def test_raw_odds_are_normalized_into_canonical_odds(stack, worker, consum
         by_topic.setdefault(message.topic, []).append(orjson.loads(message.value))
     assert len(by_topic[topics.EVENTS]) == 1
     event = by_topic[topics.EVENTS][0]
-    assert (event["homeTeam"], event["awayTeam"]) == ("Philadelphia 76ers", "Brooklyn Nets")
+    assert (event["homeTeam"], event["awayTeam"]) == (f"Home {unique}", f"Away {unique}")
+    assert event["id"].startswith("sf_")
+    assert event["refs"] == {"theoddsapi": unique}
+    assert event["seq"] == 1
     assert event["sport"] == "basketball"
     odds = {(o["bookmaker"], o["market"]): o for o in by_topic[topics.ODDS]}
     # The sample: fanduel and draftkings x (moneyline, spread, total); betfair moneyline and its lay market.
     assert len(odds) == 8
     assert odds[("betfair", "h2h_lay")]["outcomes"]
     fanduel = odds[("fanduel", "moneyline")]
+    assert fanduel["eventId"] == event["id"]
+    assert fanduel["seq"] == 1
     prices = {o["side"]: o["price"] for o in fanduel["outcomes"]}
     assert prices == {"away": pytest.approx(1 + 100 / 140), "home": pytest.approx(2.10)}
     spread = {o["side"]: o["point"] for o in odds[("fanduel", "spread")]["outcomes"]}

@@ -41,8 +41,9 @@ async def test_subscribed_client_receives_betting_odds(stack, worker, broadcaste
     """A client that sends the original engine's subscribe message receives the normalized odds."""
     url, settings = broadcaster_url
     token = issue_token(settings, "test-client")
-    events = json.loads(fixture_path("theoddsapi", "odds_soccer_epl_h2h_decimal_2024-08-19.json").read_text())
-    payload = [dict(events[0], id=unique)]
+    text = fixture_path("theoddsapi", "odds_soccer_epl_h2h_decimal_2024-08-19.json").read_text()
+    text = text.replace("Leicester City", f"Leicester {unique}").replace("Tottenham Hotspur", f"Spurs {unique}")
+    payload = [dict(json.loads(text)[0], id=unique)]
     async with connect(f"{url}?token={token}") as ws:
         await ws.send(json.dumps({"action": "subscribe", "subscriptions": ["live_scores", "betting_odds"]}))
         ack = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
@@ -59,7 +60,7 @@ async def test_subscribed_client_receives_betting_odds(stack, worker, broadcaste
     odds = next(f for f in frames if f["type"] == "odds")
     assert odds["channel"] == "betting_odds"
     assert odds["market"] == "moneyline"
-    assert odds["homeTeam"] == "Leicester City"
+    assert odds["homeTeam"] == f"Leicester {unique}"
     assert {o["side"] for o in odds["outcomes"]} == {"home", "away", "draw"}
     assert all(o["price"] > 1.0 for o in odds["outcomes"])
     assert isinstance(odds["seq"], int)

@@ -1,0 +1,88 @@
+"""Stage 2: resolve entities, then dedupe, order and version each record (`agents/ordering.py`).
+
+`process_candidates` is a pure function of one resolve-topic message and the state it reads;
+the Faust agent in `pipeline/app.py` loads that state from changelog-backed tables, calls it,
+stores the new state and publishes the outputs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from agents.normalize import OutRecord
+from agents.ordering import Decision, Policy, decide
+from agents.resolve import Fixture, resolve
+from pipeline import headers as h
+from pipeline import topics
+from schemas.timeutil import parse_iso
+
+
+@dataclass
+class StageTwoResult:
+    outputs: list[OutRecord] = field(default_factory=list)
+    fixtures_changed: bool = False
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def entity_key(record: dict[str, Any]) -> str:
+    kind = record["type"]
+    if kind == "odds":
+        return f"{record['eventId']}|{record['bookmaker']}|{record['market']}"
+    if kind == "feed_status":
+        return f"{record['provider']}|{record['feed']}"
+    return str(record["id"])
+
+
+def _start_ms(record: dict[str, Any]) -> int | None:
+    text = record.get("startTime")
+    return int(parse_iso(text).timestamp() * 1000) if text else None
+
+
+def _resolve_ids(record: dict[str, Any], route: str, fixtures: list[Fixture], tolerance_ms: int) -> bool:
+    """Rewrite provider-scoped ids to canonical ones; True if the fixture list changed."""
+    if record["type"] == "feed_status":
+        return False
+    fixture, changed = resolve(fixtures, route, record["provider"], record["providerEventId"],
+                               start_ms=_start_ms(record), tolerance_ms=tolerance_ms)
+    if record["type"] == "odds":
+        record["eventId"] = fixture.id
+    else:
+        record["id"] = fixture.id
+        if record["type"] == "event":
+            record["refs"] = dict(fixture.refs)
+    return changed
+
+
+def process_candidates(
+    route: str, value: bytes, carried: list[tuple[str, bytes]], fixtures: list[Fixture],
+    entity_state: Callable[[str], dict[str, Any] | None], *, policy: Policy, tolerance_ms: int,
+    is_down: Callable[[str], bool],
+) -> StageTwoResult:
+    message = orjson.loads(value)
+    source: str = message["source"]
+    received_ms: int = message["receivedMs"]
+    result = StageTwoResult()
+    for record in message["records"]:
+        result.fixtures_changed |= _resolve_ids(record, route, fixtures, tolerance_ms)
+        key = entity_key(record)
+        state = result.entities.get(key) or entity_state(key)
+        decision: Decision = decide(record, state, source, received_ms, policy=policy, is_down=is_down)
+        result.entities[key] = decision.state
+        result.reasons[decision.reason] += 1
+        if decision.publish is not None:
+            result.outputs.append(_output(decision.publish, key, carried))
+    return result
+
+
+def _output(record: dict[str, Any], key: str, carried: list[tuple[str, bytes]]) -> OutRecord:
+    headers = list(carried)
+    stamp = record.get("sourceTimestamp")
+    if stamp:
+        headers.append((h.PROVIDER_TS, h.ms(int(parse_iso(stamp).timestamp() * 1000))))
+    return OutRecord(topics.CANONICAL_BY_TYPE[record["type"]], key.encode(), orjson.dumps(record), headers)

@@ -1,0 +1,141 @@
+"""Safety rails for the Faust agents: publish-or-stop, state (de)serialization, expiry, the stall watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+import traceback
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from agents.normalize import OutRecord, dead_letter
+from agents.ordering import Policy
+from pipeline.settings import ProcessingSettings
+
+log = logging.getLogger(__name__)
+SEND_ATTEMPTS = 5
+EXIT_PUBLISH_FAILED = 70
+
+
+def fatal(reason: str) -> None:
+    """Stop the process at once, before Faust can ack (and later commit) the record in hand."""
+    log.critical("stopping the worker: %s", reason)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_PUBLISH_FAILED)
+
+
+def _on_delivered(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        fatal(f"a record could not be delivered to Kafka: {future.exception()!r}")
+
+
+async def send_or_die(topic: Any, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    """Hand a record to the producer; a delivery failure stops the worker before the source is acked."""
+    for attempt in range(SEND_ATTEMPTS):
+        try:
+            future = await topic.send(key=key, value=value, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - any producer failure is retried, then fatal
+            if attempt == SEND_ATTEMPTS - 1:
+                fatal(f"cannot publish to {topic}: {exc!r}")
+            await asyncio.sleep(0.2 * 2**attempt)
+            continue
+        future.add_done_callback(_on_delivered)
+        return
+
+
+def policy(settings: ProcessingSettings) -> Policy:
+    return Policy(settings.priorities, stale_ms=int(settings.stale_s * 1000),
+                  hysteresis_ms=int(settings.hysteresis_s * 1000))
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def loads(value: bytes) -> Any:
+    return orjson.loads(value)
+
+
+def loads_or_none(value: bytes | None) -> Any:
+    return orjson.loads(value) if value else None
+
+
+def resolve_dead_letter(message: Any, exc: Exception) -> OutRecord:
+    try:
+        payload: Any = orjson.loads(message.value)
+    except orjson.JSONDecodeError:
+        payload = (message.value or b"").decode("utf-8", "replace")
+    return dead_letter(
+        provider=str(payload.get("source", "?")).split("/")[0] if isinstance(payload, dict) else "?",
+        feed="resolve", error=f"internal error: {''.join(traceback.format_exception_only(exc)).strip()}",
+        path="$", payload=payload, source_topic=message.topic, partition=message.partition, offset=message.offset,
+    )
+
+
+class Expiry:
+    """Remembers when each entity was last updated, per partition, and yields those past the TTL.
+
+    Deletes must happen while an event of the partition that wrote the key is being processed
+    (Faust writes the tombstone to that partition's changelog), so expiry is driven from the agent.
+    """
+
+    def __init__(self, ttl_ms: int, batch: int = 100) -> None:
+        self.ttl_ms = ttl_ms
+        self.batch = batch
+        self._updated: dict[int, dict[str, int]] = defaultdict(dict)
+        self._next_sweep = 0.0
+
+    def touch(self, partition: int, key: str, updated_ms: int) -> None:
+        self._updated[partition][key] = updated_ms
+
+    def due(self, partition: int, now_ms: int) -> list[str]:
+        if time.monotonic() < self._next_sweep:
+            return []
+        self._next_sweep = time.monotonic() + 1.0
+        entries = self._updated[partition]
+        expired = [k for k, t in entries.items() if now_ms - t > self.ttl_ms][: self.batch]
+        for key in expired:
+            del entries[key]
+        return expired
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.seen: dict[Any, tuple[int | None, float]] = {}
+        self.stalls = 0
+
+
+_progress = _Progress()
+
+
+async def watchdog(app: Any, timeout_s: float) -> None:
+    """Report and re-seek a partition whose lag grows while its committed offset does not move."""
+    consumer = app.consumer
+    now = time.monotonic()
+    for tp in consumer.assignment():
+        committed = consumer._committed_offset.get(tp)
+        try:
+            lag = consumer.highwater(tp) - (committed or 0)
+        except Exception:  # noqa: BLE001 - no fetch yet for this partition: nothing to judge
+            log.debug("no highwater yet for %s", tp)
+            continue
+        previous = _progress.seen.get(tp)
+        if previous is None or previous[0] != committed or lag <= 0:
+            _progress.seen[tp] = (committed, now)
+            continue
+        if now - previous[1] >= timeout_s and committed is not None:
+            _progress.stalls += 1
+            log.warning("partition %s stalled: lag %d, no commit for %.0fs; seeking to %d",
+                        tp, lag, now - previous[1], committed)
+            from pipeline.metrics import PARTITION_STALLS
+
+            PARTITION_STALLS.labels(topic=tp.topic).inc()
+            await consumer.seek(tp, committed)
+            _progress.seen[tp] = (committed, now)

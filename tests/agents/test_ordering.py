@@ -1,0 +1,118 @@
+"""Dedupe, ordering, corrections and precedence/failover as pure functions."""
+
+from __future__ import annotations
+
+from agents.ordering import Policy, decide
+
+POLICY = Policy({"default": ["sportradar", "sportsdataio", "theoddsapi/scores", "theoddsapi"]},
+                stale_ms=60_000, hysteresis_ms=30_000)
+PRIMARY, SECONDARY = "sportsdataio/scores", "theoddsapi/scores"
+
+
+def ev(home, away, status="live", ts="2024-01-01T20:00:00Z", provider="sportsdataio", **extra) -> dict:
+    return {"type": "event", "id": "sf_1", "sport": "basketball", "provider": provider,
+            "score": {"home": home, "away": away}, "status": status, "sourceTimestamp": ts,
+            "timestamp": ts, "seq": 0, **extra}
+
+
+def run(steps, is_down=lambda s: False):
+    """Feed (record, source, received_ms) steps; return the published records and reasons."""
+    state, published, reasons = None, [], []
+    for record, source, received in steps:
+        decision = decide(record, state, source, received, policy=POLICY, is_down=is_down)
+        state = decision.state
+        reasons.append(decision.reason)
+        if decision.publish:
+            published.append(decision.publish)
+    return published, reasons, state
+
+
+def test_repeats_publish_nothing():
+    """The same content from the same source, polled again, produces nothing downstream."""
+    published, reasons, _ = run([(ev(1, 0), PRIMARY, 1000), (ev(1, 0, ts="2024-01-01T20:00:05Z"), PRIMARY, 6000),
+                                 (ev(1, 0), PRIMARY, 11000)])
+    assert [p["seq"] for p in published] == [1]
+    assert reasons[1:] in (["unchanged", "repeat"], ["repeat", "repeat"], ["unchanged", "late"])
+
+
+def test_seq_increases_by_one_per_published_version():
+    """Every published version of an entity has seq = previous + 1."""
+    steps = [(ev(i, 0, ts=f"2024-01-01T20:00:{i:02d}Z"), PRIMARY, 1000 + i) for i in range(5)]
+    published, _, _ = run(steps)
+    assert [p["seq"] for p in published] == [1, 2, 3, 4, 5]
+
+
+def test_late_update_never_moves_the_score_back():
+    """An update older than one already seen from the same source is dropped."""
+    published, reasons, _ = run([(ev(2, 1, ts="2024-01-01T20:00:10Z"), PRIMARY, 1000),
+                                 (ev(1, 1, ts="2024-01-01T20:00:05Z"), PRIMARY, 2000)])
+    assert [p["score"] for p in published] == [{"home": 2, "away": 1}]
+    assert reasons[1] == "late"
+
+
+def test_genuine_correction_is_published_as_one():
+    """A newer update from the followed source that lowers the score is a correction."""
+    published, _, _ = run([(ev(2, 1, ts="2024-01-01T20:00:10Z"), PRIMARY, 1000),
+                           (ev(1, 1, ts="2024-01-01T20:00:30Z"), PRIMARY, 2000)])
+    assert published[-1]["score"] == {"home": 1, "away": 1}
+    assert published[-1]["correction"] is True
+    assert published[-1]["replacesSeq"] == 1
+    assert published[-1]["seq"] == 2
+
+
+def test_status_never_goes_back_from_final_without_a_correction():
+    """'live' after 'final' from a lagging secondary is not published."""
+    published, reasons, _ = run([(ev(3, 1, status="final"), PRIMARY, 1000),
+                                 (ev(3, 1, status="live", provider="theoddsapi"), SECONDARY, 200_000)])
+    assert [p["status"] for p in published] == ["final"]
+    assert reasons[-1] in {"behind", "standby"}
+
+
+def test_a_source_without_a_score_does_not_erase_it():
+    """An odds-feed event (score unknown) keeps the known score."""
+    published, _, _ = run([(ev(2, 2), PRIMARY, 1000),
+                           (ev(None, None, status="halftime"), PRIMARY, 2000)])
+    assert published[-1]["score"] == {"home": 2, "away": 2}
+    assert published[-1]["status"] == "halftime"
+
+
+def test_better_source_takes_over_at_once():
+    """A higher-priority source replaces a lower one as soon as it reports."""
+    published, _, _ = run([(ev(0, 0, provider="theoddsapi"), SECONDARY, 1000), (ev(0, 0), PRIMARY, 2000)])
+    assert [p["source"] for p in published] == [SECONDARY, PRIMARY]
+
+
+def test_failover_when_primary_is_stale_then_no_flapping_on_return():
+    """Primary silent past stale_ms: the secondary takes over; the primary returns only after hysteresis."""
+    steps = [
+        (ev(0, 0), PRIMARY, 0),
+        (ev(0, 0, provider="theoddsapi"), SECONDARY, 1_000),            # standby: primary fresh
+        (ev(1, 0, provider="theoddsapi", ts="2024-01-01T20:01:30Z"), SECONDARY, 90_000),  # primary stale: failover
+        (ev(1, 0, ts="2024-01-01T20:01:31Z"), PRIMARY, 91_000),         # primary back, same score: hysteresis
+        (ev(2, 0, provider="theoddsapi", ts="2024-01-01T20:01:40Z"), SECONDARY, 100_000),
+        (ev(2, 0, ts="2024-01-01T20:01:41Z"), PRIMARY, 101_000),        # still within hysteresis
+        (ev(2, 0, ts="2024-01-01T20:02:10Z", clock="1:00"), PRIMARY, 125_000),  # hysteresis passed: back
+    ]
+    published, reasons, state = run(steps)
+    assert reasons[1] == "standby"
+    assert [(p["score"]["home"], p["source"]) for p in published] == [
+        (0, PRIMARY), (1, SECONDARY), (2, SECONDARY), (2, PRIMARY)]
+    assert [p["seq"] for p in published] == [1, 2, 3, 4]
+    assert state["failoverFrom"] is None
+
+
+def test_feed_status_down_fails_over_immediately():
+    """When the followed feed is reported down, the next provider's news is published at once."""
+    published, _, _ = run([(ev(0, 0), PRIMARY, 0), (ev(1, 0, provider="theoddsapi"), SECONDARY, 5_000)],
+                          is_down=lambda source: source == PRIMARY)
+    assert [p["source"] for p in published] == [PRIMARY, SECONDARY]
+
+
+def test_odds_move_both_ways():
+    """Prices are not monotonic: a lower price is an ordinary update, not a correction."""
+    odds = {"type": "odds", "eventId": "sf_1", "bookmaker": "b", "market": "moneyline", "provider": "theoddsapi",
+            "outcomes": [{"side": "home", "price": 2.0}], "sourceTimestamp": "2024-01-01T20:00:00Z"}
+    lower = {**odds, "outcomes": [{"side": "home", "price": 1.8}], "sourceTimestamp": "2024-01-01T20:00:05Z"}
+    published, _, _ = run([(odds, "theoddsapi/odds", 0), (lower, "theoddsapi/odds", 5_000)])
+    assert [p["outcomes"][0]["price"] for p in published] == [2.0, 1.8]
+    assert not any(p["correction"] for p in published)
