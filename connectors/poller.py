@@ -49,17 +49,26 @@ class PollResult:
 
 
 class SeenHashes:
-    """Bounded memory of the last content hash per entity: an unchanged entity is not republished."""
+    """Bounded memory of the last content hash per entity: an unchanged entity is not republished.
+
+    Also keeps the entity's last published version (see `HttpProvider.version`), so an older
+    snapshot served after a newer one is not published as if it were news.
+    """
 
     def __init__(self, capacity: int = 4096) -> None:
-        self._items: OrderedDict[str, str] = OrderedDict()
+        self._items: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self._capacity = capacity
 
     def changed(self, key: str, digest: str) -> bool:
-        return self._items.get(key) != digest
+        item = self._items.get(key)
+        return item is None or item[0] != digest
 
-    def remember(self, key: str, digest: str) -> None:
-        self._items[key] = digest
+    def stale(self, key: str, version: str | None) -> bool:
+        item = self._items.get(key)
+        return version is not None and item is not None and item[1] is not None and version < item[1]
+
+    def remember(self, key: str, digest: str, version: str | None = None) -> None:
+        self._items[key] = (digest, version)
         self._items.move_to_end(key)
         while len(self._items) > self._capacity:
             self._items.popitem(last=False)
@@ -76,19 +85,27 @@ class FeedPoller:
         self.backoff = backoff or Backoff()
         self.seen = SeenHashes()
         self.on_poll = on_poll
-        self._etag: str | None = None
-        self._last_modified: str | None = None
+        # Conditional-request validators, only for a feed answered by one request and one page.
+        self._validators: tuple[str, str | None, str | None] | None = None
+        self._settled: set[str] = set()  # names of final follow-ups already published
+        self._live = False
+        self._pause_s = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
-                delay = (await self.poll_once()).next_in_s
-                self.backoff.reset()
-            except ProviderError as exc:
-                delay = self._after_failure(exc)
+            delay = await self.step()
             # Sleep, but wake at once when asked to stop.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def step(self) -> float:
+        """One poll; returns the delay before the next (the cadence, or the backoff after a failure)."""
+        try:
+            delay = (await self.poll_once()).next_in_s
+        except ProviderError as exc:
+            return self._after_failure(exc)
+        self.backoff.reset()
+        return delay
 
     def _after_failure(self, exc: ProviderError) -> float:
         self.state.failures += 1
@@ -106,56 +123,112 @@ class FeedPoller:
         return delay
 
     async def poll_once(self) -> PollResult:
-        """One request; publishes changed entities. Raises ProviderError on any failure."""
+        """One poll (every request, page and follow-up of the feed); publishes changed entities.
+
+        Raises ProviderError on any failure, before anything of this poll is published.
+        """
         provider, feed, state = self.provider, self.feed, self.state
         if not state.breaker.allow():
             raise CircuitOpenError(provider.name, feed.name, "circuit open after repeated failures")
+        budget = state.budget
+        if budget.exhausted and budget.period_ends_at is not None and budget.clock() >= budget.period_ends_at:
+            # A new quota period began: what was left of the old one no longer says anything.
+            budget.remaining, budget.period_ends_at = None, None
         if state.budget.exhausted:
             raise QuotaExhaustedError(
                 provider.name, feed.name, "quota budget exhausted", retriable=False,
                 retry_after=max(60.0, (state.budget.period_ends_at or time.time()) - time.time()),
             )
-        response = await self._request()
+        self._pause_s = 0.0
+        pages, first = await self._fetch(feed, conditional=True)
         received_at = utc_now()
-        quota = provider.quota(response.headers)
-        state.budget.update(quota.remaining, quota.resets_in_s)
-        if response.status_code == 304:
+        if not pages:  # 304 Not Modified
             state.breaker.record_success()
-            return self._result(0, live=False, response=response)
-        self._raise_for_status(response)
-        payload = self._decode(response)
-        provider.check(feed, response, payload)
+            return self._result(0, live=self._live, response=first)
         state.breaker.record_success()
-        self._etag = response.headers.get("etag") or self._etag
-        self._last_modified = response.headers.get("last-modified") or self._last_modified
-        published = await self._publish(payload, received_at)
+        payload = provider.combine(feed, pages)
+        parts = [(feed, key, part) for key, part in provider.split(feed, payload)]
+        settled: list[str] = []
+        for follow in provider.follow_ups(feed, payload):
+            if follow.name in self._settled:
+                continue
+            follow_parts = provider.split(follow, provider.combine(follow, (await self._fetch(follow))[0]))
+            parts += [(follow, key, part) for key, part in follow_parts]
+            if follow.final and follow_parts:
+                settled.append(follow.name)
+        published = await self._publish(parts, received_at)
+        self._settled.update(settled)
+        self._live = provider.is_live(feed, payload)
         if self.on_poll:
             self.on_poll(feed, True, None)
-        return self._result(published, live=provider.is_live(feed, payload), response=response)
+        return self._result(published, live=self._live, response=first)
 
-    async def _request(self) -> httpx.Response:
-        headers, params = self.provider.auth(self.settings)
-        if self._etag:
-            headers["If-None-Match"] = self._etag
-        if self._last_modified:
-            headers["If-Modified-Since"] = self._last_modified
+    async def _fetch(self, feed: FeedRequest, *, conditional: bool = False) -> tuple[list[Any], httpx.Response]:
+        """Every request and page of `feed`; ([], response) when the provider answered 304."""
+        provider = self.provider
+        requests = provider.requests(feed)
+        pages: list[Any] = []
+        first: httpx.Response | None = None
+        for path, params in requests:
+            page_params = dict(params)
+            for page in range(provider.max_pages):
+                if page and provider.page_interval_s:
+                    await asyncio.sleep(provider.page_interval_s)
+                url_key = f"{path}?{sorted(page_params.items())}"
+                use_validators = conditional and len(requests) == 1 and page == 0
+                response = await self._request(feed, path, page_params, url_key if use_validators else None)
+                first = first or response
+                quota = provider.quota(response.headers)
+                self.state.budget.update(quota.remaining, quota.resets_in_s)
+                self._pause_s = max(self._pause_s, quota.pause_s or 0.0)
+                if response.status_code == 304 and use_validators:
+                    return [], response
+                self._raise_for_status(feed, response)
+                payload = self._decode(feed, response)
+                provider.check(feed, response, payload)
+                pages.append(payload)
+                more = provider.next_page(feed, response, payload)
+                if use_validators:
+                    self._remember_validators(url_key if more is None else None, response)
+                if more is None:
+                    break
+                page_params = {**params, **more}
+            else:
+                raise ProviderError(provider.name, feed.name, f"more than {provider.max_pages} pages")
+        assert first is not None, "a feed makes at least one request"
+        return pages, first
+
+    def _remember_validators(self, url_key: str | None, response: httpx.Response) -> None:
+        etag, modified = response.headers.get("etag"), response.headers.get("last-modified")
+        self._validators = (url_key, etag, modified) if url_key and (etag or modified) else None
+
+    async def _request(
+        self, feed: FeedRequest, path: str, params: dict[str, str], url_key: str | None
+    ) -> httpx.Response:
+        headers, auth_params = self.provider.auth(self.settings)
+        if url_key is not None and self._validators and self._validators[0] == url_key:
+            _, etag, modified = self._validators
+            if etag:
+                headers["If-None-Match"] = etag
+            if modified:
+                headers["If-Modified-Since"] = modified
         self.state.requests += 1
         try:
-            return await self.client.get(self.feed.path, params={**self.feed.params, **params}, headers=headers)
+            return await self.client.get(path, params={**params, **auth_params}, headers=headers)
         except httpx.TimeoutException as exc:
             self.state.breaker.record_failure()
-            raise ProviderError(self.provider.name, self.feed.name, f"timeout ({type(exc).__name__})") from None
+            raise ProviderError(self.provider.name, feed.name, f"timeout ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             self.state.breaker.record_failure()
             # The exception text may contain the URL with credentials in its query: keep only the type.
             reason = f"connection error ({type(exc).__name__})"
-            raise ProviderError(self.provider.name, self.feed.name, reason) from None
+            raise ProviderError(self.provider.name, feed.name, reason) from None
 
-    def _raise_for_status(self, response: httpx.Response) -> None:
+    def _raise_for_status(self, feed_request: FeedRequest, response: httpx.Response) -> None:
         status = response.status_code
         if status < 400:
             return
-        name, feed = self.provider.name, self.feed.name
+        name, feed = self.provider.name, feed_request.name
         if status == 429:
             delay = retry_after_s(response.headers, 5.0)
             raise ProviderError(name, feed, "rate limited", status=429, retry_after=delay)
@@ -167,30 +240,31 @@ class FeedPoller:
                                       retriable=False, retry_after=3600.0)
         raise ProviderError(name, feed, "request refused", status=status, retriable=False)
 
-    def _decode(self, response: httpx.Response) -> Any:
-        if self.feed.content_type == "xml":
+    def _decode(self, feed: FeedRequest, response: httpx.Response) -> Any:
+        if feed.content_type == "xml":
             return response.text
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
             self.state.breaker.record_failure()
-            raise ProviderError(self.provider.name, self.feed.name, "malformed or truncated JSON body",
+            raise ProviderError(self.provider.name, feed.name, "malformed or truncated JSON body",
                                 status=response.status_code) from None
 
-    async def _publish(self, payload: Any, received_at: Any) -> int:
-        fresh: list[tuple[RawEnvelope, str, str]] = []
-        for key, part in self.provider.split(self.feed, payload):
+    async def _publish(self, parts: list[tuple[FeedRequest, str, Any]], received_at: Any) -> int:
+        fresh: list[tuple[RawEnvelope, str, str, str | None]] = []
+        for feed, key, part in parts:
             digest = content_hash(part)
-            if self.seen.changed(key, digest):
+            version = self.provider.version(feed, part)
+            if self.seen.changed(key, digest) and not self.seen.stale(key, version):
                 envelope = RawEnvelope(
-                    provider=self.provider.name, feed=self.feed.feed, key=key, params=dict(self.feed.params),
-                    received_at=received_at, content_type=self.feed.content_type, payload=part, content_hash=digest,
+                    provider=self.provider.name, feed=feed.feed, key=key, params=feed.envelope_params(),
+                    received_at=received_at, content_type=feed.content_type, payload=part, content_hash=digest,
                 )
-                fresh.append((envelope, key, digest))
+                fresh.append((envelope, key, digest, version))
         if fresh:
-            await self.publisher.publish([e for e, _, _ in fresh])
-            for _, key, digest in fresh:  # only after Kafka acknowledged all of them
-                self.seen.remember(key, digest)
+            await self.publisher.publish([e for e, _, _, _ in fresh])
+            for _, key, digest, version in fresh:  # only after Kafka acknowledged all of them
+                self.seen.remember(key, digest, version)
         return len(fresh)
 
     def _result(self, published: int, live: bool, response: httpx.Response) -> PollResult:
@@ -198,7 +272,7 @@ class FeedPoller:
         cache_age = max_age_s(response.headers)
         if cache_age is not None:
             interval = max(interval, cache_age)
-        interval = max(interval, self.state.budget.min_interval_s(self.state.feeds))
+        interval = max(interval, self.state.budget.min_interval_s(self.state.feeds), self._pause_s)
         return PollResult(published, live, interval)
 
 

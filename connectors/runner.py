@@ -1,61 +1,185 @@
-"""Run the pollers of one or more providers until stopped (`sportsflow connect`)."""
+"""Run the feeds of one or more providers until stopped (`sportsflow connect`).
+
+Per provider: one HTTP client (connection pool) shared by its pollers; its push feeds (AMQP, HTTP
+streams, token refreshers) when the provider module offers `push_feeds()`; a `prepare()` hook awaited
+before the first poll (STATSCORE's first OAuth token). Every feed reports to one `HealthMonitor`, whose
+up/down changes `publish_loop` sends to `canonical.feed_status`. Credentials come from the environment or,
+with `aws.secrets_manager_prefix`, from Secrets Manager (`connectors.secrets`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 import httpx
 
-from connectors.base import HttpProvider
+from connectors.base import FeedRequest, HttpProvider
+from connectors.errors import ProviderError
+from connectors.health import HealthMonitor, KafkaStatusSink, StatusSink, publish_loop
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import RawPublisher
+from connectors.push_stream import PushFeed
 from connectors.registry import all_connectors
-from pipeline.settings import Settings
+from connectors.secrets import with_provider_secrets
+from pipeline.settings import ProviderSettings, Settings
+from schemas.envelope import RawEnvelope
+from schemas.timeutil import utc_now
 
 log = logging.getLogger(__name__)
+PREPARE_TIMEOUT_S = 30.0
 
 
-def http_client(provider: HttpProvider, settings: Settings, max_connections: int = 100) -> httpx.AsyncClient:
+@runtime_checkable
+class PushProvider(Protocol):
+    def push_feeds(
+        self, settings: ProviderSettings, publisher: RawPublisher, monitor: HealthMonitor, client: httpx.AsyncClient,
+    ) -> list[PushFeed]: ...
+
+
+@runtime_checkable
+class PreparedProvider(Protocol):
+    async def prepare(self, settings: ProviderSettings, client: httpx.AsyncClient, monitor: HealthMonitor) -> None:
+        ...
+
+
+class TimedPublisher:
+    """One poller's publisher: remembers how long its last records took from the provider to Kafka."""
+
+    def __init__(self, inner: RawPublisher) -> None:
+        self.inner = inner
+        self.last_lag_s: float | None = None
+
+    async def publish(self, envelopes: Sequence[RawEnvelope]) -> None:
+        await self.inner.publish(envelopes)
+        if envelopes:
+            self.last_lag_s = (utc_now() - min(e.received_at for e in envelopes)).total_seconds()
+
+
+FeedPaths = dict[str, list[str]]  # URL path -> names of the feeds polling it
+
+
+def http_client(
+    provider: HttpProvider, settings: Settings, max_connections: int = 100, monitor: HealthMonitor | None = None,
+    feed_paths: FeedPaths | None = None,
+) -> httpx.AsyncClient:
     provider_settings = settings.provider(provider.name)
+    hooks = {}
+    if monitor is not None and feed_paths is not None:
+        hooks["response"] = [_not_modified_beats(provider.name, monitor, feed_paths)]
     return httpx.AsyncClient(
         base_url=provider.base_url(provider_settings),
         timeout=httpx.Timeout(provider_settings.timeout_s, connect=min(5.0, provider_settings.timeout_s)),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         headers={"User-Agent": "sportsflow/0.1", "Accept-Encoding": "gzip"},
-        follow_redirects=False,
+        follow_redirects=False, event_hooks=hooks,
     )
 
 
+def _not_modified_beats(
+    provider: str, monitor: HealthMonitor, feed_paths: FeedPaths
+) -> Callable[[httpx.Response], Awaitable[None]]:
+    """A 304 is a successful poll, but the poller reports only polls that returned a body: beat here."""
+
+    async def hook(response: httpx.Response) -> None:
+        if response.status_code == 304:
+            for name in feed_paths.get(response.request.url.path, ()):
+                monitor.beat(provider, name)
+
+    return hook
+
+
 def build_pollers(
-    provider: HttpProvider, settings: Settings, client: httpx.AsyncClient, publisher: RawPublisher
+    provider: HttpProvider, settings: Settings, client: httpx.AsyncClient, publisher: RawPublisher, *,
+    monitor: HealthMonitor | None = None, feed_paths: FeedPaths | None = None,
 ) -> list[FeedPoller]:
     provider_settings = settings.provider(provider.name)
     feeds = provider.feeds(provider_settings)
     state = ProviderState(feeds=max(1, len(feeds)))
     state.budget.period_s = provider.quota_period_s
-    return [
-        FeedPoller(provider, feed, settings=provider_settings, client=client, publisher=publisher, state=state)
-        for feed in feeds
-    ]
+    pollers = []
+    for feed in feeds:
+        timed = TimedPublisher(publisher)
+        on_poll = _on_poll(monitor, timed) if monitor is not None else None
+        if monitor is not None:
+            monitor.register(provider.name, feed.name, provider.interval(feed, provider_settings, live=False))
+        if feed_paths is not None:
+            feed_paths.setdefault(feed.path, []).append(feed.name)
+        pollers.append(FeedPoller(provider, feed, settings=provider_settings, client=client, publisher=timed,
+                                  state=state, on_poll=on_poll))
+    return pollers
+
+
+def _on_poll(monitor: HealthMonitor, timed: TimedPublisher) -> _OnPoll:
+    def on_poll(feed: FeedRequest, ok: bool, reason: str | None) -> None:
+        if ok:
+            monitor.beat(feed.provider, feed.name, timed.last_lag_s)
+            timed.last_lag_s = None
+        else:
+            monitor.failure(feed.provider, feed.name, reason or "poll failed")
+
+    return on_poll
+
+
+class _OnPoll(Protocol):
+    def __call__(self, feed: FeedRequest, ok: bool, reason: str | None) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def _status_sink(settings: Settings, given: StatusSink | None) -> AsyncIterator[StatusSink]:
+    if given is not None:
+        yield given
+        return
+    from pipeline.kafka_clients import client_options
+
+    async with KafkaStatusSink(client_options(settings)) as sink:
+        yield sink
+
+
+async def _prepare(provider: HttpProvider, settings: Settings, client: httpx.AsyncClient,
+                   monitor: HealthMonitor) -> None:
+    if not isinstance(provider, PreparedProvider):
+        return
+    try:
+        async with asyncio.timeout(PREPARE_TIMEOUT_S):
+            await provider.prepare(settings.provider(provider.name), client, monitor)
+    except (ProviderError, TimeoutError) as exc:  # its feeds start anyway and report the failure as health
+        log.warning("%s: preparing failed (%s); its feeds will retry", provider.name, exc or type(exc).__name__)
 
 
 async def run_connectors(
-    settings: Settings, publisher: RawPublisher, stop: asyncio.Event, only: Sequence[str] | None = None
+    settings: Settings, publisher: RawPublisher, stop: asyncio.Event, only: Sequence[str] | None = None, *,
+    status_sink: StatusSink | None = None, monitor: HealthMonitor | None = None,
 ) -> None:
-    """Poll every enabled provider (or `only` these) until `stop` is set."""
+    """Run every enabled provider's feeds (or `only` these) until `stop` is set."""
     providers = [
         p for name, p in sorted(all_connectors().items())
         if (not only or name in only) and settings.provider(name).enabled
     ]
-    clients = [http_client(p, settings) for p in providers]
+    # The local moto server answers every AWS API on the DynamoDB endpoint; real AWS needs none.
+    settings = await asyncio.to_thread(with_provider_secrets, settings, [p.name for p in providers],
+                                       endpoint_url=settings.aws.endpoint_url_dynamodb)
+    monitor = monitor or HealthMonitor()
+    paths: dict[str, FeedPaths] = {p.name: {} for p in providers}
+    clients = [http_client(p, settings, monitor=monitor, feed_paths=paths[p.name]) for p in providers]
     try:
-        pollers = [poller for p, c in zip(providers, clients, strict=True)
-                   for poller in build_pollers(p, settings, c, publisher)]
-        log.info("polling %d feeds of %s", len(pollers), ", ".join(p.name for p in providers))
-        async with asyncio.TaskGroup() as group:
-            for poller in pollers:
-                group.create_task(poller.run(stop))
+        async with _status_sink(settings, status_sink) as sink:
+            await asyncio.gather(*(_prepare(p, settings, c, monitor) for p, c in zip(providers, clients, strict=True)))
+            pollers = [poller for p, c in zip(providers, clients, strict=True)
+                       for poller in build_pollers(p, settings, c, publisher, monitor=monitor,
+                                                   feed_paths=paths[p.name])]
+            pushed = [feed for p, c in zip(providers, clients, strict=True) if isinstance(p, PushProvider)
+                      for feed in p.push_feeds(settings.provider(p.name), publisher, monitor, c)]
+            log.info("running %d polled and %d pushed feeds of %s", len(pollers), len(pushed),
+                     ", ".join(p.name for p in providers))
+            async with asyncio.TaskGroup() as group:
+                group.create_task(publish_loop(monitor, sink, stop))
+                for poller in pollers:
+                    group.create_task(poller.run(stop))
+                for feed in pushed:
+                    group.create_task(feed.run(stop))
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))

@@ -148,5 +148,27 @@ def settings_cmd() -> None:
     click.echo(settings_table())
 
 
+@main.command()
+@click.option("--write-openapi", "openapi_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the OpenAPI document to this file (e.g. docs/openapi.json) and exit.")
+def api(openapi_path: str | None) -> None:
+    """Serve the REST API (POST /ingest, GET /events, GET /health) with uvicorn."""
+    from pathlib import Path
+
+    from pipeline.web.api import create_app, openapi_document
+
+    settings = get_settings()
+    if openapi_path:
+        Path(openapi_path).write_text(openapi_document(settings))
+        click.echo(f"wrote {openapi_path}")
+        return
+    import uvicorn
+
+    from pipeline.logs import setup_logging
+
+    setup_logging(settings.log_level, json_lines=settings.environment != "local")
+    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None)
+
+
 if __name__ == "__main__":
     main()

@@ -59,6 +59,11 @@ class StackSettings(_Section):
     dynamodb_port: int = Field(4566, description="moto server (DynamoDB API) port.")
     s3_port: int = Field(8333, description="SeaweedFS S3 port.")
     s3_master_port: int = Field(9333, description="SeaweedFS master port.")
+    rabbitmq_port: int = Field(5672, description="RabbitMQ AMQP port on 127.0.0.1 (UOF and STATSCORE push feeds).")
+    rabbitmq_dist_port: int = Field(25672, description="RabbitMQ's Erlang distribution port on 127.0.0.1.")
+    rabbitmq_epmd_port: int = Field(
+        4371, description="Port of the stack's own epmd (a system epmd may hold 4369; we never touch it)."
+    )
     start_timeout_s: float = Field(90.0, description="How long `stack up` waits for each service.")
 
 
@@ -97,10 +102,59 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1024 * 1024, description="Largest accepted /ingest body.")
 
 
+class DynamoSinkSettings(_Section):
+    """The DynamoDB sink (`agents/dynamodb_sink.py`): canonical topics -> the single table."""
+
+    max_batch_records: int = Field(500, description="Most Kafka records written (and committed) per batch.")
+    write_concurrency: int = Field(8, description="Conditional state writes in flight at once.")
+    max_attempts: int = Field(
+        6, description="Attempts per DynamoDB call on throttling/5xx before the batch is re-read."
+    )
+    backoff_initial_s: float = Field(0.05, description="First retry delay; doubles per attempt, jittered.")
+    backoff_max_s: float = Field(5.0, description="Cap of the retry delay.")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new consumer group starts (earliest: write everything retained)."
+    )
+
+
+class ArchiveSettings(_Section):
+    """The S3 archive (`agents/s3_archive.py`): raw and canonical topics -> gzip JSON Lines."""
+
+    flush_bytes: int = Field(8 * 1024 * 1024, description="Flush a partition's buffer at this many JSON bytes.")
+    flush_interval_s: float = Field(60.0, description="Flush a partition's buffer this long after its first record.")
+    max_attempts: int = Field(6, description="Attempts per S3 upload before the buffered records are re-read.")
+    backoff_initial_s: float = Field(0.1, description="First retry delay; doubles per attempt, jittered.")
+    backoff_max_s: float = Field(10.0, description="Cap of the retry delay.")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new consumer group starts (earliest: archive everything retained)."
+    )
+
+
+DEFAULT_PRIORITY = (
+    "sportradar", "sportsdataio", "statscore", "apisports", "jolpica", "theoddsapi/scores", "theoddsapi",
+)
+
+
 class ProcessingSettings(_Section):
     app_id: str = Field("sportsflow", description="Faust app id (consumer group and table prefix).")
     web_port: int = Field(6066, description="Faust worker web port.")
-    dedupe_ttl_s: float = Field(6 * 3600.0, description="How long a seen content hash suppresses repeats.")
+    dedupe_ttl_s: float = Field(
+        6 * 3600.0, description="Entity state (dedupe hashes, seq) is forgotten this long after its last update."
+    )
+    priorities: dict[str, list[str]] = Field(
+        default_factory=lambda: {"default": list(DEFAULT_PRIORITY)},
+        description="Source precedence per sport (or `default`): provider or provider/feed, best first (JSON).",
+    )
+    stale_s: float = Field(60.0, description="A followed source silent this long while another has news fails over.")
+    hysteresis_s: float = Field(
+        30.0, description="A recovered source must deliver this long before it is followed again."
+    )
+    match_tolerance_s: float = Field(
+        2 * 3600.0, description="Start times within this of each other can be the same fixture across providers."
+    )
+    stall_timeout_s: float = Field(
+        30.0, description="A partition whose lag grows without progress for this long is reported and re-sought."
+    )
 
 
 class SimulatorSettings(_Section):
@@ -125,6 +179,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     processing: ProcessingSettings = ProcessingSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    dynamodb_sink: DynamoSinkSettings = DynamoSinkSettings()
+    archive: ArchiveSettings = ArchiveSettings()
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name, ProviderSettings())

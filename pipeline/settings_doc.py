@@ -10,7 +10,7 @@ from pipeline.settings import Settings
 def _default(value: object) -> str:
     if isinstance(value, SecretStr):
         return "(secret)"
-    if value is None or value == {} or value == []:
+    if value is None or value in ({}, []):
         return ""
     return f"`{value}`"
 

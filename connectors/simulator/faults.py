@@ -1,4 +1,9 @@
-"""Faults the simulator injects on demand, per provider, for the next N requests."""
+"""Faults the simulator injects on demand, per provider, for the next N requests.
+
+`duplicate` serves the body last served for the same URL again; `out_of_order` serves an
+older one (from two answers back); `quota` answers as the provider does when the plan's
+quota is spent (each renderer says how; without one the request is served normally).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Literal
 
 FaultKind = Literal[
     "latency", "rate_limit", "server_error", "timeout", "truncate", "malformed", "quota", "silent", "duplicate",
+    "out_of_order",
 ]
 
 

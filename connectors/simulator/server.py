@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import pkgutil
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ class Simulator:
     faults: FaultPlan = field(default_factory=FaultPlan)
     requests: dict[str, int] = field(default_factory=dict)
     api_keys: dict[str, str] = field(default_factory=dict)  # provider -> the only key accepted
+    # (provider, path and query) -> the last answers served, for the duplicate/out_of_order faults.
+    served: dict[tuple[str, str], deque[web.Response]] = field(default_factory=dict)
 
     def key_for(self, provider: str) -> str:
         return self.api_keys.get(provider, f"sim-{provider}-key")
@@ -41,18 +44,35 @@ def provider_modules() -> list[str]:
             if i.name not in _NOT_PROVIDERS and not i.name.startswith("_")]
 
 
-def with_faults(provider: str, handler: Handler) -> Handler:
-    """Wrap a provider route so queued faults for that provider apply to it."""
+def with_faults(provider: str, handler: Handler, *, quota: Handler | None = None) -> Handler:
+    """Wrap a provider route so queued faults for that provider apply to it.
+
+    `quota` renders the provider's own "quota used up" answer for the `quota` fault.
+    """
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         sim = request.app[SIM_KEY]
         sim.requests[provider] = sim.requests.get(provider, 0) + 1
         fault = sim.faults.take(provider)
-        if fault is None:
-            return await handler(request)
-        return await _apply(fault, handler, request)
+        history = sim.served.setdefault((provider, str(request.rel_url)), deque(maxlen=4))
+        if fault is not None and fault.kind == "quota" and quota is not None:
+            return await quota(request)
+        if fault is not None and fault.kind in ("duplicate", "out_of_order") and history:
+            old = history[-1] if fault.kind == "duplicate" else history[max(0, len(history) - 3)]
+            return _copy(old)
+        response = await handler(request) if fault is None else await _apply(fault, handler, request)
+        if isinstance(response, web.Response) and response.status == 200 and fault is None:
+            history.append(_copy(response))
+        return response
 
     return wrapped
+
+
+def _copy(response: web.Response) -> web.Response:
+    """A fresh response with the same status, headers and body (a prepared one cannot be sent twice)."""
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+    body = response.body if isinstance(response.body, bytes) else b""
+    return web.Response(body=body, status=response.status, headers=headers, content_type=response.content_type)
 
 
 async def _apply(fault: Fault, handler: Handler, request: web.Request) -> web.StreamResponse:  # noqa: PLR0911

@@ -1,4 +1,5 @@
-"""The simulated world: scripted matches whose score, status and odds move on every tick.
+"""The simulated world: scripted matches whose score, status and odds move on every tick, and
+motor races whose running order changes every lap until the chequered flag.
 
 Deterministic for a given seed, so tests can compute the ground truth the pipeline must deliver.
 """
@@ -27,6 +28,62 @@ TEAMS: dict[str, tuple[str, str, list[str]]] = {
 BOOKMAKERS = ("fanduel", "draftkings", "betmgm")
 # Points a scoring play is worth, per sport.
 SCORING = {"basketball": (1, 2, 2, 3), "americanfootball": (3, 7, 7, 6), "soccer": (1,)}
+
+
+# (given name, family name, code, number, team): the grid of the scripted races.
+DRIVERS: tuple[tuple[str, str, str, int, str], ...] = (
+    ("Max", "Verstappen", "VER", 1, "Red Bull"), ("Lando", "Norris", "NOR", 4, "McLaren"),
+    ("Charles", "Leclerc", "LEC", 16, "Ferrari"), ("Oscar", "Piastri", "PIA", 81, "McLaren"),
+    ("Lewis", "Hamilton", "HAM", 44, "Ferrari"), ("George", "Russell", "RUS", 63, "Mercedes"),
+    ("Carlos", "Sainz", "SAI", 55, "Williams"), ("Fernando", "Alonso", "ALO", 14, "Aston Martin"),
+    ("Pierre", "Gasly", "GAS", 10, "Alpine F1 Team"), ("Yuki", "Tsunoda", "TSU", 22, "RB F1 Team"),
+)
+GRANDS_PRIX = ("Bahrain Grand Prix", "Saudi Arabian Grand Prix", "Australian Grand Prix", "Japanese Grand Prix",
+               "Chinese Grand Prix", "Miami Grand Prix")
+RACE_POINTS = (25, 18, 15, 12, 10, 8, 6, 4, 2, 1)
+LAP_S = 92.0  # a lap's nominal time, for the race times the providers report
+
+
+@dataclass
+class Driver:
+    given_name: str
+    family_name: str
+    code: str
+    number: int
+    team: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+@dataclass
+class Race:
+    """A race: `order` is the running order (indexes into `drivers`), `gaps_s` each car's gap to the leader."""
+
+    id: str
+    season: int
+    round: int
+    name: str
+    commence: datetime
+    laps: int
+    drivers: list[Driver]
+    order: list[int]
+    gaps_s: list[float]
+    status: str = "scheduled"  # scheduled | live | final
+    lap: int = 0
+    version: int = 0
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def leader_time_s(self) -> float:
+        """The leader's elapsed race time, as timing would show it."""
+        return self.lap * LAP_S + (int(self.id[:4], 16) % 1000) / 1000
+
+    @property
+    def classification(self) -> list[tuple[int, Driver, float]]:
+        """(position, driver, gap to the leader in seconds), in running order."""
+        return [(p + 1, self.drivers[i], self.gaps_s[p]) for p, i in enumerate(self.order)]
 
 
 @dataclass
@@ -72,7 +129,8 @@ def _id(seed: int, n: int) -> str:
 
 class World:
     def __init__(self, *, seed: int = 7, matches: int = 3, live_ticks: int = 40,
-                 start: datetime | None = None, sport_keys: tuple[str, ...] | None = None) -> None:
+                 start: datetime | None = None, sport_keys: tuple[str, ...] | None = None,
+                 races: int = 1, race_laps: int | None = None) -> None:
         self.rng = random.Random(seed)
         self.now = start or datetime.now(UTC).replace(microsecond=0)
         self.live_ticks = live_ticks
@@ -88,6 +146,17 @@ class World:
             for book in BOOKMAKERS:
                 match.books[book] = self._fresh_odds(match)
             self.matches[match.id] = match
+        # Races draw from their own generator so the matches of a seed stay what they always were.
+        self.race_rng = random.Random(seed + 1_000_003)
+        self.races: dict[str, Race] = {}
+        for n in range(races):
+            # The first race starts at once; later ones follow a race distance apart.
+            laps = race_laps or live_ticks
+            commence = self.now + timedelta(seconds=n * laps * 3)
+            race = Race(_id(seed, 10_000 + n), self.now.year, n + 1, GRANDS_PRIX[n % len(GRANDS_PRIX)], commence,
+                        laps, [Driver(*d) for d in DRIVERS], self.race_rng.sample(range(len(DRIVERS)), len(DRIVERS)),
+                        [0.0] * len(DRIVERS), updated_at=self.now)
+            self.races[race.id] = race
 
     def _fresh_odds(self, match: Match) -> BookOdds:
         strength = self.rng.uniform(-0.3, 0.3)
@@ -107,7 +176,31 @@ class World:
                 match.version += 1
                 match.updated_at = self.now
                 changed.append(match)
+        for race in self.races.values():
+            if self._advance_race(race):
+                race.version += 1
+                race.updated_at = self.now
         return changed
+
+    def _advance_race(self, race: Race) -> bool:
+        if race.status == "final" or self.now < race.commence:
+            return False
+        if race.status == "scheduled":
+            race.status, race.lap = "live", 1
+            race.gaps_s = [round(p * 0.4, 3) for p in range(len(race.order))]
+            return True
+        race.lap += 1
+        if self.race_rng.random() < 0.6:  # an overtake: two adjacent cars swap
+            p = self.race_rng.randrange(len(race.order) - 1)
+            race.order[p], race.order[p + 1] = race.order[p + 1], race.order[p]
+        # Gaps grow lap by lap; the field stays in order.
+        gap = 0.0
+        for p in range(len(race.order)):
+            race.gaps_s[p] = round(gap, 3)
+            gap += self.race_rng.uniform(0.2, 1.5) * race.lap / 5
+        if race.lap >= race.laps:
+            race.status = "final"
+        return True
 
     def _advance(self, match: Match) -> bool:
         if match.status == "final":

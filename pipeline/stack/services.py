@@ -8,12 +8,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.settings import Settings
-from pipeline.stack import kafka
+from pipeline.stack import kafka, rabbitmq
 from pipeline.stack.kafka import StackError
 from pipeline.stack.process import ManagedProcess
 
@@ -25,6 +25,11 @@ class Service:
     prepare: Callable[[], list[str]]  # installs what is missing, returns argv; may raise StackError
     healthy: Callable[[], bool]
     cwd: Path | None = None
+    env: Callable[[], dict[str, str]] | None = None
+    # Stops helpers `prepare` started beside the service (rabbitmq's own epmd); True if one was stopped.
+    stop_helpers: Callable[[], bool] | None = None
+    # What to tell the user when the port is held by something that is not our healthy service.
+    port_hint: str = ""
 
     def process(self, home: Path) -> ManagedProcess:
         return ManagedProcess(self.name, home / "run" / f"{self.name}.pid", home / "logs" / f"{self.name}.log")
@@ -103,14 +108,29 @@ def services(settings: Settings) -> list[Service]:
             lambda: _http_ok(f"http://127.0.0.1:{stack.dynamodb_port}/moto-api/"),
         ),
         Service("s3", stack.s3_port, s3_argv, lambda: _s3_ok(f"http://127.0.0.1:{stack.s3_port}"), cwd=home),
+        Service(
+            "rabbitmq", stack.rabbitmq_port, lambda: rabbitmq.prepare(stack, home),
+            lambda: rabbitmq.healthy(stack, home), cwd=rabbitmq.base(home),
+            env=lambda: rabbitmq.environment(stack, home), stop_helpers=lambda: rabbitmq.stop_epmd(home),
+            port_hint=" (another AMQP server, e.g. a system rabbitmq-server service, or another program); "
+                      "stop it or set SPORTSFLOW_STACK__RABBITMQ_PORT to a free port",
+        ),
     ]
 
 
-def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
-    """Start every service that is not already running and wait until each is healthy."""
+def _selected(settings: Settings, only: Collection[str] | None) -> list[Service]:
+    chosen = [s for s in services(settings) if not only or s.name in only]
+    unknown = set(only or ()) - {s.name for s in chosen}
+    if unknown:
+        raise StackError(f"unknown service(s): {', '.join(sorted(unknown))}")
+    return chosen
+
+
+def up(settings: Settings, echo: Callable[[str], None] = print, only: Collection[str] | None = None) -> None:
+    """Start every service (or `only` these) that is not already running and wait until each is healthy."""
     home = settings.stack.home.resolve()
     started: list[tuple[Service, ManagedProcess]] = []
-    for service in services(settings):
+    for service in _selected(settings, only):
         proc = service.process(home)
         if proc.pid() is not None:
             echo(f"{service.name}: already running (pid {proc.pid()})")
@@ -119,9 +139,9 @@ def up(settings: Settings, echo: Callable[[str], None] = print) -> None:
             if service.healthy():
                 echo(f"{service.name}: port {service.port} already serves a healthy {service.name}; using it")
                 continue
-            raise StackError(f"{service.name}: port {service.port} is in use by another process")
+            raise StackError(f"{service.name}: port {service.port} is in use by another process{service.port_hint}")
         argv = service.prepare()
-        pid = proc.start(argv, cwd=service.cwd)
+        pid = proc.start(argv, env=service.env() if service.env else None, cwd=service.cwd)
         echo(f"{service.name}: started (pid {pid}), log {proc.log_file}")
         started.append((service, proc))
     for service, proc in started:
@@ -140,15 +160,17 @@ def _wait_healthy(service: Service, proc: ManagedProcess, timeout_s: float) -> N
     raise StackError(f"{service.name} not healthy after {timeout_s:.0f}s; last log lines:\n{proc.tail()}")
 
 
-def down(settings: Settings, echo: Callable[[str], None] = print) -> None:
+def down(settings: Settings, echo: Callable[[str], None] = print, only: Collection[str] | None = None) -> None:
     """Stop exactly the processes `up` started (by recorded pid); stale pid files are ignored."""
     home = settings.stack.home.resolve()
-    for service in reversed(services(settings)):
+    for service in reversed(_selected(settings, only)):
         stopped = service.process(home).stop()
         echo(f"{service.name}: {'stopped' if stopped else 'not running'}")
+        if service.stop_helpers is not None and service.stop_helpers():
+            echo(f"{service.name}: helpers stopped")
 
 
-def status(settings: Settings) -> list[tuple[str, int | None, bool]]:
+def status(settings: Settings, only: Collection[str] | None = None) -> list[tuple[str, int | None, bool]]:
     """(name, pid or None, healthy) for each service."""
     home = settings.stack.home.resolve()
-    return [(s.name, s.process(home).pid(), s.healthy()) for s in services(settings)]
+    return [(s.name, s.process(home).pid(), s.healthy()) for s in _selected(settings, only)]
