@@ -18,6 +18,7 @@ idempotent by entity key + seq).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -65,9 +66,9 @@ def _topic(name: str) -> Any:
     return topic
 
 
-async def _publish(out: OutRecord) -> None:
+async def _publish(out: OutRecord) -> Any:
     headers = [*out.headers, (h.PUBLISHED_TS, h.ms(h.now_ms()))]
-    await guard.send_or_die(_topic(out.topic), key=out.key, value=out.value, headers=headers)
+    return await guard.send_or_die(_topic(out.topic), key=out.key, value=out.value, headers=headers)
 
 
 @app.agent(raw_topic)
@@ -87,37 +88,47 @@ async def normalize_raw(stream: Any) -> None:
 
 @app.agent(resolve_topic)
 async def resolve_and_order(stream: Any) -> None:
-    """Resolve, dedupe, order and version candidates; publish what changed."""
+    """Resolve, dedupe, order and version candidates; publish what changed.
+
+    Works in small batches: the batch's outputs are awaited (acked by Kafka) once, then the
+    state changes are written to the changelog, then Faust acks the batch's records.
+    """
     settings = get_settings().processing
     policy = guard.policy(settings)
     tolerance_ms = int(settings.match_tolerance_s * 1000)
     expiry = guard.Expiry(int(settings.dedupe_ttl_s * 1000))
-    async for event in stream.events():
-        message = event.message
-        route = message.key.decode() if message.key else ""
-        try:
-            stored = fixtures_table.get(message.key)
-            fixtures = [Fixture.from_dict(f) for f in guard.loads(stored)] if stored else []
-            result = process_candidates(
-                route, message.value, list(message.headers or []), fixtures,
-                lambda key: guard.loads_or_none(entities_table.get(key.encode())),
-                policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,
-            )
-        except Exception as exc:
-            log.exception("cannot process resolve message %s@%s", message.partition, message.offset)
-            await _publish(guard.resolve_dead_letter(message, exc))
-            continue
-        for out in result.outputs:
-            await _publish(out)
-        # State is stored after the outputs were handed to the producer: a crash in between
-        # re-publishes (same key and seq: idempotent), never loses.
-        if result.fixtures_changed:
-            fixtures_table[message.key] = guard.dumps([f.as_dict() for f in fixtures])
-        for key, state in result.entities.items():
-            entities_table[key.encode()] = guard.dumps(state)
-            expiry.touch(message.partition, key, state["updated"])
-        for key in expiry.due(message.partition, now_ms=h.now_ms()):
-            entities_table.pop(key.encode(), None)
+    state = guard.DeferredState()
+
+    def entity_state(key: str) -> Any:
+        return guard.loads_or_none(entities_table.data.get(key.encode()))
+
+    async for events in stream.take_events(512, within=0.002):
+        futures = []
+        for event in events:
+            message = event.message
+            try:
+                stored = fixtures_table.data.get(message.key)
+                fixtures = [Fixture.from_dict(f) for f in guard.loads(stored)] if stored else []
+                result = process_candidates(
+                    message.key.decode() if message.key else "", message.value, list(message.headers or []),
+                    fixtures, entity_state, policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,
+                )
+            except Exception as exc:
+                log.exception("cannot process resolve message %s@%s", message.partition, message.offset)
+                futures.append(await _publish(guard.resolve_dead_letter(message, exc)))
+                continue
+            futures.extend([await _publish(out) for out in result.outputs])
+            partition = message.partition
+            if result.fixtures_changed:
+                state.set(fixtures_table, partition, message.key, guard.dumps([f.as_dict() for f in fixtures]))
+            for key, entity in result.entities.items():
+                state.set(entities_table, partition, key.encode(), guard.dumps(entity))
+                expiry.touch(partition, key, entity["updated"])
+            for key in expiry.due(partition, now_ms=h.now_ms()):
+                state.delete(entities_table, partition, key.encode())
+        if futures:
+            await asyncio.gather(*futures)  # a failed delivery has already stopped the worker
+        state.flush()
 
 
 @app.task  # type: ignore[untyped-decorator]

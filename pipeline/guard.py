@@ -36,8 +36,12 @@ def _on_delivered(future: Any) -> None:
         fatal(f"a record could not be delivered to Kafka: {future.exception()!r}")
 
 
-async def send_or_die(topic: Any, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-    """Hand a record to the producer; a delivery failure stops the worker before the source is acked."""
+async def send_or_die(topic: Any, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
+    """Hand a record to the producer and return its delivery future.
+
+    A failure to enqueue is retried a few times; a failure to deliver stops the worker before the
+    source record is acked, so it is processed again after the restart.
+    """
     for attempt in range(SEND_ATTEMPTS):
         try:
             future = await topic.send(key=key, value=value, headers=headers)
@@ -47,7 +51,37 @@ async def send_or_die(topic: Any, *, key: bytes, value: bytes, headers: list[tup
             await asyncio.sleep(0.2 * 2**attempt)
             continue
         future.add_done_callback(_on_delivered)
-        return
+        return future
+    raise AssertionError("unreachable")
+
+
+class DeferredState:
+    """Table writes whose changelog records may only be sent once the outputs they describe are acked.
+
+    The in-memory store is updated at once (the next record must see the new state); the changelog
+    record is sent after the batch's outputs were acknowledged by Kafka. Were it sent first, a crash
+    in between would restore a state claiming versions that were never published: a loss.
+    """
+
+    def __init__(self) -> None:
+        self._writes: list[tuple[Any, int, bytes, bytes | None]] = []
+
+    def set(self, table: Any, partition: int, key: bytes, value: bytes) -> None:
+        table.data[key] = value
+        self._writes.append((table, partition, key, value))
+
+    def delete(self, table: Any, partition: int, key: bytes) -> None:
+        if table.data.get(key) is not None:
+            del table.data[key]
+            self._writes.append((table, partition, key, None))
+
+    def flush(self) -> None:
+        for table, partition, key, value in self._writes:
+            if value is None:
+                table.send_changelog(partition, key, None, value_serializer="raw")
+            else:
+                table.send_changelog(partition, key, value)
+        self._writes.clear()
 
 
 def policy(settings: ProcessingSettings) -> Policy:
