@@ -57,6 +57,7 @@ def dead_letter(
     )
 
 
+RESOLVE = "resolve"  # placeholder topic name: the app publishes candidates to its own resolve topic
 _TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "feed_status": 3}
 
 
@@ -74,7 +75,7 @@ def candidates_out(
     headers = [*carried, (h.NORMALIZED_TS, h.ms(h.now_ms()))]
     source = f"{envelope.provider}/{envelope.feed}"
     return [
-        OutRecord(topics.RESOLVE, route.encode(),
+        OutRecord(RESOLVE, route.encode(),
                   orjson.dumps({"source": source, "receivedMs": envelope.received_at_ms, "records": wires}), headers)
         for route, wires in by_route.items()
     ]

@@ -2,7 +2,7 @@
 
 Two stages, each a thin agent around a pure function:
 
-    raw.<provider> --normalize_raw--> sportsflow.resolve (keyed by fixture) --resolve_and_order--> canonical.*
+    raw.<provider> --normalize_raw--> <app id>.resolve (keyed by fixture) --resolve_and_order--> canonical.*
                         |                                                        |
                         +--> deadletter                         tables: fixtures, entities (changelog-backed)
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import faust
 
-from agents.normalize import OutRecord, process_raw
+from agents.normalize import RESOLVE, OutRecord, process_raw
 from agents.process import process_candidates
 from agents.resolve import Fixture
 from pipeline import guard, health, topics
@@ -51,7 +51,8 @@ def _configure(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
 
 
 raw_topic = app.topic(*(topics.raw_topic(p) for p in providers()), value_type=bytes, key_type=bytes)
-resolve_topic = app.topic(topics.RESOLVE, value_type=bytes, key_type=bytes, internal=True)
+# Per app id (like Faust's changelogs), so apps with different ids never consume each other's candidates.
+resolve_topic = app.topic(topics.resolve_topic(app.conf.id), value_type=bytes, key_type=bytes, internal=True)
 # Values are orjson bytes (the app's serializers are "raw"): faster than Faust's codecs.
 fixtures_table = app.Table("fixtures", key_type=bytes, value_type=bytes)
 entities_table = app.Table("entities", key_type=bytes, value_type=bytes)
@@ -60,6 +61,8 @@ feed_health = health.FeedHealth()
 
 
 def _topic(name: str) -> Any:
+    if name == RESOLVE:
+        return resolve_topic
     topic = _out_topics.get(name)
     if topic is None:
         topic = _out_topics[name] = app.topic(name, value_type=bytes, key_type=bytes)
@@ -67,7 +70,7 @@ def _topic(name: str) -> Any:
 
 
 async def _publish(out: OutRecord) -> Any:
-    headers = [*out.headers, (h.PUBLISHED_TS, h.ms(h.now_ms()))]
+    headers = [*out.headers, (h.APP, app.conf.id.encode()), (h.PUBLISHED_TS, h.ms(h.now_ms()))]
     return await guard.send_or_die(_topic(out.topic), key=out.key, value=out.value, headers=headers)
 
 

@@ -21,14 +21,16 @@ def credentials(settings: Settings) -> Any:
         return None
     if mode == "tls":
         return SSLCredentials(ssl.create_default_context())
-    from pipeline.kafka_clients import client_options
+    from pipeline.kafka_clients import MskIamTokenProvider
 
-    return OAuthCredentials(
-        oauth_cb=client_options(settings)["sasl_oauth_token_provider"], ssl_context=ssl.create_default_context()
-    )
+    # One provider for the producer, the consumer (own thread and loop) and the admin client.
+    return OAuthCredentials(oauth_cb=MskIamTokenProvider(settings.aws.region), ssl_context=ssl.create_default_context())
 
 
 def apply_settings(conf: Any, settings: Settings) -> None:
+    from pipeline.observability import init_sentry
+
+    init_sentry(settings, "worker")  # no-op without a DSN; metrics: `run_telemetry` in an app task
     processing = settings.processing
     conf.id = processing.app_id
     # Faust keeps per-app files in its datadir; keep them out of the working directory.
@@ -41,9 +43,12 @@ def apply_settings(conf: Any, settings: Settings) -> None:
     conf.web_port = processing.web_port
     conf.web_host = "127.0.0.1" if settings.environment == "local" else "0.0.0.0"
     conf.web_bind = conf.web_host
-    conf.consumer_auto_offset_reset = "earliest"  # a new group must not skip records produced before it
+    conf.consumer_auto_offset_reset = processing.auto_offset_reset
     conf.producer_acks = -1
     conf.producer_linger = 0.0  # latency first; batching happens naturally under load
+    # A killed worker's partitions move on after 10 s, not Faust's default 60 s.
+    conf.broker_session_timeout = 10.0
+    conf.broker_heartbeat_interval = 3.0
     conf.broker_commit_every = 1000
     conf.broker_commit_interval = 1.0
     conf.stream_buffer_maxsize = 4096

@@ -10,6 +10,7 @@ PROVIDER: Final = "sf-provider"
 FEED: Final = "sf-feed"
 PARAMS: Final = "sf-params"
 RECORD_ID: Final = "sf-record-id"
+APP: Final = "sf-app"  # the worker app id that published a canonical record (several apps may share a cluster)
 # Stage timestamps, epoch milliseconds as ASCII digits.
 PROVIDER_TS: Final = "sf-ts-provider"  # the provider's own update time, when it states one
 RECEIVED_TS: Final = "sf-ts-received"  # the connector had the provider's response

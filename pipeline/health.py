@@ -8,7 +8,7 @@ import logging
 import orjson
 
 from pipeline import topics
-from pipeline.kafka_clients import client_options
+from pipeline.kafka_clients import client_options, partitions_of
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ async def follow(settings: Settings, health: FeedHealth, stop: asyncio.Event | N
                                 auto_offset_reset="earliest")
     await consumer.start()
     try:
-        ids = consumer.partitions_for_topic(topics.FEED_STATUS) or {0}
+        ids = await partitions_of(consumer, topics.FEED_STATUS)
         consumer.assign([TopicPartition(topics.FEED_STATUS, p) for p in ids])
         while stop is None or not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)

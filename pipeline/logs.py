@@ -1,32 +1,83 @@
-"""Logging set-up: human-readable locally, one JSON object per line elsewhere."""
+"""Logging set-up: human-readable locally, one JSON object per line elsewhere; secrets never logged.
+
+Every line passes the process's scrubber (`pipeline.observability.scrubber()`): the message with
+its arguments, and the exception text. JSON lines carry `component`, `environment` and `trace`
+(`trace_context()` or `extra={"trace": ...}`; null when neither is set).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import sys
+import time
+from collections.abc import Iterator
 
 import orjson
 
+from pipeline.observability import scrubber
+
+_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("sportsflow_trace", default=None)
+
+
+@contextlib.contextmanager
+def trace_context(trace: str | None) -> Iterator[None]:
+    """Tag every log line written inside the block (in this task/context) with `trace`."""
+    token = _trace.set(trace)
+    try:
+        yield
+    finally:
+        _trace.reset(token)
+
+
+class ScrubFilter(logging.Filter):
+    """Formats the message with its args, then scrubs it (and the exception text) in place."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub = scrubber()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # bad %-args: log what we have rather than drop the line
+            message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = scrub.text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub.text(record.stack_info)
+        return True
+
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, component: str | None = None, environment: str | None = None) -> None:
+        super().__init__()
+        self.converter = time.gmtime
+        self.component = component
+        self.environment = environment
+
     def format(self, record: logging.LogRecord) -> str:
         body = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "component": self.component, "environment": self.environment,
+            "trace": getattr(record, "trace", None) or _trace.get(),
         }
-        if record.exc_info:
-            body["exc"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            body["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
         return orjson.dumps(body).decode()
 
 
-def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
+def setup_logging(level: str = "INFO", json_lines: bool = False, *,
+                  component: str | None = None, environment: str | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
-        formatter: logging.Formatter = JsonFormatter()
-        formatter.converter = __import__("time").gmtime
+        formatter: logging.Formatter = JsonFormatter(component, environment)
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handler.setFormatter(formatter)
+    handler.addFilter(ScrubFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

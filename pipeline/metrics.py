@@ -1,11 +1,54 @@
-"""Prometheus metrics (process-local). CloudWatch EMF lines are written by `pipeline/emf.py`."""
+"""Prometheus metrics (process-local) and their `/metrics` endpoint for self-hosted deployments.
+
+CloudWatch EMF lines are written by `pipeline/emf.py`; `pipeline/observability.py` records both.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+import threading
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
 
 PARTITION_STALLS = Counter("sportsflow_partition_stalls_total", "Partitions the watchdog found stalled", ["topic"])
 RECORDS = Counter("sportsflow_records_total", "Records handled by stage and outcome", ["stage", "outcome"])
 LATENCY = Histogram("sportsflow_stage_latency_seconds", "Latency from provider response to stage", ["stage"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0))
 WS_CLIENTS = Gauge("sportsflow_websocket_clients", "Connected WebSocket clients")
+WS_DROPS = Counter("sportsflow_websocket_drops_total", "WebSocket connections closed abnormally")
+DEAD_LETTERS = Counter("sportsflow_dead_letters_total", "Records sent to the dead-letter topic", ["provider"])
+INGESTION = Counter("sportsflow_ingestion_total", "Provider fetches and /ingest posts by outcome",
+                    ["provider", "outcome"])
+FEED_UP = Gauge("sportsflow_feed_up", "1 while a provider feed delivers, 0 while it is down", ["provider", "feed"])
+CONSUMER_LAG = Gauge("sportsflow_consumer_lag", "Messages behind on the worker's input topics")
+
+
+@dataclass(slots=True)
+class MetricsServer:
+    """A running `/metrics` endpoint (a daemon thread); `close()` stops it."""
+
+    server: WSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_port)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve(port: int, host: str = "127.0.0.1", registry: CollectorRegistry = REGISTRY) -> MetricsServer | None:
+    """Serve `registry` on http://host:port/metrics (port 0: any free port); None if the port is taken."""
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        log.warning("cannot serve Prometheus metrics on %s:%s: %s", host, port, exc)
+        return None
+    return MetricsServer(server, thread)

@@ -118,3 +118,4 @@ async def provision(settings: Settings) -> None:
     await ensure_topics(settings)
     await asyncio.to_thread(ensure_table, settings)
     await asyncio.to_thread(ensure_bucket, settings)
+

@@ -13,21 +13,32 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from pipeline.logs import setup_logging
 from pipeline.settings import Settings, get_settings
 
 
-def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so it can drain and return."""
+def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], component: str | None = None) -> None:
+    """Run `main(stop)`; SIGINT/SIGTERM set `stop` so it can drain and return.
+
+    `component` (default: from the click command, `connect` -> connectors, `broadcast` ->
+    broadcaster) names the process in logs, Sentry and metrics; it gets Sentry (not the
+    simulator), Prometheus `/metrics` on its port and EMF lines while `main` runs.
+    """
+    from pipeline.observability import setup_process, telemetry
+
     settings = get_settings()
-    setup_logging(settings.log_level, json_lines=settings.environment != "local")
+    components = {"connect": "connectors", "broadcast": "broadcaster", "simulate": "simulator"}
+    ctx = click.get_current_context(silent=True)
+    command = (ctx.info_name if ctx is not None else None) or "sportsflow"
+    name = component or components.get(command, command)
+    setup_process(settings, name, sentry=name != "simulator")
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        async with telemetry(settings, name):
+            await main(stop)
 
     asyncio.run(runner())
 
@@ -54,16 +65,20 @@ async def simulate_main(settings: Settings, demo: bool, matches: int, stop: asyn
 
 
 async def broadcast_main(settings: Settings, stop: asyncio.Event) -> None:
+    """Kafka -> hub -> WebSocket clients until `stop` (SIGTERM): then stop intake, close clients, exit."""
     from agents.broadcast import feed_hub
     from pipeline.web.broadcaster import Broadcaster
     from pipeline.web.hub import Hub
 
-    hub = Hub()
-    broadcaster = Broadcaster(settings.broadcaster, hub)
-    click.echo(f"WebSocket feed on ws://{settings.broadcaster.host}:{settings.broadcaster.port}/ws")
+    config = settings.broadcaster
+    hub = Hub(ring_size=config.resume_ring_records, entity_ttl_s=config.entity_ttl_s)
+    broadcaster = Broadcaster(config, hub)
+    started = asyncio.Event()
     async with asyncio.TaskGroup() as group:
         group.create_task(feed_hub(settings, hub, stop))
-        group.create_task(broadcaster.serve(stop))
+        group.create_task(broadcaster.serve(stop, started))
+        await started.wait()
+        click.echo(f"WebSocket feed on ws://{config.host}:{config.port}/ws")
 
 
 def demo_environment(settings: Settings) -> dict[str, str]:

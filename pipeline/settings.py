@@ -83,16 +83,37 @@ class ProviderSettings(_Section):
 
 
 class BroadcasterSettings(_Section):
+    """The WebSocket feed (`sportsflow broadcast`, `pipeline/web/`)."""
+
     host: str = Field("127.0.0.1", description="WebSocket bind address.")
     port: int = Field(8765, description="WebSocket port (path /ws).")
-    jwt_secret: SecretStr = Field(
-        SecretStr("sportsflow-local-dev-secret-change-me"), description="HS256 key for client JWTs."
+    jwt_secret: SecretStr | None = Field(
+        SecretStr("sportsflow-local-dev-secret-change-me"), description="HS256 key for client JWTs; empty: no HS256."
     )
     jwt_public_key: str | None = Field(None, description="PEM public key for RS256 client JWTs.")
+    jwt_audience: str | None = Field(None, description="Required `aud` claim of client JWTs, if set.")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim of client JWTs, if set.")
+    jwt_leeway_s: float = Field(5.0, description="Clock skew tolerated on `exp`.")
     auth_required: bool = Field(True, description="Refuse connections without a valid JWT.")
-    queue_size: int = Field(256, description="Per-client outbound queue bound before conflation.")
+    auth_timeout_s: float = Field(10.0, description="A client without a query token must send one this soon.")
+    queue_size: int = Field(256, description="Per-client outbox bound (after conflation) before it is dropped as slow.")
+    write_buffer_bytes: int = Field(64 * 1024, description="Per-client write buffer before frames wait in the outbox.")
+    socket_send_buffer: int | None = Field(None, description="SO_SNDBUF per client socket; empty: kernel default.")
+    resume_ring_records: int = Field(10_000, description="Recent records kept per topic-partition for resumes.")
+    replay_s: float = Field(6 * 3600.0, description="History read back at start to build the snapshot state.")
+    entity_ttl_s: float = Field(
+        6 * 3600.0, description="An entity silent this long may restart its seq (matches processing.dedupe_ttl_s)."
+    )
     compression: bool = Field(False, description="permessage-deflate on the WebSocket feed.")
-    max_message_bytes: int = Field(64 * 1024, description="Largest client message accepted.")
+    compression_level: int = Field(6, description="zlib level when compression is on (1 fastest .. 9 smallest).")
+    compression_window_bits: int = Field(12, description="Server window bits when compression is on (9..15).")
+    max_message_bytes: int = Field(64 * 1024, description="Largest client message accepted (close 1009 above).")
+    max_clients: int = Field(20_000, description="Connections beyond this are refused with HTTP 503.")
+    ping_interval_s: float = Field(20.0, description="Keepalive ping interval.")
+    ping_timeout_s: float = Field(20.0, description="A client that does not answer a ping this soon is dropped.")
+    close_timeout_s: float = Field(5.0, description="Closing handshake timeout (slow clients, shutdown).")
+    drain_timeout_s: float = Field(10.0, description="Grace period for clients to close on SIGTERM.")
+    topic_prefix: str = Field("", description="Read `<prefix>canonical.*` topics (isolated benchmarks and tests).")
 
 
 class ApiSettings(_Section):
@@ -152,6 +173,9 @@ class ProcessingSettings(_Section):
     match_tolerance_s: float = Field(
         2 * 3600.0, description="Start times within this of each other can be the same fixture across providers."
     )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new consumer group starts on the raw topics (earliest: lose nothing)."
+    )
     stall_timeout_s: float = Field(
         30.0, description="A partition whose lag grows without progress for this long is reported and re-sought."
     )
@@ -161,6 +185,20 @@ class SimulatorSettings(_Section):
     host: str = Field("127.0.0.1", description="Provider simulator bind address.")
     port: int = Field(8900, description="Provider simulator port.")
     tick_s: float = Field(3.0, description="Seconds between scripted game changes in demo mode.")
+
+
+class MetricsSettings(_Section):
+    """Prometheus `/metrics` per component (self-hosted) and CloudWatch EMF lines on stdout (AWS)."""
+
+    prometheus_enabled: bool = Field(True, description="Serve Prometheus /metrics on the component's port.")
+    port_worker: int = Field(9461, description="Prometheus port of `sportsflow worker`.")
+    port_connectors: int = Field(9462, description="Prometheus port of `sportsflow connect`.")
+    port_broadcaster: int = Field(9463, description="Prometheus port of `sportsflow broadcast`.")
+    port_api: int = Field(9464, description="Prometheus port of `sportsflow api`.")
+    emf_enabled: bool | None = Field(
+        None, description="Write CloudWatch EMF metric lines to stdout; empty: on unless environment is local."
+    )
+    emf_interval_s: float = Field(10.0, description="Seconds between EMF flushes (one line per dimension set).")
 
 
 class Settings(BaseSettings):
@@ -181,6 +219,7 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = SimulatorSettings()
     dynamodb_sink: DynamoSinkSettings = DynamoSinkSettings()
     archive: ArchiveSettings = ArchiveSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name, ProviderSettings())

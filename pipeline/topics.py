@@ -12,8 +12,11 @@ ODDS: Final = "canonical.odds"
 RACE_RESULTS: Final = "canonical.race_results"
 FEED_STATUS: Final = "canonical.feed_status"
 DEADLETTER: Final = "deadletter"
-# Internal: normalized candidates keyed by fixture, so one partition sees every provider's view of it.
-RESOLVE: Final = "sportsflow.resolve"
+
+
+def resolve_topic(app_id: str) -> str:
+    """Internal: normalized candidates keyed by fixture, so one partition sees every provider's view of it."""
+    return f"{app_id}.resolve"
 
 CANONICAL_BY_TYPE: Final[dict[str, str]] = {
     "event": EVENTS,

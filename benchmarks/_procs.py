@@ -1,0 +1,87 @@
+"""Processes the benchmarks start and stop: a Faust worker, and the stack's Kafka broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipeline.settings import Settings
+from pipeline.stack import services
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Worker:
+    """A `faust -A pipeline.app worker` subprocess with its own app id (consumer group, tables)."""
+
+    def __init__(self, app_id: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.app_id = app_id
+        self.log_path = log_dir / f"{app_id}.log"
+        self.env = {**os.environ, "SPORTSFLOW_PROCESSING__APP_ID": app_id, "PYTHONUNBUFFERED": "1",
+                    **(extra_env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self._offset = 0
+
+    def start(self, wait_ready: bool = True, timeout_s: float = 120.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "faust", "-A", "pipeline.app", "worker", "-l", "info", "--without-web"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.starts += 1
+        if wait_ready:
+            self.wait_ready(timeout_s)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Wait for the latest start to report Ready (Faust logs it once partitions are assigned)."""
+        assert self.proc is not None
+        offset = self._offset
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.log_path.open("rb") as f:
+                f.seek(offset)
+                if b"Worker]: Ready" in f.read():
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}; see {self.log_path}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout_s}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit — the crash the guarantees must survive."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def restart_broker(settings: Settings) -> float:
+    """Stop the stack's Kafka broker (SIGTERM, as an operator restart) and start it again; returns seconds down."""
+    kafka = next(s for s in services.services(settings) if s.name == "kafka")
+    proc = kafka.process(settings.stack.home.resolve())
+    started = time.monotonic()
+    proc.stop()
+    proc.start(kafka.prepare())
+    deadline = time.monotonic() + 120
+    while not kafka.healthy():
+        if time.monotonic() > deadline:
+            raise RuntimeError("kafka did not come back")
+        time.sleep(0.5)
+    return time.monotonic() - started

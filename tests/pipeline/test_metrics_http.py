@@ -1,0 +1,63 @@
+"""The Prometheus endpoint serves Sportsflow's metric names."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+
+from pipeline import metrics, observability
+from pipeline.settings import MetricsSettings, Settings
+
+NAMES = (
+    "sportsflow_records_total", "sportsflow_stage_latency_seconds", "sportsflow_websocket_clients",
+    "sportsflow_partition_stalls_total", "sportsflow_dead_letters_total", "sportsflow_ingestion_total",
+    "sportsflow_feed_up", "sportsflow_consumer_lag", "sportsflow_websocket_drops_total",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_metrics_endpoint_serves_our_names() -> None:
+    """GET /metrics lists every Sportsflow metric, with samples from the observe_* hooks."""
+    server = metrics.serve(0)
+    assert server is not None
+    try:
+        observability.observe_processed("jolpica", dead_letter=True)
+        observability.observe_feed("jolpica", "results", up=True)
+        observability.observe_canonical({"sf-ts-received": b"100", "sf-ts-published": b"130"}, "jolpica")
+        response = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
+    finally:
+        server.close()
+    assert response.status_code == 200
+    for name in NAMES:
+        assert f"# TYPE {name} " in response.text, name
+    assert 'sportsflow_feed_up{feed="results",provider="jolpica"} 1.0' in response.text
+    assert 'sportsflow_dead_letters_total{provider="jolpica"}' in response.text
+    assert 'sportsflow_stage_latency_seconds_count{stage="end_to_end"}' in response.text
+
+
+def test_port_taken_is_a_warning_not_a_crash() -> None:
+    """A second process on the same port logs a warning and runs without /metrics."""
+    first = metrics.serve(0)
+    assert first is not None
+    try:
+        assert metrics.serve(first.port) is None
+    finally:
+        first.close()
+
+
+async def test_telemetry_serves_the_component_port_for_its_lifetime() -> None:
+    """telemetry() opens the component's port while the body runs and closes it after."""
+    port = _free_port()
+    settings = Settings(environment="local", metrics=MetricsSettings(port_api=port, emf_enabled=False))
+    async with httpx.AsyncClient() as client:
+        async with observability.telemetry(settings, "api"):
+            response = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            assert "sportsflow_records_total" in response.text
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0
