@@ -89,7 +89,7 @@ def process_raw(
     topic: str, partition: int, offset: int, value: bytes | None, record_headers: list[tuple[str, bytes]]
 ) -> Processed:
     """Normalize one raw record. Never raises: every failure becomes a dead letter."""
-    carried = [(k, v) for k, v in record_headers if k in (h.RECEIVED_TS, h.RECORD_ID)]
+    carried = [(k, v) for k, v in record_headers if k in (h.RECEIVED_TS, h.RECORD_ID, h.PROVIDER)]
     try:
         envelope = parse_envelope(value or b"")
     except (ValidationError, orjson.JSONDecodeError, ValueError) as exc:

@@ -22,6 +22,7 @@ class Worker:
         self.app_id = app_id
         self.log_path = log_dir / f"{app_id}.log"
         self.env = {**os.environ, "SPORTSFLOW_PROCESSING__APP_ID": app_id, "PYTHONUNBUFFERED": "1",
+                    "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false",
                     **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

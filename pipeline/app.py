@@ -29,6 +29,7 @@ from agents.process import process_candidates
 from agents.resolve import Fixture
 from pipeline import guard, health, topics
 from pipeline import headers as h
+from pipeline.observability import observe_canonical, observe_processed, run_telemetry
 from pipeline.settings import get_settings
 from schemas.providers import providers
 
@@ -71,6 +72,8 @@ def _topic(name: str) -> Any:
 
 async def _publish(out: OutRecord) -> Any:
     headers = [*out.headers, (h.APP, app.conf.id.encode()), (h.PUBLISHED_TS, h.ms(h.now_ms()))]
+    if out.topic in topics.CANONICAL_TOPICS:
+        observe_canonical(headers)
     return await guard.send_or_die(_topic(out.topic), key=out.key, value=out.value, headers=headers)
 
 
@@ -82,6 +85,7 @@ async def normalize_raw(stream: Any) -> None:
         processed = process_raw(
             message.topic, message.partition, message.offset, message.value, list(message.headers or [])
         )
+        observe_processed(topics.provider_of_raw_topic(message.topic), dead_letter=processed.dead_letter is not None)
         for out in processed.records:
             await _publish(out)
         if processed.dead_letter is not None:
@@ -118,6 +122,7 @@ async def resolve_and_order(stream: Any) -> None:
                 )
             except Exception as exc:
                 log.exception("cannot process resolve message %s@%s", message.partition, message.offset)
+                observe_processed("resolve", dead_letter=True)
                 futures.append(await _publish(guard.resolve_dead_letter(message, exc)))
                 continue
             futures.extend([await _publish(out) for out in result.outputs])
@@ -138,6 +143,12 @@ async def resolve_and_order(stream: Any) -> None:
 async def follow_feed_status() -> None:
     """Keep `feed_health` current from canonical.feed_status (every worker reads all of it)."""
     await health.follow(get_settings(), feed_health)
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def telemetry() -> None:
+    """Prometheus /metrics and the CloudWatch EMF flusher for this worker."""
+    await run_telemetry(get_settings(), "worker")
 
 
 @app.timer(interval=10.0)  # type: ignore[untyped-decorator]

@@ -151,8 +151,12 @@ _progress = _Progress()
 
 async def watchdog(app: Any, timeout_s: float) -> None:
     """Report and re-seek a partition whose lag grows while its committed offset does not move."""
+    from pipeline.observability import observe_consumer_lag
+    from pipeline.topics import RAW_PREFIX
+
     consumer = app.consumer
     now = time.monotonic()
+    raw_lag = 0
     for tp in consumer.assignment():
         committed = consumer._committed_offset.get(tp)
         try:
@@ -160,6 +164,8 @@ async def watchdog(app: Any, timeout_s: float) -> None:
         except Exception:  # noqa: BLE001 - no fetch yet for this partition: nothing to judge
             log.debug("no highwater yet for %s", tp)
             continue
+        if tp.topic.startswith(RAW_PREFIX):
+            raw_lag += max(lag, 0)
         previous = _progress.seen.get(tp)
         if previous is None or previous[0] != committed or lag <= 0:
             _progress.seen[tp] = (committed, now)
@@ -173,3 +179,4 @@ async def watchdog(app: Any, timeout_s: float) -> None:
             PARTITION_STALLS.labels(topic=tp.topic).inc()
             await consumer.seek(tp, committed)
             _progress.seen[tp] = (committed, now)
+    observe_consumer_lag(raw_lag)

@@ -84,6 +84,7 @@ def worker(stack: Settings) -> Iterator[str]:
     log_path = ROOT / ".stack" / "logs" / f"test-worker-{app_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SPORTSFLOW_PROCESSING__APP_ID": app_id, "SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port()),
+           "SPORTSFLOW_METRICS__PORT_WORKER": str(free_port()),
            "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
