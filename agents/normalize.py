@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from agents.resolve import route_key
+from agents.resolve import route_key_of
 from pipeline import headers as h
 from pipeline import topics
 from schemas.canonical import CanonicalRecord
@@ -66,18 +66,18 @@ def candidates_out(
 ) -> list[OutRecord]:
     """Group a raw record's canonical records by fixture (route key): one resolve message each.
 
-    Events come first in a message so the fixture exists before its odds are resolved.
+    Events come first in a message so the fixture exists before its odds are resolved. The
+    message is assembled from each record's JSON (pydantic's Rust serializer) without a dict.
     """
-    by_route: dict[str, list[dict[str, Any]]] = {}
+    by_route: dict[str, list[bytes]] = {}
     for record in sorted(records, key=lambda r: _TYPE_ORDER[r.type]):
-        wire = record.to_wire()
-        by_route.setdefault(route_key(wire), []).append(wire)
+        by_route.setdefault(route_key_of(record), []).append(record.model_dump_json(by_alias=True).encode())
     headers = [*carried, (h.NORMALIZED_TS, h.ms(h.now_ms()))]
-    source = f"{envelope.provider}/{envelope.feed}"
+    head = b'{"source":"%s/%s","receivedMs":%d,"records":[' % (
+        envelope.provider.encode(), envelope.feed.encode(), envelope.received_at_ms)
     return [
-        OutRecord(RESOLVE, route.encode(),
-                  orjson.dumps({"source": source, "receivedMs": envelope.received_at_ms, "records": wires}), headers)
-        for route, wires in by_route.items()
+        OutRecord(RESOLVE, route.encode(), head + b",".join(jsons) + b"]}", headers)
+        for route, jsons in by_route.items()
     ]
 
 

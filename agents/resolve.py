@@ -15,9 +15,11 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
+
+from schemas.canonical import CanonicalRecord, Event, Odds, RaceResult
 
 # Words that distinguish nothing between providers' spellings of the same club.
 _NOISE = frozenset({"fc", "afc", "cf", "sc", "ac", "the", "club", "de", "fk"})
@@ -46,6 +48,7 @@ def _normalize(name: str) -> str:
     return "-".join(words)
 
 
+@lru_cache(maxsize=65536)
 def team_key(sport: str | None, name: str) -> str:
     normalized = _normalize(name)
     return _aliases().get(sport or "", {}).get(normalized, normalized)
@@ -53,15 +56,31 @@ def team_key(sport: str | None, name: str) -> str:
 
 def route_key(record: dict[str, Any]) -> str:
     """The resolve topic's key for a canonical record in wire (camelCase) form."""
-    kind = record["type"]
-    if kind == "race_result":
-        race = record.get("round") or _normalize(record["name"])
-        return f"race|{_normalize(record['series'])}|{record['season']}|{race}"
-    sport, home, away = record.get("sport"), record.get("homeTeam"), record.get("awayTeam")
+    if record["type"] == "race_result":
+        return _race_route(record["series"], record["season"], record.get("round"), record["name"])
+    return _fixture_route(record.get("sport"), record.get("homeTeam"), record.get("awayTeam"),
+                          record.get("provider", ""), record.get("providerEventId", ""))
+
+
+def route_key_of(record: CanonicalRecord) -> str:
+    """`route_key` of a canonical model, without serializing it first (stage 1's hot path)."""
+    if isinstance(record, RaceResult):
+        return _race_route(record.series, record.season, record.round, record.name)
+    if isinstance(record, Event | Odds):
+        return _fixture_route(record.sport, record.home_team, record.away_team, record.provider,
+                              record.provider_event_id)
+    return f"feed|{record.provider}|{record.feed}"
+
+
+def _race_route(series: str, season: str, round_: int | None, name: str) -> str:
+    return f"race|{_normalize(series)}|{season}|{round_ or _normalize(name)}"
+
+
+def _fixture_route(sport: str | None, home: str | None, away: str | None, provider: str, pid: str) -> str:
     if sport and home and away:
         return f"fx|{sport}|{team_key(sport, home)}|{team_key(sport, away)}"
     # Nothing to match on (e.g. a UOF message without its fixture): the provider's id is all we have.
-    return f"px|{record['provider']}|{record['providerEventId']}"
+    return f"px|{provider}|{pid}"
 
 
 @dataclass

@@ -170,5 +170,26 @@ def api(openapi_path: str | None) -> None:
     uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None)
 
 
+@main.command()
+def sink() -> None:
+    """Write the canonical topics into the DynamoDB table (current state and history)."""
+    from agents.dynamodb_sink import run_dynamodb_sink
+    from pipeline.services_cli import run_until_signal
+
+    run_until_signal(lambda stop: run_dynamodb_sink(get_settings(), stop))
+
+
+@main.command()
+def archive() -> None:
+    """Archive the raw and canonical topics to S3 as gzip JSON Lines."""
+    from agents.s3_archive import run_archive
+    from pipeline.services_cli import run_until_signal
+
+    async def run(stop: asyncio.Event) -> None:
+        await run_archive(get_settings(), stop)
+
+    run_until_signal(run)
+
+
 if __name__ == "__main__":
     main()

@@ -45,7 +45,7 @@ def apply_settings(conf: Any, settings: Settings) -> None:
     conf.web_bind = conf.web_host
     conf.consumer_auto_offset_reset = processing.auto_offset_reset
     conf.producer_acks = -1
-    conf.producer_linger = 0.0  # latency first; batching happens naturally under load
+    conf.producer_linger = 0.002  # 2 ms: batches produce requests under load at a bounded latency cost
     # A killed worker's partitions move on after 10 s, not Faust's default 60 s.
     conf.broker_session_timeout = 10.0
     conf.broker_heartbeat_interval = 3.0

@@ -108,6 +108,9 @@ def run_all(settings: Settings) -> None:
         "worker": [*exe, "worker"],
         "broadcaster": [*exe, "broadcast"],
         "connectors": [*exe, "connect"],
+        "dynamodb-sink": [*exe, "sink"],
+        "archive": [*exe, "archive"],
+        "api": [*exe, "api"],
     }
     children: dict[str, subprocess.Popen[bytes]] = {}
     logs = settings.stack.home / "logs"
@@ -119,7 +122,8 @@ def run_all(settings: Settings) -> None:
             click.echo(f"started {name:12} pid {children[name].pid:>7}  log {logs / f'{name}.log'}")
         token = issue_token(settings.broadcaster, "demo-client")
         url = f"ws://{settings.broadcaster.host}:{settings.broadcaster.port}/ws"
-        click.echo(f"\nWebSocket feed: {url}\nDemo token:     {token}\n"
+        click.echo(f"\nREST API:       http://{settings.api.host}:{settings.api.port}/events\n"
+                   f"WebSocket feed: {url}\nDemo token:     {token}\n"
                    f"Connect with:   {url}?token={token}\n"
                    'Then send:      {"action":"subscribe","subscriptions":["live_scores","betting_odds"]}\n'
                    "Watch it:       .venv/bin/python -m pipeline.cli watch\nCtrl-C stops everything.\n")

@@ -95,6 +95,7 @@ class _Versioned(CanonicalModel):
     source_timestamp: UtcDateTime | None = Field(None, description="The provider's own update time.")
     correction: bool = False
     replaces_seq: int | None = None
+    source: str | None = Field(None, description="The provider/feed this version was taken from (precedence).")
 
 
 class Score(CanonicalModel):
@@ -115,7 +116,6 @@ class Event(_Versioned):
     period: str | None = None
     clock: str | None = None
     provider_event_id: str
-    source: str | None = Field(None, description="The provider currently chosen for this fixture.")
     refs: dict[str, str] = Field(default_factory=dict, description="Provider -> that provider's event id.")
 
     @property

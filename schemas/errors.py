@@ -4,6 +4,8 @@
     ├── NormalizationError        a raw payload cannot become canonical records (-> dead letter)
     │   └── UnknownFeedError      no normalizer is registered for the provider/feed
     ├── ProviderError             connectors/errors.py: a provider request failed
+    ├── SinkError                 agents/sink_base.py: a sink cannot store records
+    │   └── SinkWriteError        a write to DynamoDB, S3 or Kafka failed (`retriable` says if retrying helps)
     └── StackError                pipeline/stack: a local service cannot start or is unhealthy
 
 Errors carry the context needed to act on them as attributes, and `retriable` says whether

@@ -31,4 +31,4 @@ def from_epoch_ms(ms: int | float) -> datetime:
 
 def iso_z(value: datetime) -> str:
     """UTC, millisecond precision, trailing `Z`: the one wire format for instants."""
-    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return to_utc(value).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

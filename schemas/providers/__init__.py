@@ -47,11 +47,14 @@ def feed(provider: str, slug: str, *, content_type: str = "json") -> Callable[[N
 
 
 def load_all() -> None:
-    """Import every provider module of this package (once)."""
+    """Import every provider module of this package (once: this is on the hot path)."""
+    if "*" in _LOADED:
+        return
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_") and info.name not in _LOADED:
             importlib.import_module(f"{__name__}.{info.name}")
             _LOADED.add(info.name)
+    _LOADED.add("*")
 
 
 def get_feed(provider: str, slug: str) -> Feed:

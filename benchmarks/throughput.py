@@ -1,0 +1,138 @@
+"""Raw updates per second through one worker process.
+
+    python -m benchmarks.throughput --updates 30000 --repeat 3
+
+Each run: a fresh worker (own app id) is started and ready; `updates` raw records (The Odds API
+scores, one game each, every one a new score so every one is published) are produced as fast
+as possible; the run ends when the worker has published the last canonical record. Baseline,
+measured in the same run: a plain aiokafka consumer reading the same raw records (the ceiling
+Kafka and this machine put on any consumer). Prints each run and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from benchmarks._load import score_update
+from benchmarks._procs import ROOT, Worker
+from connectors.publisher import record_headers
+from pipeline import topics
+from pipeline.kafka_clients import client_options, partitions_of
+from pipeline.settings import Settings
+
+
+async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]
+        consumer.assign(parts)
+        return dict(await consumer.end_offsets(parts))
+    finally:
+        await consumer.stop()
+
+
+async def produce(settings: Settings, run: str, updates: int, fixtures: int) -> float:
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", linger_ms=5, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        batch = []
+        for i in range(updates):
+            envelope = score_update(run, i % fixtures, 1 + i // fixtures)
+            batch.append(await producer.send(topics.raw_topic("theoddsapi"), value=envelope.to_json(),
+                                             key=envelope.key.encode(), headers=record_headers(envelope)))
+            if len(batch) >= 2000:
+                await asyncio.gather(*batch)
+                batch.clear()
+        await asyncio.gather(*batch)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+async def consume_until(settings: Settings, start: dict[TopicPartition, int], want: int,
+                        accept: Any, timeout_s: float) -> tuple[int, float]:
+    """Read from `start` until `want` accepted records; returns (count, seconds from first to last)."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, max_poll_records=10000,
+                                fetch_max_bytes=64 << 20)
+    await consumer.start()
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        count, first, last = 0, None, None
+        deadline = time.perf_counter() + timeout_s
+        while count < want and time.perf_counter() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                for message in messages:
+                    if accept(message):
+                        count += 1
+                        first = first or time.perf_counter()
+                        last = time.perf_counter()
+        return count, (last or 0) - (first or 0)
+    finally:
+        await consumer.stop()
+
+
+async def one_run(settings: Settings, updates: int, fixtures: int) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]
+    worker = Worker(f"throughput-{run}", ROOT / ".stack" / "logs",
+                    {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
+    worker.start()
+    raw_start = await end_offsets(settings, topics.raw_topic("theoddsapi"))
+    out_start = await end_offsets(settings, topics.EVENTS)
+    app_id = worker.app_id.encode()
+    try:
+        produce_task = asyncio.create_task(produce(settings, run, updates, fixtures))
+        t0 = time.perf_counter()
+        published, _ = await consume_until(
+            settings, out_start, updates, lambda m: dict(m.headers or []).get("sf-app") == app_id, timeout_s=600)
+        worker_s = time.perf_counter() - t0
+        produce_s = await produce_task
+    finally:
+        worker.stop()
+    # Baseline: the same records read by a bare consumer (no processing at all).
+    t1 = time.perf_counter()
+    raw_read, _ = await consume_until(settings, raw_start, updates,
+                                      lambda m: m.key is not None and m.key.startswith(run.encode()), 120)
+    baseline_s = time.perf_counter() - t1
+    return {"updates": updates, "published": published, "worker_s": round(worker_s, 2),
+            "worker_updates_per_s": round(updates / worker_s), "produce_s": round(produce_s, 2),
+            "baseline_consumer_updates_per_s": round(raw_read / baseline_s)}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    settings = Settings()
+    runs = []
+    for _ in range(args.repeat):
+        result = await one_run(settings, args.updates, args.fixtures)
+        print(json.dumps(result))
+        runs.append(result)
+    print(json.dumps({
+        "median_worker_updates_per_s": statistics.median(r["worker_updates_per_s"] for r in runs),
+        "median_baseline_consumer_updates_per_s": statistics.median(r["baseline_consumer_updates_per_s"]
+                                                                   for r in runs),
+        "all_published": all(r["published"] == r["updates"] for r in runs),
+    }))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--updates", type=int, default=30000)
+    parser.add_argument("--fixtures", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

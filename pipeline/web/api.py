@@ -1,0 +1,397 @@
+"""The REST API of the original engine: POST /ingest, GET /events, GET /events/{id}, GET /health.
+
+`create_app(settings)` builds the FastAPI app; its lifespan starts the Kafka publisher and the
+AWS clients, which tests may inject instead. Every error answer is `{"error": ..., "detail": ...}`.
+Run it with `sportsflow api`; `sportsflow api --write-openapi` regenerates docs/openapi.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from connectors.publisher import KafkaPublisher, RawPublisher
+from pipeline.settings import Settings
+from pipeline.web.api_models import (
+    Check,
+    ErrorBody,
+    EventQuery,
+    EventsPage,
+    Health,
+    IngestAccepted,
+    IngestRequest,
+    event_view,
+)
+from schemas.canonical import Event, Sport, Status
+from schemas.envelope import RawEnvelope, content_hash
+from schemas.errors import NormalizationError, UnknownFeedError
+from schemas.providers import get_feed, normalize
+from schemas.timeutil import iso_z, utc_now
+
+# RFC 3339 date-time with an offset, as the schema's `format: date-time` promises (no epoch numbers, no bare dates).
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+MAX_WINDOW = timedelta(days=14)  # GET /events reads one index partition per sport and day: keep it bounded
+HealthCheck = Callable[[], Awaitable[str]]
+
+
+class ApiError(HTTPException):
+    """An error answer: status, a short `error` and a `detail` with context."""
+
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        super().__init__(status, error)
+        self.error = error
+        self.extra = detail
+
+
+def _error(status: int, error: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading events from the single table
+
+
+class EventStore:
+    """Events from DynamoDB: one item by key, or pages through gsi1 (sport and start day)."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    async def get(self, event_id: str) -> dict[str, Any] | None:
+        from agents.dynamodb_sink import STATE_SK, event_pk
+
+        response = await asyncio.to_thread(
+            self._client.get_item, TableName=self._table,
+            Key={"pk": {"S": event_pk(event_id)}, "sk": {"S": STATE_SK}},
+        )
+        item = response.get("Item")
+        return event_view(item["record"]["S"]) if item else None
+
+    async def page(self, q: EventQuery) -> tuple[list[dict[str, Any]], str | None]:
+        """Events starting in [since, until), ordered by (startTime, id), after the cursor."""
+        from agents.dynamodb_sink import sport_day_key
+
+        lower = max(q.after or "", iso_z(q.since))
+        upper = iso_z(q.until)
+        sports = [q.sport] if q.sport else [s.value for s in Sport]
+        found: list[tuple[str, dict[str, Any]]] = []
+        day = datetime.fromisoformat(lower[:10]).date()
+        while day <= q.until.date() and len(found) < q.limit:
+            keys = [sport_day_key(s, day.isoformat()) for s in sports]
+            parts = await asyncio.gather(*(asyncio.to_thread(self._query, k, lower, upper, q) for k in keys))
+            found.extend(sorted((item for part in parts for item in part), key=lambda kv: kv[0]))
+            day += timedelta(days=1)
+        page = found[: q.limit]
+        more = len(found) > q.limit or (len(page) == q.limit and day <= q.until.date())
+        return [record for _, record in page], (encode_cursor(page[-1][0]) if more and page else None)
+
+    def _query(self, gsi_pk: str, lower: str, upper: str, q: EventQuery) -> list[tuple[str, dict[str, Any]]]:
+        filters, values = ["#type = :event"], {":pk": {"S": gsi_pk}, ":lower": {"S": lower}, ":event": {"S": "event"}}
+        if q.league:
+            filters.append("league = :league")
+            values[":league"] = {"S": q.league}
+        if q.status:
+            filters.append("#status = :status")
+            values[":status"] = {"S": q.status}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": "gsi1", "Limit": q.limit + 1,
+            "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk > :lower",
+            "FilterExpression": " AND ".join(filters), "ExpressionAttributeValues": values,
+            "ExpressionAttributeNames": {"#type": "type", **({"#status": "status"} if q.status else {})},
+        }
+        out: list[tuple[str, dict[str, Any]]] = []
+        while True:
+            response = self._client.query(**kwargs)
+            for item in response.get("Items", []):
+                if item["gsi1sk"]["S"] >= upper:
+                    return out  # sorted by gsi1sk: nothing later can be inside the window
+                out.append((item["gsi1sk"]["S"], event_view(item["record"]["S"])))
+            if len(out) > q.limit or "LastEvaluatedKey" not in response:
+                return out
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def encode_cursor(after: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"after": after})).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:  # the cursor is a gsi1sk, "<startTime>#<id>": its day says which index partition to resume in
+        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
+        datetime.fromisoformat(value[:10])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise ApiError(400, "invalid cursor", "pass `next` from the previous page unchanged") from exc
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingest
+
+
+def verify_ingest_auth(settings: Settings, headers: Any, body: bytes) -> None:
+    """`X-API-Key: <key>` or `X-Signature: sha256=<hex HMAC-SHA256 of the body with the key>`."""
+    key = settings.api.ingest_api_key.get_secret_value().encode()
+    given = headers.get("x-api-key")
+    if given is not None and hmac.compare_digest(given.encode(), key):
+        return
+    signature = headers.get("x-signature")
+    if signature is not None:
+        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+        if hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):
+            return
+        raise ApiError(401, "unauthorized", "X-Signature does not match the body")
+    raise ApiError(401, "unauthorized", "send X-API-Key or X-Signature: sha256=<hex HMAC of the body>")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) more than `limit` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "body too large", {"maxBytes": limit})
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body too large", {"maxBytes": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_envelope(body: IngestRequest) -> RawEnvelope:
+    """Validate the payload by normalizing it; the envelope is what the worker will normalize again."""
+    feed = get_feed(body.provider, body.feed)
+    if feed.content_type == "xml" and not isinstance(body.payload, str):
+        raise NormalizationError(body.provider, body.feed, "XML feeds take the document as a JSON string")
+    probe = RawEnvelope(provider=body.provider, feed=body.feed, key=body.key or "-", params=body.params,
+                        content_type="xml" if feed.content_type == "xml" else "json", payload=body.payload)
+    records = normalize(probe.provider, probe.feed, probe.payload, probe.normalizer_params())
+    # The Kafka key orders one entity's updates: the provider's id of the first record, when it has one.
+    key = body.key or next((str(getattr(r, "provider_event_id", "")) for r in records
+                            if getattr(r, "provider_event_id", None)), content_hash(body.payload))
+    return probe.model_copy(update={"key": key})
+
+
+# ---------------------------------------------------------------------------------------------
+# The app
+
+
+@dataclass(slots=True)
+class Deps:
+    """What the routes use; the lifespan fills what was not injected."""
+
+    publisher: RawPublisher | None = None
+    events: EventStore | None = None
+    health: dict[str, HealthCheck] | None = None
+
+
+def create_app(settings: Settings, deps: Deps | None = None) -> FastAPI:
+    deps = deps or Deps()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with _resources(settings, deps):
+            yield
+
+    app = FastAPI(title="Sportsflow API", version="1.0.0", lifespan=lifespan,
+                  description="Ingest provider payloads and read canonical events (docs/delivery.md).")
+    _install_error_handlers(app)
+
+    @app.post("/ingest", status_code=202, response_model=IngestAccepted,
+              responses=_responses(400, 401, 404, 413, 422, 503), openapi_extra={"requestBody": {
+                  "required": True, "content": {"application/json": {"schema": IngestRequest.model_json_schema()}}}})
+    async def ingest(request: Request) -> IngestAccepted:
+        """Validate a provider payload with its normalizer and publish it to `raw.<provider>`."""
+        raw = await read_body(request, settings.api.max_body_bytes)
+        verify_ingest_auth(settings, request.headers, raw)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, "malformed JSON", str(exc)) from exc
+        try:
+            body = IngestRequest.model_validate(data)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid request", _errors(exc)) from exc
+        try:
+            envelope = build_envelope(body)
+        except UnknownFeedError as exc:
+            raise ApiError(404, "unknown provider or feed", exc.as_dict()) from exc
+        except NormalizationError as exc:
+            raise ApiError(422, "payload rejected by the normalizer", exc.as_dict()) from exc
+        assert deps.publisher is not None
+        await _publish(deps.publisher, envelope)
+        return IngestAccepted(id=envelope.id)
+
+    @app.get("/events", response_model=EventsPage, responses=_responses(400, 422, 503))
+    async def list_events(
+        *, sport: Sport | None = None, league: Annotated[str | None, Query(max_length=200)] = None,
+        status: Status | None = None,
+        since: Annotated[str | None, _instant("Earliest start time (default: 24 hours ago).")] = None,
+        until: Annotated[str | None, _instant("Start times before this (default: since + 3 days, at most "
+                                              "14 days after since).")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        next: Annotated[str | None, Query(max_length=2000, description="Cursor from the previous page.")] = None,
+    ) -> JSONResponse:
+        """Recent events from DynamoDB (gsi1: sport and start day), ordered by start time."""
+        query = _event_query(since=since, until=until, limit=limit, sport=sport, league=league, status=status,
+                             cursor=next)
+        assert deps.events is not None
+        items, cursor = await _dynamo(deps.events.page(query))
+        return JSONResponse({"items": items, "next": cursor})
+
+    @app.get("/events/{event_id}", response_model=Event, responses=_responses(404, 503))
+    async def get_event(event_id: str) -> JSONResponse:
+        """One event's current state."""
+        assert deps.events is not None
+        record = await _dynamo(deps.events.get(event_id))
+        if record is None:
+            raise ApiError(404, "unknown event", {"id": event_id})
+        return JSONResponse(record)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
+    async def health() -> JSONResponse:
+        """Each dependency's status; 503 when any is down."""
+        checks = deps.health or {}
+        results = await asyncio.gather(*(_check(fn) for fn in checks.values()))
+        body = Health(status="ok" if all(c.ok for c in results) else "degraded",
+                      checks=dict(zip(checks, results, strict=True)))
+        return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
+
+    return app
+
+
+def _instant(description: str) -> Any:
+    return Query(description=description, pattern=RFC3339, json_schema_extra={"format": "date-time"})
+
+
+def _event_query(*, since: str | None, until: str | None, limit: int, sport: Sport | None,
+                 league: str | None, status: Status | None, cursor: str | None) -> EventQuery:
+    start = _instant_of(since) if since else utc_now() - timedelta(days=1)
+    end = _instant_of(until) if until else start + timedelta(days=3)
+    if not start < end <= start + MAX_WINDOW:
+        raise ApiError(422, "invalid time window", "until must be after since and at most 14 days later")
+    return EventQuery(start, end, limit, sport.value if sport else None, league,
+                      status.value if status else None, decode_cursor(cursor) if cursor is not None else None)
+
+
+def _instant_of(text: str) -> datetime:
+    from schemas.timeutil import parse_iso
+
+    try:
+        value = parse_iso(text.upper())
+    except (OverflowError, ValueError) as exc:  # month 13; 0001-01-01 with a positive offset
+        raise ApiError(422, "invalid time", str(exc)) from exc
+    if not 1970 <= value.year <= 9000:  # keys hold four-digit years; nothing is stored outside this range
+        raise ApiError(422, "invalid time", "years 1970 to 9000 only")
+    return value
+
+
+def _errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()]
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:  # ApiError and Starlette's own 404/405
+        assert isinstance(exc, HTTPException)
+        if isinstance(exc, ApiError):
+            return _error(exc.status_code, exc.error, exc.extra)
+        response = _error(exc.status_code, str(exc.detail), None)
+        response.headers.update(exc.headers or {})  # e.g. `Allow` on 405, which RFC 9110 requires
+        return response
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _error(422, "invalid request", json.loads(json.dumps(_errors(exc), default=str)))
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+async def _publish(publisher: RawPublisher, envelope: RawEnvelope) -> None:
+    from aiokafka.errors import KafkaError
+
+    try:
+        async with asyncio.timeout(10):
+            await publisher.publish([envelope])
+    except (KafkaError, TimeoutError) as exc:
+        raise ApiError(503, "Kafka unavailable", f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _dynamo(call: Awaitable[Any]) -> Any:
+    """botocore errors -> 503 (the table is unreachable or refusing), never a bare 500."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        async with asyncio.timeout(10):
+            return await call
+    except (BotoCoreError, ClientError, TimeoutError) as exc:
+        raise ApiError(503, "DynamoDB unavailable", f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _check(fn: HealthCheck, timeout_s: float = 3.0) -> Check:
+    try:
+        async with asyncio.timeout(timeout_s):
+            return Check(ok=True, detail=await fn())
+    except Exception as exc:  # noqa: BLE001 - a health check reports any failure instead of raising
+        return Check(ok=False, detail=f"{type(exc).__name__}: {exc}"[:500])
+
+
+@asynccontextmanager
+async def _resources(settings: Settings, deps: Deps) -> AsyncIterator[None]:
+    """Start what was not injected: the Kafka publisher and admin client, the AWS clients."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from pipeline.kafka_clients import client_options
+    from pipeline.resources import boto_client
+
+    dynamodb = await asyncio.to_thread(boto_client, settings, "dynamodb")
+    s3 = await asyncio.to_thread(boto_client, settings, "s3")
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=3000)
+    async with KafkaPublisher(client_options(settings)) as publisher:
+        await admin.start()
+        try:
+            deps.publisher = deps.publisher or publisher
+            deps.events = deps.events or EventStore(dynamodb, settings.aws.dynamodb_table)
+            deps.health = deps.health or {
+                "kafka": lambda: _kafka_health(admin),
+                "dynamodb": lambda: _aws(dynamodb.describe_table, "Table", TableName=settings.aws.dynamodb_table),
+                "s3": lambda: _aws(s3.head_bucket, "bucket", Bucket=settings.aws.s3_bucket),
+            }
+            yield
+        finally:
+            await admin.close()
+
+
+async def _kafka_health(admin: Any) -> str:
+    return f"{len((await admin.describe_cluster()).get('brokers', []))} broker(s)"
+
+
+async def _aws(call: Callable[..., Any], what: str, **kwargs: Any) -> str:
+    response = await asyncio.to_thread(call, **kwargs)
+    return f"table {response['Table']['TableStatus']}" if what == "Table" else "bucket reachable"
+
+
+def openapi_document(settings: Settings) -> str:
+    """docs/openapi.json: stable key order and a trailing newline, so diffs are reviewable."""
+    return json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,67 @@
+"""The delivery slice end to end: raw Odds API payload -> worker -> canonical topics -> DynamoDB and S3."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from agents.archive_reader import iter_archive
+from agents.dynamodb_sink import parse_tolerant, run_dynamodb_sink, version_sk
+from agents.s3_archive import run_archive
+from pipeline import topics
+from pipeline.resources import boto_client
+from schemas.envelope import RawEnvelope
+from tests.agents.sinks import eventually, running, sink_settings
+from tests.conftest import collect
+from tests.integration.test_odds_flow import odds_payload, publish
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(240)  # a fresh worker group first reads the shared raw topics' backlog
+async def test_raw_odds_land_in_dynamodb_and_the_archive(stack, worker, unique, consumer_factory):
+    """Published raw odds are normalized by the worker, stored (state and history) and archived raw and canonical."""
+    settings = sink_settings(stack, unique)
+    settings = settings.model_copy(update={"archive": settings.archive.model_copy(update={"flush_interval_s": 0.5})})
+    ddb, s3 = boto_client(settings, "dynamodb"), boto_client(settings, "s3")
+    canonical = await consumer_factory(topics.EVENTS, topics.ODDS)
+
+    def item(pk: str, sk: str):
+        return ddb.get_item(TableName=settings.aws.dynamodb_table, Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+
+    def archived(topic: str) -> list:
+        start, end = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=5)
+        return [r for r in iter_archive(settings.aws.s3_bucket, topic, start, end, client=s3) if unique in str(r.value)]
+
+    def history_key(record) -> tuple[str, str]:
+        sk = version_sk(record.seq, int(record.timestamp.timestamp() * 1000))
+        if record.type == "event":
+            return f"EVENT#{record.id}", sk
+        return f"ODDS#{record.event_id}#{record.bookmaker}#{record.market}", sk
+
+    sink = lambda stop, ready: run_dynamodb_sink(settings, stop, ready=ready, auto_offset_reset="latest")  # noqa: E731
+    archive = lambda stop, ready: run_archive(settings, stop, ready=ready, auto_offset_reset="latest")  # noqa: E731
+    async with running(sink), running(archive):
+        await publish(settings, RawEnvelope(provider="theoddsapi", feed="odds", key=unique,
+                                            params={"oddsFormat": "american"}, payload=odds_payload(unique)))
+        # The worker picks the canonical ids and seqs (entity resolution): read them off its output.
+        messages = await collect(canonical, lambda m: orjson.loads(m.value).get("providerEventId") == unique, count=9,
+                                 timeout=150)
+        records = [parse_tolerant(m.value)[0] for m in messages]
+        for record in records:
+            await eventually(lambda r=record: asyncio.to_thread(item, *history_key(r)),
+                             message=f"the history item of {record.entity_key}")
+        event = next(r for r in records if r.type == "event")
+        state = await asyncio.to_thread(item, f"EVENT#{event.id}", "STATE")
+        raw = await eventually(lambda: asyncio.to_thread(archived, topics.raw_topic("theoddsapi")),
+                               message="the raw envelope in S3")
+        odds = await eventually(lambda: asyncio.to_thread(lambda: len(archived(topics.ODDS)) >= 8 and archived(
+            topics.ODDS)), message="the canonical odds in S3")
+    assert int(state["seq"]["N"]) >= event.seq
+    assert orjson.loads(state["record"]["S"])["homeTeam"] == f"Home {unique}"
+    assert raw[0].value["payload"][0]["id"] == unique
+    assert {r.value["bookmaker"] for r in odds} == {"fanduel", "draftkings", "betfair"}
+    assert all(dict(r.headers).get("sf-ts-published") for r in odds)
