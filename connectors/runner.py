@@ -20,6 +20,7 @@ import httpx
 from connectors.base import FeedRequest, HttpProvider
 from connectors.errors import ProviderError
 from connectors.health import HealthMonitor, KafkaStatusSink, StatusSink, publish_loop
+from connectors.policy import max_age_s
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import RawPublisher
 from connectors.push_stream import PushFeed
@@ -31,6 +32,8 @@ from schemas.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 PREPARE_TIMEOUT_S = 30.0
+# First polls are spread over this many seconds: 5,000 feeds starting at once would queue on the pool.
+START_SPREAD_S = 5.0
 
 
 @runtime_checkable
@@ -67,26 +70,84 @@ def http_client(
     feed_paths: FeedPaths | None = None,
 ) -> httpx.AsyncClient:
     provider_settings = settings.provider(provider.name)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     hooks = {}
     if monitor is not None and feed_paths is not None:
-        hooks["response"] = [_not_modified_beats(provider.name, monitor, feed_paths)]
+        hooks["response"] = [_response_hook(provider.name, monitor, feed_paths)]
     return httpx.AsyncClient(
         base_url=provider.base_url(provider_settings),
-        timeout=httpx.Timeout(provider_settings.timeout_s, connect=min(5.0, provider_settings.timeout_s)),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        # Waiting for a free connection is our queueing, not the provider failing: a longer pool timeout.
+        timeout=httpx.Timeout(provider_settings.timeout_s, connect=min(5.0, provider_settings.timeout_s),
+                              pool=max(30.0, provider_settings.timeout_s)),
         headers={"User-Agent": "sportsflow/0.1", "Accept-Encoding": "gzip"},
         follow_redirects=False, event_hooks=hooks,
+        transport=BoundedTransport(httpx.AsyncHTTPTransport(limits=limits), max_connections),
     )
 
 
-def _not_modified_beats(
+class BoundedTransport(httpx.AsyncBaseTransport):
+    """At most `limit` requests inside the connection pool; the rest wait on a semaphore.
+
+    httpcore rescans its whole queue of waiting requests whenever a connection frees up, so 5,000 feeds
+    queued in the pool cost O(n^2) CPU; waiting here is O(1). A slot is held until the body is closed.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
+        self._inner = inner
+        self._slots = asyncio.Semaphore(limit)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await self._slots.acquire()
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException:
+            self._slots.release()
+            raise
+        response.stream = _ReleasingStream(response.stream, self._slots)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, slots: asyncio.Semaphore) -> None:
+        self._inner, self._slots, self._released = inner, slots, False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        assert isinstance(self._inner, httpx.AsyncByteStream)
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            if isinstance(self._inner, httpx.AsyncByteStream):
+                await self._inner.aclose()
+        finally:
+            if not self._released:
+                self._released = True
+                self._slots.release()
+
+
+def _response_hook(
     provider: str, monitor: HealthMonitor, feed_paths: FeedPaths
 ) -> Callable[[httpx.Response], Awaitable[None]]:
-    """A 304 is a successful poll, but the poller reports only polls that returned a body: beat here."""
+    """What the poller does not report to health, seen on the responses themselves:
+
+    - a 304 is a successful poll, but the poller reports only polls that returned a body: beat here;
+    - `Cache-Control: max-age` stretches the feed's cadence (the poller waits that long), so the
+      expected beat interval follows it, or a healthy feed would look silent.
+    """
 
     async def hook(response: httpx.Response) -> None:
-        if response.status_code == 304:
-            for name in feed_paths.get(response.request.url.path, ()):
+        if response.status_code >= 400:
+            return
+        names = feed_paths.get(response.request.url.path, ())
+        age = max_age_s(response.headers)
+        for name in names:
+            if age is not None:
+                monitor.stretch(provider, name, age)
+            if response.status_code == 304:
                 monitor.beat(provider, name)
 
     return hook
@@ -150,6 +211,13 @@ async def _prepare(provider: HttpProvider, settings: Settings, client: httpx.Asy
         log.warning("%s: preparing failed (%s); its feeds will retry", provider.name, exc or type(exc).__name__)
 
 
+async def _staggered(poller: FeedPoller, delay: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    if not stop.is_set():
+        await poller.run(stop)
+
+
 async def run_connectors(
     settings: Settings, publisher: RawPublisher, stop: asyncio.Event, only: Sequence[str] | None = None, *,
     status_sink: StatusSink | None = None, monitor: HealthMonitor | None = None,
@@ -177,8 +245,8 @@ async def run_connectors(
                      ", ".join(p.name for p in providers))
             async with asyncio.TaskGroup() as group:
                 group.create_task(publish_loop(monitor, sink, stop))
-                for poller in pollers:
-                    group.create_task(poller.run(stop))
+                for i, poller in enumerate(pollers):
+                    group.create_task(_staggered(poller, i / len(pollers) * START_SPREAD_S, stop))
                 for feed in pushed:
                     group.create_task(feed.run(stop))
     finally:
