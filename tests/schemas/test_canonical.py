@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 import pytest
@@ -13,10 +13,10 @@ from schemas.export import OUT, render, schemas
 
 
 def make_event(**overrides) -> Event:
-    base = dict(id="sf_1", sport="soccer", league="EPL", home_team="Arsenal", away_team="Chelsea",
-                status="live", start_time=datetime(2024, 8, 19, 19, 0, tzinfo=timezone.utc), provider="p",
-                provider_event_id="1", timestamp=datetime(2024, 8, 19, 19, 30, 5, 123456, tzinfo=timezone.utc),
-                score=Score(home=1, away=0))
+    base = {"id": "sf_1", "sport": "soccer", "league": "EPL", "home_team": "Arsenal", "away_team": "Chelsea",
+                "status": "live", "start_time": datetime(2024, 8, 19, 19, 0, tzinfo=UTC), "provider": "p",
+                "provider_event_id": "1", "timestamp": datetime(2024, 8, 19, 19, 30, 5, 123456, tzinfo=UTC),
+                "score": Score(home=1, away=0)}
     return Event(**{**base, **overrides})
 
 
@@ -50,7 +50,7 @@ def test_score_is_null_before_the_start():
 def test_round_trip_through_the_wire():
     """parse_record rebuilds the record from its JSON."""
     odds = Odds(event_id="sf_1", provider="p", provider_event_id="1", bookmaker="fanduel", market="moneyline",
-                outcomes=[Outcome(side="home", price=2.5)], timestamp=datetime(2024, 1, 1, tzinfo=timezone.utc))
+                outcomes=[Outcome(side="home", price=2.5)], timestamp=datetime(2024, 1, 1, tzinfo=UTC))
     assert parse_record(odds.to_json()) == odds
 
 
