@@ -93,6 +93,9 @@ def demo_environment(settings: Settings) -> dict[str, str]:
         env.setdefault(prefix + "API_KEY", f"sim-{name}-key")
         env.setdefault(prefix + "POLL_LIVE_S", "1")
         env.setdefault(prefix + "POLL_IDLE_S", "2")
+        # OAuth providers (STATSCORE) authenticate with a client id and the simulator's key as secret.
+        env.setdefault(prefix + "CLIENT_ID", f"sim-{name}-client")
+        env.setdefault(prefix + "CLIENT_SECRET", f"sim-{name}-key")
     env["SPORTSFLOW_PROVIDERS__THEODDSAPI__PARAMS__SPORTS"] = "basketball_nba,americanfootball_nfl,soccer_epl"
     return env
 
