@@ -61,6 +61,14 @@ class Worker:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the worker process has used so far."""
+        if self.proc is None:
+            return 0.0
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

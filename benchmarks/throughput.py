@@ -93,11 +93,13 @@ async def one_run(settings: Settings, updates: int, fixtures: int) -> dict[str, 
     out_start = await end_offsets(settings, topics.EVENTS)
     app_id = worker.app_id.encode()
     try:
+        cpu0 = worker.cpu_seconds()
         produce_task = asyncio.create_task(produce(settings, run, updates, fixtures))
         t0 = time.perf_counter()
         published, _ = await consume_until(
             settings, out_start, updates, lambda m: dict(m.headers or []).get("sf-app") == app_id, timeout_s=600)
         worker_s = time.perf_counter() - t0
+        cpu_s = worker.cpu_seconds() - cpu0
         produce_s = await produce_task
     finally:
         worker.stop()
@@ -108,6 +110,7 @@ async def one_run(settings: Settings, updates: int, fixtures: int) -> dict[str, 
     baseline_s = time.perf_counter() - t1
     return {"updates": updates, "published": published, "worker_s": round(worker_s, 2),
             "worker_updates_per_s": round(updates / worker_s), "produce_s": round(produce_s, 2),
+            "worker_cpu_ms_per_update": round(1000 * cpu_s / updates, 3),
             "baseline_consumer_updates_per_s": round(raw_read / baseline_s)}
 
 
