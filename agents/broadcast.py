@@ -1,8 +1,10 @@
 """Canonical topics -> the WebSocket hub.
 
 Every broadcaster process must see every update, so this consumer joins no group: it assigns
-itself all partitions of the canonical topics. At start it reads back `replay_s` seconds of
-history to rebuild the hub's snapshot state, then follows the tail.
+itself all partitions of the canonical topics. At start it reads back `broadcaster.replay_s`
+seconds of history to rebuild the hub's snapshot state and resume rings, then follows the tail.
+Records are handed to the hub one Kafka batch at a time; the hub's clients are flushed after
+each batch. A record that cannot be read is logged and skipped (the feed never stops for one).
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from typing import Any
 from pipeline import topics
 from pipeline.kafka_clients import client_options
 from pipeline.settings import Settings
-from pipeline.web.hub import Hub, make_item
+from pipeline.web.hub import Hub
+from pipeline.web.protocol import make_item
 
 log = logging.getLogger(__name__)
 
 
-async def _assign_all(consumer: Any, names: tuple[str, ...]) -> list[Any]:
+def channel_by_topic(prefix: str) -> dict[str, str]:
+    """The topics this feed reads (`<prefix>canonical.*`) and their WebSocket channels."""
+    return {prefix + topic: channel for topic, channel in topics.CHANNEL_BY_TOPIC.items()}
+
+
+async def _assign_all(consumer: Any, names: list[str]) -> list[Any]:
     from aiokafka import TopicPartition
 
     partitions: list[Any] = []
@@ -34,41 +42,67 @@ async def _assign_all(consumer: Any, names: tuple[str, ...]) -> list[Any]:
     return partitions
 
 
-async def _seek_to_recent(consumer: Any, partitions: list[Any], replay_s: float) -> None:
+async def _seek_to_recent(consumer: Any, partitions: list[Any], replay_s: float) -> dict[Any, int]:
+    """Seek `replay_s` back; returns the end offsets at start (caught up once there)."""
+    ends: dict[Any, int] = await consumer.end_offsets(partitions)
     if replay_s <= 0:
-        await consumer.seek_to_end(*partitions)
-        return
+        for tp in partitions:
+            consumer.seek(tp, ends[tp])
+        return ends
     since_ms = int((time.time() - replay_s) * 1000)
     offsets = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
-    ends = await consumer.end_offsets(partitions)
     for tp in partitions:
         found = offsets.get(tp)
         consumer.seek(tp, found.offset if found is not None else ends[tp])
+    return ends
+
+
+async def _caught_up(consumer: Any, ends: dict[Any, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
 
 
 async def feed_hub(
-    settings: Settings, hub: Hub, stop: asyncio.Event, *, replay_s: float = 6 * 3600.0,
+    settings: Settings, hub: Hub, stop: asyncio.Event, *, replay_s: float | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
+    """Feed `hub` until `stop` is set; `ready` is set once the history replay has caught up.
+
+    Serve clients only after `ready`: before it, snapshots and resume cursors would be stale.
+    """
     from aiokafka import AIOKafkaConsumer
 
+    channels = channel_by_topic(settings.broadcaster.topic_prefix)
+    lookback = settings.broadcaster.replay_s if replay_s is None else replay_s
     consumer = AIOKafkaConsumer(
         **client_options(settings), group_id=None, enable_auto_commit=False,
-        fetch_max_wait_ms=50, max_poll_records=2000,
+        fetch_max_wait_ms=20, max_poll_records=500,
     )
     await consumer.start()
     try:
-        partitions = await _assign_all(consumer, topics.CANONICAL_TOPICS)
-        await _seek_to_recent(consumer, partitions, replay_s)
-        if ready is not None:
-            ready.set()
+        partitions = await _assign_all(consumer, list(channels))
+        ends = await _seek_to_recent(consumer, partitions, lookback)
+        for tp in partitions:
+            hub.track(f"{tp.topic}:{tp.partition}", channels[tp.topic], await consumer.position(tp))
         while not stop.is_set():
+            if ready is not None and not ready.is_set() and await _caught_up(consumer, ends):
+                log.info("snapshot state rebuilt: %d entities", hub.stats()["entities"])
+                ready.set()
             batches = await consumer.getmany(timeout_ms=200)
             for tp, messages in batches.items():
+                channel = channels[tp.topic]
                 for message in messages:
                     try:
-                        hub.publish(make_item(tp.topic, message.key, message.value))
-                    except Exception:
-                        log.exception("cannot broadcast %s@%s", tp, message.offset)
+                        item = make_item(message.value, channel=channel, topic=tp.topic, partition=tp.partition,
+                                         offset=message.offset, ts_ms=message.timestamp, key=message.key)
+                    except (ValueError, TypeError) as exc:  # one unreadable record never stops the feed
+                        log.warning("skipping unreadable record %s:%s@%s: %s", tp.topic, tp.partition,
+                                    message.offset, exc)
+                        hub.note_unreadable(f"{tp.topic}:{tp.partition}", message.offset)
+                        continue
+                    hub.publish(item)
+            hub.flush()
     finally:
         await consumer.stop()

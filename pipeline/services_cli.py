@@ -73,12 +73,17 @@ async def broadcast_main(settings: Settings, stop: asyncio.Event) -> None:
     config = settings.broadcaster
     hub = Hub(ring_size=config.resume_ring_records, entity_ttl_s=config.entity_ttl_s)
     broadcaster = Broadcaster(config, hub)
-    started = asyncio.Event()
+    caught_up, started = asyncio.Event(), asyncio.Event()
     async with asyncio.TaskGroup() as group:
-        group.create_task(feed_hub(settings, hub, stop))
-        group.create_task(broadcaster.serve(stop, started))
-        await started.wait()
-        click.echo(f"WebSocket feed on ws://{config.host}:{config.port}/ws")
+        group.create_task(feed_hub(settings, hub, stop, ready=caught_up))
+        # Accept clients only once the replayed history has caught up: snapshots must be current.
+        waiting = group.create_task(caught_up.wait())
+        await asyncio.wait([waiting, group.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if caught_up.is_set():
+            group.create_task(broadcaster.serve(stop, started))
+            await started.wait()
+            click.echo(f"WebSocket feed on ws://{config.host}:{config.port}/ws")
+        waiting.cancel()
 
 
 def demo_environment(settings: Settings) -> dict[str, str]:

@@ -14,6 +14,8 @@ command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 # `docker compose config` checks docker-compose.yml; without the v2 plugin, Debian's docker-compose does.
 docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
+# Headless Chromium: the browser test of the WebSocket feed.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]}"
@@ -38,4 +40,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   echo "$want" > "$stamp"
 fi
-echo "setup: ready (.venv, java, mvn, kcat, rabbitmq)"
+echo "setup: ready (.venv, java, mvn, kcat, rabbitmq, chromium)"

@@ -1,7 +1,10 @@
-"""JWT auth for the WebSocket feed: HS256 (shared secret) or RS256 (public key), per-channel scopes.
+"""JWT auth for the WebSocket feed: HS256 (shared secret) and/or RS256 (public key), per-channel scopes.
 
-Only the algorithms a key is configured for are accepted, so `alg: none` and algorithm
-confusion (an HS256 token signed with the RS256 public key) are refused.
+Each algorithm is verified only with its own key, and only if that key is configured:
+`alg: none`, unknown algorithms and algorithm confusion (an HS256 token whose HMAC key is the
+RS256 public key) are refused. Tokens must carry `sub` and `exp`; `aud`/`iss` are checked when
+configured. The `scope` claim (space-separated string or list) names the channels granted; `*`
+grants all; a token without a scope grants none.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from dataclasses import dataclass
 import jwt
 
 from pipeline.settings import BroadcasterSettings
-from pipeline.topics import CHANNEL_BY_TOPIC
+from pipeline.web.protocol import CHANNELS
 
-ALL_CHANNELS = frozenset(CHANNEL_BY_TOPIC.values())
+ALL_CHANNELS = CHANNELS
 
 
 class AuthError(Exception):
-    """The token is missing, malformed, expired, badly signed or lacks a scope."""
+    """The token is missing, malformed, expired or badly signed (close code 4401, `reason`)."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -29,6 +32,15 @@ class AuthError(Exception):
 class Principal:
     subject: str
     channels: frozenset[str]
+    expires_at: float | None = None  # epoch seconds
+
+
+def _key_for(algorithm: object, settings: BroadcasterSettings) -> str:
+    if algorithm == "RS256" and settings.jwt_public_key:
+        return settings.jwt_public_key
+    if algorithm == "HS256" and settings.jwt_secret is not None and settings.jwt_secret.get_secret_value():
+        return settings.jwt_secret.get_secret_value()
+    raise AuthError(f"algorithm {algorithm!r} is not accepted")
 
 
 def verify_token(token: str | None, settings: BroadcasterSettings) -> Principal:
@@ -36,33 +48,39 @@ def verify_token(token: str | None, settings: BroadcasterSettings) -> Principal:
         raise AuthError("missing token")
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise AuthError(f"malformed token: {exc}") from None
+    except jwt.PyJWTError:
+        raise AuthError("malformed token") from None
     algorithm = header.get("alg")
-    if algorithm == "RS256" and settings.jwt_public_key:
-        key: str = settings.jwt_public_key
-    elif algorithm == "HS256":
-        key = settings.jwt_secret.get_secret_value()
-    else:
-        raise AuthError(f"algorithm {algorithm!r} is not accepted")
+    key = _key_for(algorithm, settings)
     try:
-        claims = jwt.decode(token, key, algorithms=[algorithm], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, key, algorithms=[str(algorithm)], audience=settings.jwt_audience, issuer=settings.jwt_issuer,
+            leeway=settings.jwt_leeway_s, options={"require": ["exp", "sub"]},
+        )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
     except jwt.InvalidSignatureError:
         raise AuthError("bad signature") from None
     except jwt.PyJWTError as exc:
-        raise AuthError(f"invalid token: {exc}") from None
+        raise AuthError(f"invalid token: {exc}"[:100]) from None
     scope = claims.get("scope", "")
-    requested = scope.split() if isinstance(scope, str) else list(scope)
-    channels = ALL_CHANNELS if not requested or "*" in requested else frozenset(requested) & ALL_CHANNELS
-    return Principal(str(claims["sub"]), frozenset(channels))
+    requested = scope.split() if isinstance(scope, str) else [s for s in scope if isinstance(s, str)]
+    channels = ALL_CHANNELS if "*" in requested else frozenset(requested) & ALL_CHANNELS
+    exp = claims.get("exp")
+    return Principal(str(claims["sub"]), frozenset(channels), float(exp) if isinstance(exp, int | float) else None)
 
 
 def issue_token(
     settings: BroadcasterSettings, subject: str, ttl_s: float = 86400.0, channels: list[str] | None = None
 ) -> str:
     """An HS256 token for demos and tests (production tokens come from the identity provider)."""
+    if settings.jwt_secret is None:
+        raise AuthError("no HS256 secret configured")
     now = int(time.time())
-    claims = {"sub": subject, "iat": now, "exp": now + int(ttl_s), "scope": " ".join(channels or ["*"])}
+    claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + int(ttl_s),
+                                 "scope": " ".join(channels or ["*"])}
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

@@ -1,13 +1,18 @@
-"""The WebSocket feed (`sportsflow broadcast`), the original engine's protocol on path `/ws`:
+"""The WebSocket feed (`sportsflow broadcast`): the original engine's protocol on path `/ws`.
 
-    -> {"action": "subscribe", "subscriptions": ["live_scores", "betting_odds"],
-        "filters": {"sport": [...], "league": [...], "eventIds": [...], "bookmakers": [...]}}
-    <- {"type": "subscribed", "subscriptions": [...]}
-    <- {"channel": "live_scores", "type": "event", "seq": 3, "id": ..., "homeTeam": ..., ...}
+The wire protocol is in `protocol.py`; fan-out, snapshots and resumes are in `hub.py` (no I/O).
+This module is the thin asyncio layer around them: one `Session` per connection.
 
 Auth: a JWT in the `token` query parameter, or in the first message (`{"action": "auth",
-"token": ...}` or a `token` field of the subscribe message). Close codes: 4401 unauthenticated,
-4403 channel not in the token's scope, 4400 bad message, 4008 slow consumer, 1001 shutdown.
+"token": ...}` or a `token` field of any message). Close codes: 4401 unauthenticated (missing,
+malformed, expired, badly signed, unaccepted algorithm; also when the token expires on a live
+connection), 4403 channel not in the token's scope, 4400 bad message, 1009 message too big,
+4008 slow consumer, 1001 server shutting down.
+
+Writing: frames are pushed synchronously (`websockets.broadcast`, the already-encoded bytes as a
+text frame) while the client's write buffer is below `write_buffer_bytes`; beyond that they wait
+in the hub's conflating outbox and one writer task per backpressured client sends them as the
+socket drains. A client whose outbox overflows is closed with 4008 "slow".
 """
 
 from __future__ import annotations
@@ -15,182 +20,264 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import time
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from pipeline.settings import BroadcasterSettings
 from pipeline.web.auth import AuthError, Principal, verify_token
-from pipeline.web.hub import ClientQueue, Filters, Hub
+from pipeline.web.hub import ClientQueue, Hub
+from pipeline.web.protocol import (
+    CHANNELS,
+    CLOSE_BAD_MESSAGE,
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_SLOW,
+    CLOSE_UNAUTHENTICATED,
+    Command,
+    ProtocolError,
+    control,
+    parse_message,
+)
 
 log = logging.getLogger(__name__)
 
-CLOSE_BAD_MESSAGE = 4400
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_SLOW = 4008
-AUTH_TIMEOUT_S = 10.0
 
+class Session:
+    """One client connection: its principal, its queue in the hub, and how its frames get written."""
 
-class ProtocolError(Exception):
-    pass
+    def __init__(self, ws: ServerConnection, hub: Hub, settings: BroadcasterSettings) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.settings = settings
+        self.principal: Principal | None = None
+        self.queue = ClientQueue(settings.queue_size, allowed=(), on_ready=self.flush)
+        self.writer: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
+    # -- auth ----------------------------------------------------------------------------------
 
-def _filters(raw: Any) -> Filters:
-    if raw is None:
-        return Filters()
-    if not isinstance(raw, dict):
-        raise ProtocolError("filters must be an object")
+    def authenticate(self, token: str | None) -> None:
+        """Verify a token (raises AuthError) and apply its scopes and expiry to this session."""
+        principal = verify_token(token, self.settings)
+        self.principal = principal
+        self.queue.allowed = principal.channels
+        self.hub.unsubscribe(self.queue, [c for c in self.queue.subs if c not in principal.channels])
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if principal.expires_at is not None:
+            delay = max(0.0, principal.expires_at + self.settings.jwt_leeway_s - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(
+                delay, self.close, CLOSE_UNAUTHENTICATED, "token expired")
 
-    def values(*names: str) -> frozenset[str]:
-        for name in names:
-            if name in raw:
-                value = raw[name]
-                items = [value] if isinstance(value, str) else value
-                if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-                    raise ProtocolError(f"filter {name} must be a string or a list of strings")
-                return frozenset(items)
-        return frozenset()
+    def anonymous(self) -> None:
+        self.principal = Principal("anonymous", CHANNELS)
+        self.queue.allowed = CHANNELS
 
-    return Filters(values("sport", "sports"), values("league", "leagues"), values("eventIds", "eventId"),
-                   values("bookmakers", "bookmaker"))
+    # -- commands ------------------------------------------------------------------------------
 
+    def apply(self, command: Command) -> None:
+        """Act on one client message; raises ProtocolError, AuthError or PermissionError."""
+        queue, hub = self.queue, self.hub
+        if self.principal is None or command.action == "auth":
+            self.authenticate(command.token)  # the first message must carry a token if the query did not
+        denied = [c for c in command.channels if c not in queue.allowed]
+        if denied:
+            raise PermissionError(f"token does not grant: {', '.join(denied)}")
+        if command.action == "subscribe":
+            # The acknowledgement is queued before the snapshot so it arrives first.
+            queue.send_now(control("subscribed", subscriptions=list(command.channels)))
+            hub.subscribe(queue, command.channels, command.filters)
+            queue.send_now(control("synced", cursor=hub.cursor(command.channels)))
+        elif command.action == "resume":
+            plan = hub.plan_resume(queue, command.channels, command.filters, command.cursor, command.last_seq)
+            if plan.recovered:
+                queue.send_now(control("resumed", recovered=True, replayed=len(plan.items)))
+                hub.resume(queue, command.channels, command.filters, plan)
+            else:
+                queue.send_now(control("resumed", recovered=False))
+                hub.subscribe(queue, command.channels, command.filters)
+            queue.send_now(control("synced", cursor=hub.cursor(command.channels)))
+        elif command.action == "unsubscribe":
+            hub.unsubscribe(queue, command.channels)
+            queue.send_now(control("unsubscribed", subscriptions=list(command.channels)))
+        elif command.action == "ping":
+            queue.send_now(b'{"type":"pong"}')
+        elif command.action == "auth" and self.principal is not None:
+            queue.send_now(control("authenticated", subject=self.principal.subject,
+                                   channels=sorted(self.principal.channels)))
+        self.flush()
 
-def parse_message(text: str | bytes) -> dict[str, Any]:
-    try:
-        message = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise ProtocolError("message is not JSON") from None
-    if not isinstance(message, dict) or not isinstance(message.get("action"), str):
-        raise ProtocolError('message must be an object with an "action"')
-    subs = message.get("subscriptions", [])
-    if not isinstance(subs, list) or not all(isinstance(s, str) for s in subs):
-        raise ProtocolError("subscriptions must be a list of channel names")
-    return message
+    # -- writing -------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Push queued frames now while the socket keeps up; else leave them to the writer task.
+
+        A client whose outbox is still over its bound afterwards is dropped as slow.
+        """
+        if self.closer is not None:
+            return
+        ws, queue = self.ws, self.queue
+        if ws.protocol.state is not State.OPEN:
+            queue.discard()
+            return
+        if self.writer is None:  # else the writer is waiting for the socket to drain; it takes the rest
+            transport, high = ws.transport, self.settings.write_buffer_bytes
+            while queue.outbox:
+                if transport.get_write_buffer_size() >= high:
+                    self.writer = asyncio.create_task(self._write_backlog())
+                    break
+                frame = queue.pop()
+                assert frame is not None
+                broadcast((ws,), frame, text=True)
+        if queue.check_slow():
+            self.hub.detach(queue)
+            self.close(CLOSE_SLOW, "slow")
+
+    async def _write_backlog(self) -> None:
+        """Send queued frames one by one, waiting for the socket to drain (cancel-safe: close after)."""
+        try:
+            while (frame := self.queue.pop()) is not None:
+                await self.ws.send(frame, text=True)
+        except ConnectionClosed:
+            self.queue.discard()
+        finally:
+            self.writer = None
+
+    def close(self, code: int, reason: str) -> None:
+        """Close once, bounded by close_timeout: a client that does not read is aborted."""
+        if self.closer is not None:
+            return
+        self.queue.discard()
+        if self.writer is not None:
+            self.writer.cancel()
+        self.closer = asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            async with asyncio.timeout(self.settings.close_timeout_s):
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            self.ws.transport.abort()
+
+    def release(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        if self.writer is not None:
+            self.writer.cancel()
+        self.hub.detach(self.queue)
 
 
 class Broadcaster:
     def __init__(self, settings: BroadcasterSettings, hub: Hub) -> None:
         self.settings = settings
         self.hub = hub
-        self.connections: set[ServerConnection] = set()
+        self.sessions: set[Session] = set()
 
-    def _health(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path == "/health":
-            body = orjson.dumps({"status": "ok", "clients": len(self.hub.clients)})
+            body = orjson.dumps({"status": "ok", "clients": len(self.sessions)})
             return Response(HTTPStatus.OK, "OK", Headers([("Content-Type", "application/json")]), body)
         if path != "/ws":
             return connection.respond(HTTPStatus.NOT_FOUND, "use /ws\n")
+        if len(self.sessions) >= self.settings.max_clients:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "at capacity, try another server\n")
         return None
 
     async def handle(self, ws: ServerConnection) -> None:
+        """Serve one connection until it closes (runs as the connection's handler task)."""
+        session = Session(ws, self.hub, self.settings)
+        if self.settings.socket_send_buffer:
+            sock = ws.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.socket_send_buffer)
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
-        principal: Principal | None = None
-        if not self.settings.auth_required:
-            principal = Principal("anonymous", frozenset(self.hub.by_channel))
-        elif query.get("token"):
-            try:
-                principal = verify_token(query["token"][0], self.settings)
-            except AuthError as exc:
-                await ws.close(CLOSE_UNAUTHENTICATED, exc.reason[:100])
-                return
-        client = ClientQueue(limit=self.settings.queue_size)
-        if principal is not None:
-            client.allowed = principal.channels
-        self.connections.add(ws)
-        self.hub.attach(client)
-        writer = asyncio.create_task(self._write(ws, client))
         try:
-            await self._read(ws, client, principal)
+            if not self.settings.auth_required:
+                session.anonymous()
+            elif query.get("token"):
+                session.authenticate(query["token"][0])
+        except AuthError as exc:
+            await ws.close(CLOSE_UNAUTHENTICATED, exc.reason)
+            return
+        self.sessions.add(session)
+        self.hub.attach(session.queue)
+        try:
+            await self._read(session)
         except ConnectionClosed:
             pass
         finally:
-            self.hub.detach(client)
-            self.connections.discard(ws)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            self.sessions.discard(session)
+            session.release()
 
-    async def _read(self, ws: ServerConnection, client: ClientQueue, principal: Principal | None) -> None:
-        while True:
-            timeout = AUTH_TIMEOUT_S if principal is None else None
+    async def _read(self, session: Session) -> None:
+        ws = session.ws
+        while session.closer is None:
+            timeout = self.settings.auth_timeout_s if session.principal is None else None
             try:
-                text = await asyncio.wait_for(ws.recv(), timeout)
+                async with asyncio.timeout(timeout):
+                    text = await ws.recv()
             except TimeoutError:
-                await ws.close(CLOSE_UNAUTHENTICATED, "no token within 10s")
+                await ws.close(CLOSE_UNAUTHENTICATED, "no token received")
                 return
             try:
-                message = parse_message(text)
-                if principal is None:
-                    principal = verify_token(message.get("token"), self.settings)
-                    client.allowed = principal.channels
-                self._apply(message, client)
+                session.apply(parse_message(text))
             except ProtocolError as exc:
-                await ws.close(CLOSE_BAD_MESSAGE, str(exc)[:100])
+                await ws.close(CLOSE_BAD_MESSAGE, str(exc)[:120])
                 return
             except AuthError as exc:
-                await ws.close(CLOSE_UNAUTHENTICATED, exc.reason[:100])
+                await ws.close(CLOSE_UNAUTHENTICATED, exc.reason)
                 return
             except PermissionError as exc:
-                await ws.close(CLOSE_FORBIDDEN, str(exc)[:100])
+                await ws.close(CLOSE_FORBIDDEN, str(exc)[:120])
                 return
+        await session.closer
 
-    def _apply(self, message: dict[str, Any], client: ClientQueue) -> None:
-        action = message["action"]
-        channels = message.get("subscriptions", [])
-        if action == "subscribe":
-            unknown = [c for c in channels if c not in self.hub.by_channel]
-            if unknown:
-                raise ProtocolError(f"unknown channel(s): {', '.join(unknown)}")
-            denied = [c for c in channels if c not in client.allowed]
-            if denied:
-                raise PermissionError(f"token does not grant: {', '.join(denied)}")
-            # The acknowledgement is queued before the snapshot so it arrives first.
-            client.send_now(orjson.dumps({"type": "subscribed", "subscriptions": channels}).decode())
-            self.hub.subscribe(client, channels, _filters(message.get("filters")))
-        elif action == "unsubscribe":
-            self.hub.unsubscribe(client, channels)
-            client.send_now(orjson.dumps({"type": "unsubscribed", "subscriptions": channels}).decode())
-        elif action == "ping":
-            client.send_now('{"type":"pong"}')
-        elif action != "auth":
-            raise ProtocolError(f"unknown action {action!r}")
-
-    async def _write(self, ws: ServerConnection, client: ClientQueue) -> None:
-        while True:
-            await client.wake.wait()
-            if client.slow:
-                await self._drop_slow(ws)
-                return
-            for frame in client.drain():
-                await ws.send(frame)
-
-    async def _drop_slow(self, ws: ServerConnection) -> None:
-        try:
-            await asyncio.wait_for(ws.close(CLOSE_SLOW, "slow"), timeout=2.0)
-        except TimeoutError:
-            ws.transport.abort()
-
-    async def serve(self, stop: asyncio.Event) -> None:
+    async def serve(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:
+        """Serve until `stop` is set, then drain (see `drain`)."""
+        compression = None
+        extensions = None
+        if self.settings.compression:
+            extensions = [ServerPerMessageDeflateFactory(
+                server_max_window_bits=self.settings.compression_window_bits,
+                client_max_window_bits=self.settings.compression_window_bits,
+                compress_settings={"level": self.settings.compression_level, "memLevel": 5},
+            )]
         async with serve(
-            self.handle, self.settings.host, self.settings.port, process_request=self._health,
-            compression="deflate" if self.settings.compression else None,
-            max_size=self.settings.max_message_bytes, ping_interval=20, ping_timeout=20,
-            write_limit=64 * 1024,
+            self.handle, self.settings.host, self.settings.port, process_request=self._process_request,
+            compression=compression, extensions=extensions, max_size=self.settings.max_message_bytes,
+            ping_interval=self.settings.ping_interval_s, ping_timeout=self.settings.ping_timeout_s,
+            close_timeout=self.settings.close_timeout_s, write_limit=self.settings.write_buffer_bytes,
+            max_queue=4, backlog=4096,
         ) as server:
+            if started is not None:
+                started.set()
             await stop.wait()
             await self.drain(server)
 
     async def drain(self, server: Server) -> None:
-        """Graceful shutdown: stop accepting, tell every client to reconnect elsewhere."""
-        server.close(close_connections=False)
-        await asyncio.gather(*(ws.close(1001, "server shutting down") for ws in list(self.connections)),
-                             return_exceptions=True)
-        await server.wait_closed()
+        """Graceful shutdown: stop accepting, close every client with 1001, abort stragglers."""
+        server.close(close_connections=True, code=CLOSE_GOING_AWAY, reason="server shutting down")
+        try:
+            async with asyncio.timeout(self.settings.drain_timeout_s):
+                await server.wait_closed()
+        except TimeoutError:
+            log.warning("%d clients did not close within %.0fs; aborting", len(self.sessions),
+                        self.settings.drain_timeout_s)
+            for session in list(self.sessions):
+                session.ws.transport.abort()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()

@@ -1,0 +1,85 @@
+"""Client messages in, commands out; control frames; no I/O."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from pipeline.web.protocol import Filters, ProtocolError, control, make_item, parse_message
+
+
+def test_original_engine_subscribe_message():
+    """The original engine's subscribe message parses as-is."""
+    command = parse_message('{"action":"subscribe","subscriptions":["live_scores","betting_odds","race_results"]}')
+    assert command.action == "subscribe"
+    assert command.channels == ("live_scores", "betting_odds", "race_results")
+    assert command.filters == Filters()
+
+
+def test_filters_accept_strings_or_lists_and_both_spellings():
+    """Filters take a string or a list, singular or plural names."""
+    command = parse_message(orjson.dumps({
+        "action": "subscribe", "subscriptions": ["betting_odds"],
+        "filters": {"sport": "soccer", "leagues": ["EPL"], "eventIds": ["e1", "e2"], "bookmaker": "pinnacle"},
+    }))
+    assert command.filters == Filters(frozenset({"soccer"}), frozenset({"EPL"}), frozenset({"e1", "e2"}),
+                                      frozenset({"pinnacle"}))
+
+
+def test_resume_message():
+    """A resume carries a cursor (offsets per topic-partition) and/or lastSeq per entity."""
+    command = parse_message(orjson.dumps({
+        "action": "resume", "subscriptions": ["live_scores"], "cursor": {"canonical.events:0": 41},
+        "lastSeq": {"sf_1": 3}, "token": "abc",
+    }))
+    assert command.cursor == {"canonical.events:0": 41}
+    assert command.last_seq == {"sf_1": 3}
+    assert command.token == "abc"
+
+
+@pytest.mark.parametrize(("message", "error"), [
+    ("not json", "not JSON"),
+    ("[]", "action"),
+    ('{"action":"dance"}', "action"),
+    ('{"action":"subscribe","subscriptions":"live_scores"}', "list of channel names"),
+    ('{"action":"subscribe","subscriptions":["weather"]}', "unknown channel"),
+    ('{"action":"subscribe","subscriptions":["live_scores"],"filters":[1]}', "filters must be an object"),
+    ('{"action":"subscribe","subscriptions":["live_scores"],"filters":{"sport":[1]}}', "filter sport"),
+    ('{"action":"resume","subscriptions":["live_scores"]}', "cursor"),
+    ('{"action":"resume","subscriptions":["live_scores"],"cursor":{"t:0":"x"}}', "integers"),
+    ('{"action":"auth","token":5}', "token must be a string"),
+])
+def test_bad_messages_are_refused_with_a_reason(message, error):
+    """Malformed messages raise ProtocolError with a reason for the close frame."""
+    with pytest.raises(ProtocolError, match=error):
+        parse_message(message)
+
+
+def test_too_many_filter_values_are_refused():
+    """Filters are bounded, so one message cannot make a client expensive."""
+    with pytest.raises(ProtocolError, match="more than"):
+        parse_message(orjson.dumps({"action": "subscribe", "subscriptions": ["live_scores"],
+                                    "filters": {"eventIds": [str(n) for n in range(1001)]}}))
+
+
+def test_control_frames():
+    """Control frames are small JSON objects with a type."""
+    assert orjson.loads(control("resumed", recovered=False)) == {"type": "resumed", "recovered": False}
+
+
+def test_make_item_for_odds_routes_by_event_and_bookmaker():
+    """Odds are routed by their event id and bookmaker; the Kafka key is the entity key."""
+    value = orjson.dumps({"type": "odds", "eventId": "sf_1", "bookmaker": "bk", "seq": 5, "sport": "soccer"})
+    item = make_item(value, channel="betting_odds", topic="canonical.odds", partition=3, offset=9, ts_ms=1,
+                     key=b"sf_1|bk|moneyline")
+    assert (item.key, item.event_id, item.bookmaker, item.seq, item.tp) == (
+        "sf_1|bk|moneyline", "sf_1", "bk", 5, "canonical.odds:3")
+    assert orjson.loads(item.frame)["cursor"] == "canonical.odds:3:9"
+    assert item.conflates
+
+
+def test_make_item_refuses_what_is_not_a_json_object():
+    """Garbage on a canonical topic is refused (the feed logs and skips it)."""
+    for value in (b"garbage", b"[1]", b'"x"'):
+        with pytest.raises(ValueError, match="JSON"):
+            make_item(value, channel="live_scores", topic="t", partition=0, offset=0, ts_ms=0, key=None)
