@@ -85,7 +85,8 @@ def worker(stack: Settings) -> Iterator[str]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # The worker starts at the end of the raw topics: tests publish after it is ready, and a shared
     # stack's backlog (other sessions, other tests) must not delay them.
-    env = {**os.environ, "SPORTSFLOW_PROCESSING__APP_ID": app_id, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest", "SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port()),
+    env = {**os.environ, "SPORTSFLOW_PROCESSING__APP_ID": app_id, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest",
+           "SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port()),
            "SPORTSFLOW_METRICS__PORT_WORKER": str(free_port()),
            "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
