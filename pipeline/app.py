@@ -154,3 +154,13 @@ async def telemetry() -> None:
 @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
 async def stall_watchdog() -> None:
     await guard.watchdog(app, get_settings().processing.stall_timeout_s)
+
+
+def _register_commands() -> None:
+    """`faust -A pipeline.app replay …` (the body lives in pipeline/replay_cli.py)."""
+    from pipeline.replay_cli import register_faust_command
+
+    register_faust_command(app)
+
+
+_register_commands()

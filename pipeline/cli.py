@@ -191,5 +191,39 @@ def archive() -> None:
     run_until_signal(run)
 
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Backfill and replay (pipeline/replay_cli.py holds the bodies; README "Backfill and replay").
+
+from typing import Any  # noqa: E402
+
+from pipeline.replay_cli import apply_options as _replay_options  # noqa: E402
+
+
+@main.group("replay", invoke_without_command=True)
+@_replay_options(click.option, diff_flag=True)
+@click.pass_context
+def replay_group(ctx: click.Context, /, **options: Any) -> None:
+    """Re-run raw records (Kafka or the S3 archive) through the current normalizers.
+
+    Exit status: 0 done, 1 differences (diff) or a Kafka/S3 failure, 2 a bad selection, 130 stopped.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pipeline.replay_cli import replay_main
+
+    sys.exit(replay_main(**options))
+
+
+@replay_group.command("diff")
+@_replay_options(click.option, diff_flag=False)
+def replay_diff_cmd(**options: Any) -> None:
+    """Replay a range in memory and diff it with what was published; exit 1 when they differ."""
+    from pipeline.replay_cli import replay_main
+
+    sys.exit(replay_main(diff=True, **options))
+
+
 if __name__ == "__main__":
     main()
