@@ -80,8 +80,11 @@ def process_candidates(
     return result
 
 
+_RESTAMPED = frozenset({h.APP, h.PUBLISHED_TS})  # set again when the canonical record is published
+
+
 def _output(record: dict[str, Any], key: str, carried: list[tuple[str, bytes]]) -> OutRecord:
-    headers = list(carried)
+    headers = [(k, v) for k, v in carried if k not in _RESTAMPED]
     stamp = record.get("sourceTimestamp")
     if stamp:
         headers.append((h.PROVIDER_TS, h.ms(int(parse_iso(stamp).timestamp() * 1000))))

@@ -137,6 +137,11 @@ async def consumer_factory(stack: Settings) -> AsyncIterator:
     await asyncio.gather(*(c.stop() for c in consumers))
 
 
+def published_by(message, app_id: str) -> bool:
+    """Several workers (other app ids) may share the stack; a test reads only its own worker's output."""
+    return dict(message.headers or []).get("sf-app") == app_id.encode()
+
+
 async def collect(consumer, predicate, count: int = 1, timeout: float = 30.0) -> list:
     """Read until `count` records satisfy `predicate` (or fail after `timeout`)."""
     found = []

@@ -15,7 +15,7 @@ from pipeline import topics
 from pipeline.resources import boto_client
 from schemas.envelope import RawEnvelope
 from tests.agents.sinks import eventually, running, sink_settings
-from tests.conftest import collect
+from tests.conftest import collect, published_by
 from tests.integration.test_odds_flow import odds_payload, publish
 
 pytestmark = pytest.mark.integration
@@ -48,7 +48,8 @@ async def test_raw_odds_land_in_dynamodb_and_the_archive(stack, worker, unique, 
         await publish(settings, RawEnvelope(provider="theoddsapi", feed="odds", key=unique,
                                             params={"oddsFormat": "american"}, payload=odds_payload(unique)))
         # The worker picks the canonical ids and seqs (entity resolution): read them off its output.
-        messages = await collect(canonical, lambda m: orjson.loads(m.value).get("providerEventId") == unique, count=9,
+        messages = await collect(canonical, lambda m: published_by(m, worker)
+                                 and orjson.loads(m.value).get("providerEventId") == unique, count=9,
                                  timeout=150)
         records = [parse_tolerant(m.value)[0] for m in messages]
         for record in records:

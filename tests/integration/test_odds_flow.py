@@ -13,7 +13,7 @@ from connectors.publisher import KafkaPublisher
 from pipeline import topics
 from pipeline.kafka_clients import client_options
 from schemas.envelope import RawEnvelope
-from tests.conftest import IN_CI, collect, fixture_path
+from tests.conftest import IN_CI, collect, fixture_path, published_by
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,8 @@ async def test_raw_odds_are_normalized_into_canonical_odds(stack, worker, consum
                            payload=odds_payload(unique))
     await publish(stack, envelope)
 
-    records = await collect(consumer, lambda m: orjson.loads(m.value).get("providerEventId") == unique, count=9)
+    records = await collect(consumer, lambda m: published_by(m, worker)
+                            and orjson.loads(m.value).get("providerEventId") == unique, count=9)
     by_topic: dict[str, list[dict]] = {}
     for message in records:
         by_topic.setdefault(message.topic, []).append(orjson.loads(message.value))
@@ -87,7 +88,8 @@ async def test_bad_payload_goes_to_deadletter_and_worker_survives(stack, worker,
     assert body["path"] == "$[0].bookmakers[0].markets[0].outcomes[0].price"
     assert "valid number" in body["error"]
     assert body["payload"][0]["id"] == unique
-    await collect(odds, lambda m: orjson.loads(m.value)["providerEventId"] == good_id, count=8)
+    await collect(odds, lambda m: published_by(m, worker) and orjson.loads(m.value)["providerEventId"] == good_id,
+                  count=8)
 
 
 async def test_garbage_bytes_are_dead_lettered(stack, worker, consumer_factory, unique):
@@ -118,13 +120,15 @@ async def test_kcat_reads_canonical_odds_as_json(stack, worker, consumer_factory
     odds = await consumer_factory(topics.ODDS)
     await publish(stack, RawEnvelope(provider="theoddsapi", feed="odds", key=unique,
                                      params={"oddsFormat": "american"}, payload=odds_payload(unique)))
-    await collect(odds, lambda m: orjson.loads(m.value)["providerEventId"] == unique, count=8)
+    await collect(odds, lambda m: published_by(m, worker) and orjson.loads(m.value)["providerEventId"] == unique,
+                  count=8)
     result = subprocess.run(
         [kcat, "-b", stack.kafka.bootstrap_servers, "-C", "-t", topics.ODDS, "-o", "beginning", "-e", "-J", "-q"],
         capture_output=True, text=True, timeout=60, check=True,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    mine = [json.loads(rec["payload"]) for rec in lines if unique in (rec.get("payload") or "")]
+    mine = [json.loads(rec["payload"]) for rec in lines
+            if unique in (rec.get("payload") or "") and (rec.get("headers") or []).count(worker) > 0]
     assert len(mine) == 8
     assert all(r["type"] == "odds" and r["providerEventId"] == unique for r in mine)
     assert {r["bookmaker"] for r in mine} == {"fanduel", "draftkings", "betfair"}

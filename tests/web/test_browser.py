@@ -46,7 +46,10 @@ async def test_headless_chromium_receives_a_frame(tmp_path):
     page = PAGE % {"url": f"ws://127.0.0.1:{settings.port}/ws?token={token}"}
 
     app = web.Application()
-    app.router.add_get("/", lambda _request: web.Response(text=page, content_type="text/html"))
+    async def index(_request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app.router.add_get("/", index)
     runner = web.AppRunner(app)
     await runner.setup()
     http_port = free_port()
