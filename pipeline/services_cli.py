@@ -120,6 +120,10 @@ def run_all(settings: Settings) -> None:
         "archive": [*exe, "archive"],
         "api": [*exe, "api"],
     }
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the children like Ctrl-C does, never orphans them
+
+    signal.signal(signal.SIGTERM, interrupt)
     children: dict[str, subprocess.Popen[bytes]] = {}
     logs = settings.stack.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
