@@ -119,14 +119,19 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int) 
     worker = Worker(f"latency-{run}", ROOT / ".stack" / "logs",
                     {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
     port = free_port()
-    env = {**os.environ, "SPORTSFLOW_BROADCASTER__PORT": str(port), "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false"}
-    log = (ROOT / ".stack" / "logs" / f"latency-broadcaster-{run}.log").open("wb")
+    env = {**os.environ, "SPORTSFLOW_BROADCASTER__PORT": str(port), "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false",
+           "SPORTSFLOW_BROADCASTER__REPLAY_S": "0"}  # no snapshot history to rebuild: start at the tail
+    log_path = ROOT / ".stack" / "logs" / f"latency-broadcaster-{run}.log"
+    log = log_path.open("wb")
     broadcaster = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measured window
         [sys.executable, "-m", "pipeline.cli", "broadcast"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     worker.start()
     latencies: list[float] = []
     try:
-        await asyncio.sleep(3)  # the broadcaster has assigned its partitions
+        for _ in range(600):  # the broadcaster accepts clients once it follows the tail
+            if b"WebSocket feed on" in log_path.read_bytes():
+                break
+            await asyncio.sleep(0.1)
         token = issue_token(settings.broadcaster, "latency-benchmark")
         done = asyncio.Event()
         client = asyncio.create_task(receive(f"ws://127.0.0.1:{port}/ws?token={token}", run, done, latencies))
