@@ -1,0 +1,104 @@
+"""The worker's safety rails: the stall watchdog, state expiry and the deferred changelog writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline import guard
+
+
+@dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+@dataclass
+class FakeConsumer:
+    """Just what the watchdog reads: assignment, committed offsets, highwaters; records seeks."""
+
+    committed: dict[TP, int | None]
+    highwaters: dict[TP, int]
+    seeks: list[tuple[TP, int]] = field(default_factory=list)
+
+    def assignment(self):
+        return set(self.committed)
+
+    @property
+    def _committed_offset(self):
+        return self.committed
+
+    def highwater(self, tp):
+        return self.highwaters[tp]
+
+    async def seek(self, tp, offset):
+        self.seeks.append((tp, offset))
+
+
+@dataclass
+class FakeApp:
+    consumer: FakeConsumer
+
+
+async def test_watchdog_reseeks_a_partition_whose_lag_grows_without_commits(monkeypatch):
+    """No commit for longer than the timeout while lag grows: reported and sought back to the commit."""
+    clock = [1000.0]
+    monkeypatch.setattr(guard.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(guard, "_progress", guard._Progress())
+    stuck, moving = TP("raw.theoddsapi", 0), TP("raw.theoddsapi", 1)
+    consumer = FakeConsumer({stuck: 10, moving: 10}, {stuck: 50, moving: 50})
+    app = FakeApp(consumer)
+    await guard.watchdog(app, timeout_s=30)
+    clock[0] += 31
+    consumer.committed[moving] = 40  # this one makes progress
+    consumer.highwaters[stuck] = 80  # this one's lag grows, its commit does not move
+    await guard.watchdog(app, timeout_s=30)
+    assert consumer.seeks == [(stuck, 10)]
+    assert guard._progress.stalls == 1
+
+
+async def test_watchdog_leaves_idle_partitions_alone(monkeypatch):
+    """A partition with no lag is healthy however long since its last commit."""
+    clock = [0.0]
+    monkeypatch.setattr(guard.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(guard, "_progress", guard._Progress())
+    idle = TP("raw.jolpica", 0)
+    consumer = FakeConsumer({idle: 5}, {idle: 5})
+    for _ in range(5):
+        await guard.watchdog(FakeApp(consumer), timeout_s=30)
+        clock[0] += 60
+    assert consumer.seeks == []
+
+
+def test_expiry_yields_entities_past_their_ttl_once(monkeypatch):
+    """Entities untouched for longer than the TTL are expired, per partition, once."""
+    monkeypatch.setattr(guard.time, "monotonic", iter(range(0, 100, 2)).__next__)
+    expiry = guard.Expiry(ttl_ms=1000)
+    expiry.touch(0, "old", updated_ms=0)
+    expiry.touch(0, "fresh", updated_ms=5000)
+    expiry.touch(1, "other-partition", updated_ms=0)
+    assert expiry.due(0, now_ms=5500) == ["old"]
+    assert expiry.due(0, now_ms=99999) == ["fresh"]
+    assert expiry.due(1, now_ms=5500) == ["other-partition"]
+
+
+class FakeTable:
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog: list[tuple[int, bytes, bytes | None]] = []
+
+    def send_changelog(self, partition, key, value, value_serializer=None):
+        self.changelog.append((partition, key, value))
+
+
+def test_state_is_visible_at_once_but_logged_only_on_flush():
+    """The next record sees the new state; the changelog gets it only after the outputs were acked."""
+    table, state = FakeTable(), guard.DeferredState()
+    state.set(table, 2, b"k", b"v1")
+    state.delete(table, 2, b"missing")  # deleting what is not there logs nothing
+    assert table.data == {b"k": b"v1"}
+    assert table.changelog == []
+    state.flush()
+    state.delete(table, 2, b"k")
+    state.flush()
+    assert table.changelog == [(2, b"k", b"v1"), (2, b"k", None)]
