@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -80,6 +81,12 @@ async def broadcast_main(settings: Settings, stop: asyncio.Event) -> None:
         waiting = group.create_task(caught_up.wait())
         await asyncio.wait([waiting, group.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         if caught_up.is_set():
+            # Tens of thousands of long-lived connection objects make every full GC pass long; move
+            # what exists now out of the collector's view and collect the young generations less often.
+            if config.gc_tuning:
+                gc.collect()
+                gc.freeze()
+                gc.set_threshold(50_000, 50, 100)
             group.create_task(broadcaster.serve(stop, started))
             await started.wait()
             click.echo(f"WebSocket feed on ws://{config.host}:{config.port}/ws")
