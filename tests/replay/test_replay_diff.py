@@ -39,7 +39,7 @@ def with_extra_home_goal(real):
     return normalize
 
 
-async def test_diff_is_clean_then_catches_a_changed_normalizer(stack, fresh_worker, consumer_factory, monkeypatch,
+async def test_diff_is_clean_then_catches_a_changed_normalizer(stack, worker, consumer_factory, monkeypatch,
                                                              unique):
     """Unchanged normalizers: exit 0 and nothing added/removed/changed. A scores normalizer that adds a
     home goal: exit 1, every game reported changed with its score."""
@@ -51,12 +51,12 @@ async def test_diff_is_clean_then_catches_a_changed_normalizer(stack, fresh_work
     await produce(stack, topics.raw_topic("theoddsapi"), envelopes)
 
     def mine(m) -> bool:
-        return dict(m.headers).get("sf-app") == fresh_worker.encode() and \
+        return dict(m.headers).get("sf-app") == worker.encode() and \
             orjson.loads(m.value)["providerEventId"].startswith(unique)
 
     await collect(events, mine, count=expected, timeout=120)
     args = ["replay", "diff", "-p", "theoddsapi", "--from", iso_z(first - timedelta(minutes=1)),
-            "--to", iso_z(datetime.now(UTC) + timedelta(minutes=1)), "--key", f"{unique}-*", "--app", fresh_worker,
+            "--to", iso_z(datetime.now(UTC) + timedelta(minutes=1)), "--key", f"{unique}-*", "--app", worker,
             "--published-from", iso_z(began - timedelta(seconds=5)), "--no-progress"]
 
     clean = await invoke(args)
