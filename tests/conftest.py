@@ -154,3 +154,23 @@ async def collect(consumer, predicate, count: int = 1, timeout: float = 30.0) ->
         for messages in batches.values():
             found.extend(m for m in messages if predicate(m))
     return found
+
+
+@pytest.fixture
+async def broadcaster_url(stack):
+    """A broadcaster on a free port, fed from the real canonical topics."""
+    from agents.broadcast import feed_hub
+    from pipeline.settings import BroadcasterSettings
+    from pipeline.web.broadcaster import Broadcaster
+    from pipeline.web.hub import Hub
+
+    settings = BroadcasterSettings(port=free_port())
+    hub, stop, ready = Hub(), asyncio.Event(), asyncio.Event()
+    server = Broadcaster(settings, hub)
+    tasks = [asyncio.create_task(feed_hub(stack, hub, stop, replay_s=0, ready=ready)),
+             asyncio.create_task(server.serve(stop))]
+    await asyncio.wait_for(ready.wait(), 30)
+    await asyncio.sleep(0.2)
+    yield f"ws://127.0.0.1:{settings.port}/ws", settings
+    stop.set()
+    await asyncio.gather(*tasks)

@@ -116,3 +116,62 @@ async def publish_status(settings, status: FeedStatus) -> None:
         await producer.send_and_wait(topics.FEED_STATUS, value=status.to_json(), key=status.entity_key.encode())
     finally:
         await producer.stop()
+
+
+@pytest.mark.timeout(240)
+async def test_a_simulator_update_reaches_dynamodb_s3_and_a_websocket_client(
+    stack, worker, simulator, broadcaster_url, unique
+):
+    """One score change served by the simulator: stored in DynamoDB, archived in S3, pushed to a client."""
+    from datetime import UTC, datetime, timedelta
+
+    from websockets.asyncio.client import connect
+
+    from agents.archive_reader import iter_archive
+    from agents.dynamodb_sink import run_dynamodb_sink
+    from agents.s3_archive import run_archive
+    from pipeline.resources import boto_client
+    from pipeline.web.auth import issue_token
+    from tests.agents.sinks import eventually, running, sink_settings
+
+    sim, base_url = simulator
+    for match in sim.world.matches.values():  # this test's own teams: nothing else resolves onto them
+        match.home, match.away = f"{match.home} {unique}", f"{match.away} {unique}"
+    for _ in range(12):
+        sim.world.tick(3.0)
+    match = next(iter(sim.world.matches.values()))
+    settings = sink_settings(stack, unique)
+    settings = settings.model_copy(update={"archive": settings.archive.model_copy(update={"flush_interval_s": 0.5})})
+    ddb, s3 = boto_client(settings, "dynamodb"), boto_client(settings, "s3")
+    url, ws_settings = broadcaster_url
+    sink = lambda stop, ready: run_dynamodb_sink(settings, stop, ready=ready, auto_offset_reset="latest")  # noqa: E731
+    archive = lambda stop, ready: run_archive(settings, stop, ready=ready, auto_offset_reset="latest")  # noqa: E731
+    odds_settings = ProviderSettings(base_url=base_url, api_key=sim.key_for("theoddsapi"),
+                                     params={"sports": "basketball_nba"})
+    async with running(sink), running(archive), connect(f"{url}?token={issue_token(ws_settings, 'e2e')}") as ws:
+        await ws.send(orjson.dumps({"action": "subscribe", "subscriptions": ["live_scores"]}).decode())
+        async with KafkaPublisher(client_options(stack)) as publisher, httpx.AsyncClient(base_url=base_url) as client:
+            await poll(pollers(ODDS_API, odds_settings, client, publisher, "scores"))
+
+        frame: dict = {}
+        async with asyncio.timeout(60):
+            while frame.get("providerEventId") != match.id or frame.get("type") != "event":
+                frame = orjson.loads(await ws.recv())
+        assert frame["channel"] == "live_scores"
+        assert frame["score"] == {"home": match.home_score, "away": match.away_score}
+
+        def state():
+            return ddb.get_item(TableName=settings.aws.dynamodb_table,
+                                Key={"pk": {"S": f"EVENT#{frame['id']}"}, "sk": {"S": "STATE"}}).get("Item")
+
+        stored = await eventually(lambda: asyncio.to_thread(state), message="the event's state in DynamoDB")
+        assert orjson.loads(stored["record"]["S"])["score"] == frame["score"]
+        assert "expiresAt" not in stored or int(stored["expiresAt"]["N"]) > 0
+
+        def archived():
+            start, end = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(minutes=5)
+            return [r for r in iter_archive(settings.aws.s3_bucket, topics.raw_topic("theoddsapi"), start, end,
+                                            client=s3) if match.id in str(r.value)]
+
+        raw = await eventually(lambda: asyncio.to_thread(archived), message="the raw record in S3")
+        assert raw[0].value["provider"] == "theoddsapi"

@@ -10,32 +10,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from agents.broadcast import feed_hub
 from connectors.publisher import KafkaPublisher
 from pipeline.kafka_clients import client_options
-from pipeline.settings import BroadcasterSettings
 from pipeline.web.auth import issue_token
-from pipeline.web.broadcaster import Broadcaster
-from pipeline.web.hub import Hub
 from schemas.envelope import RawEnvelope
-from tests.conftest import TIME_UNIT, fixture_path, free_port
+from tests.conftest import TIME_UNIT, fixture_path
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def broadcaster_url(stack):
-    """A broadcaster on a free port, fed from the real canonical topics."""
-    settings = BroadcasterSettings(port=free_port())
-    hub, stop, ready = Hub(), asyncio.Event(), asyncio.Event()
-    server = Broadcaster(settings, hub)
-    tasks = [asyncio.create_task(feed_hub(stack, hub, stop, replay_s=0, ready=ready)),
-             asyncio.create_task(server.serve(stop))]
-    await asyncio.wait_for(ready.wait(), 30)
-    await asyncio.sleep(0.2)
-    yield f"ws://127.0.0.1:{settings.port}/ws", settings
-    stop.set()
-    await asyncio.gather(*tasks)
 
 
 async def test_subscribed_client_receives_betting_odds(stack, worker, broadcaster_url, unique):
