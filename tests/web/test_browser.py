@@ -23,7 +23,10 @@ const ws = new WebSocket("%(url)s");
 ws.onopen = () => ws.send(JSON.stringify({action: "subscribe", subscriptions: ["live_scores"]}));
 ws.onmessage = (m) => {
   const frame = JSON.parse(m.data);
-  if (frame.type === "event") document.getElementById("out").textContent += "FRAME " + frame.homeTeam + "\\n";
+  if (frame.type === "event") {
+    document.getElementById("out").textContent += "FRAME " + frame.homeTeam + "\\n";
+    fetch("/rendered?text=" + encodeURIComponent(document.getElementById("out").textContent));
+  }
 };
 </script></body></html>"""
 
@@ -49,7 +52,16 @@ async def test_headless_chromium_receives_a_frame(tmp_path):
     async def index(_request: web.Request) -> web.Response:
         return web.Response(text=page, content_type="text/html")
 
+    rendered: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def report(request: web.Request) -> web.Response:
+        """The page reports what it rendered (real time, not Chromium's virtual time)."""
+        if not rendered.done():
+            rendered.set_result(request.query.get("text", ""))
+        return web.Response(text="ok")
+
     app.router.add_get("/", index)
+    app.router.add_get("/rendered", report)
     runner = web.AppRunner(app)
     await runner.setup()
     http_port = free_port()
@@ -58,12 +70,16 @@ async def test_headless_chromium_receives_a_frame(tmp_path):
         proc = await asyncio.create_subprocess_exec(
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={tmp_path}",
-            "--virtual-time-budget=5000", "--dump-dom", f"http://127.0.0.1:{http_port}/",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            "--remote-debugging-port=0", f"http://127.0.0.1:{http_port}/",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )
-        dom, _ = await asyncio.wait_for(proc.communicate(), 60)
+        try:
+            dom = await asyncio.wait_for(rendered, 60)
+        finally:
+            proc.kill()
+            await proc.wait()
     finally:
         await runner.cleanup()
         stop.set()
         await server
-    assert "FRAME Browser United" in dom.decode()
+    assert "FRAME Browser United" in dom
