@@ -35,20 +35,9 @@ class SecretsError(SportsflowError):
 
 
 def secrets_client(settings: Settings, endpoint_url: str | None = None) -> Any:
-    import boto3
-    from botocore.config import Config
+    from pipeline.resources import boto_client
 
-    aws = settings.aws
-    kwargs: dict[str, Any] = {
-        "region_name": aws.region,
-        "config": Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10),
-    }
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-    if aws.access_key_id and aws.secret_access_key:
-        kwargs["aws_access_key_id"] = aws.access_key_id.get_secret_value()
-        kwargs["aws_secret_access_key"] = aws.secret_access_key.get_secret_value()
-    return boto3.client("secretsmanager", **kwargs)
+    return boto_client(settings, "secretsmanager", endpoint_url=endpoint_url)
 
 
 def fetch_secret(client: Any, secret_id: str) -> dict[str, str]:

@@ -53,12 +53,17 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, part
         await admin.close()
 
 
-def boto_client(settings: Settings, service: str) -> Any:
+def boto_client(settings: Settings, service: str, *, endpoint_url: str | None = None) -> Any:
+    """A boto3 client with bounded retries and timeouts; local endpoints and keys come from settings.
+
+    `endpoint_url` overrides the configured endpoint (DynamoDB and S3 have their own settings).
+    """
     import boto3
     from botocore.config import Config
 
     aws = settings.aws
-    endpoint = aws.endpoint_url_dynamodb if service == "dynamodb" else aws.endpoint_url_s3
+    configured = {"dynamodb": aws.endpoint_url_dynamodb, "s3": aws.endpoint_url_s3}.get(service)
+    endpoint = endpoint_url or configured
     kwargs: dict[str, Any] = {
         "region_name": aws.region,
         "config": Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=3, read_timeout=10),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 import orjson
@@ -60,9 +59,3 @@ class RawEnvelope(BaseModel):
     def received_at_ms(self) -> int:
         return int(self.received_at.timestamp() * 1000)
 
-
-def received_at_of(params: dict[str, str]) -> datetime | None:
-    from schemas.timeutil import parse_iso
-
-    text = params.get(RECEIVED_AT_PARAM)
-    return parse_iso(text) if text else None
