@@ -123,11 +123,10 @@ def resolve(
         fixtures[0].refs[provider] = provider_event_id
         return fixtures[0], True
     new_id = canonical_id(route, start_ms or 0)
-    for fixture in fixtures:
-        if fixture.id == new_id:
-            # Same teams, same hour: the provider lists one fixture twice (or re-keyed it).
-            fixture.refs[provider] = provider_event_id
-            return fixture, True
+    if any(fixture.id == new_id for fixture in fixtures):
+        # Same teams, same hour, and the fixture already has this provider under another id: a second
+        # game (a double-header, a replay of an abandoned match). A provider's two ids are two fixtures.
+        new_id = canonical_id(f"{route}|{provider}|{provider_event_id}", start_ms or 0)
     created = Fixture(new_id, start_ms or 0, {provider: provider_event_id})
     fixtures.append(created)
     return created, True

@@ -72,3 +72,19 @@ def test_ids_are_deterministic_for_replays():
         fixture, _ = resolve(fixtures, "fx|soccer|a|b", "apisports", "9", start_ms=5 * HOUR, tolerance_ms=HOUR)
         ids.append(fixture.id)
     assert ids[0] == ids[1]
+
+
+def test_two_ids_of_one_provider_are_two_fixtures():
+    """The demo's 49ers v Bills twice, 30 s apart: one provider's two ids never share a canonical id,
+    and a second provider's records pair with the game nearest in start time."""
+    fixtures: list[Fixture] = []
+    route = "fx|americanfootball|san-francisco-49ers|buffalo-bills"
+    one, _ = resolve(fixtures, route, "theoddsapi", "g1", start_ms=10 * HOUR, tolerance_ms=2 * HOUR)
+    two, _ = resolve(fixtures, route, "theoddsapi", "g2", start_ms=10 * HOUR + 30_000, tolerance_ms=2 * HOUR)
+    assert one.id != two.id
+    assert one.refs == {"theoddsapi": "g1"}
+    assert two.refs == {"theoddsapi": "g2"}
+    other, _ = resolve(fixtures, route, "sportsdataio", "s2", start_ms=10 * HOUR + 30_000, tolerance_ms=2 * HOUR)
+    assert other is two
+    again, changed = resolve(fixtures, route, "theoddsapi", "g1", start_ms=10 * HOUR, tolerance_ms=2 * HOUR)
+    assert again is one and not changed
