@@ -59,7 +59,7 @@ def _echo(line: str, *, err: bool = False) -> None:
 
 def replay_main(*, diff: bool = False, **options: Any) -> int:
     """Run a replay (or a diff) from command-line options; return the exit status."""
-    from pipeline.replay_select import ReplayError, SelectionError, build_selection, parse_time
+    from pipeline.replay_select import ReplayError, SelectionError, build_selection, check_source, parse_time
     from pipeline.settings import get_settings
     from schemas.providers import providers
 
@@ -71,6 +71,7 @@ def replay_main(*, diff: bool = False, **options: Any) -> int:
             providers=options.get("providers") or (), topic_names=options.get("topic_names") or (),
             start=options.get("start"), end=options.get("end"), offsets=options.get("offsets") or (),
             keys=options.get("keys") or (), known_providers=providers())
+        check_source(selection, options.get("source") or "auto")
         published_from = options.get("published_from")
         from pipeline.replay_run import Request
 

@@ -172,6 +172,12 @@ def build_selection(
     return Selection(tuple(dict.fromkeys(chosen or every)), first, last, keys=tuple(keys))
 
 
+def check_source(selection: Selection, source: str) -> None:
+    """Refuse a source that cannot serve the selection, before anything is contacted."""
+    if source == "s3" and not selection.by_time:
+        raise SelectionError("--offsets reads Kafka only (the archive is selected by time): use --source kafka")
+
+
 # ---------------------------------------------------------------------------------------------
 # Resume positions
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pipeline.kafka_clients import client_options, partitions_of
-from pipeline.replay_select import TP, Position, ReplayError, Selection, SelectionError
+from pipeline.replay_select import TP, Position, ReplayError, Selection, SelectionError, check_source
 from pipeline.settings import Settings
 from schemas.timeutil import from_epoch_ms, iso_z
 
@@ -257,8 +257,7 @@ async def s3_records(client: Any, bucket: str, selection: Selection, position: P
 
 async def plan(settings: Settings, consumer: Any, s3: Any, selection: Selection, source: str) -> Plan:
     """Resolve the selection on `source` (kafka, s3 or auto); raise `SelectionError` if it cannot be served."""
-    if source == "s3" and not selection.by_time:
-        raise SelectionError("--offsets reads Kafka only (the archive is selected by time): use --source kafka")
+    check_source(selection, source)
     if source == "s3":
         return await asyncio.to_thread(s3_plan, s3, settings.aws.s3_bucket, selection)
     coverage = await kafka_coverage(consumer, selection)

@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import click
 
+from pipeline.readiness import NotReadyError, Probe, http_answers, wait_until_ready
 from pipeline.settings import Settings, get_settings
+from pipeline.web.auth import issue_token
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], component: str | None = None) -> None:
@@ -112,10 +114,40 @@ def demo_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _alive(child: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    return lambda: child.poll() is None
+
+
+def _announce_when_ready(settings: Settings, children: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Print each URL once its service answers, so a client that connects on reading it is served."""
+    token = issue_token(settings.broadcaster, "demo-client")
+    ws_url = f"ws://{settings.broadcaster.host}:{settings.broadcaster.port}/ws"
+    api = f"http://{settings.api.host}:{settings.api.port}"
+    sim = f"http://{settings.simulator.host}:{settings.simulator.port}"
+    lines = {
+        "simulator": f"Simulator:      {sim}",
+        "api": f"REST API:       {api}/events",
+        "broadcaster": f"WebSocket feed: {ws_url}\nDemo token:     {token}\nConnect with:   {ws_url}?token={token}\n"
+                       'Then send:      {"action":"subscribe","subscriptions":["live_scores","betting_odds"]}',
+    }
+    checks = {
+        "simulator": http_answers(f"{sim}/"),
+        "api": http_answers(f"{api}/health"),
+        # The broadcaster's /health answers only once its feed has caught up and it accepts clients.
+        "broadcaster": http_answers(f"http://{settings.broadcaster.host}:{settings.broadcaster.port}/health",
+                                    ok_only=True),
+    }
+    probes = [Probe(name, check, alive=_alive(children[name])) for name, check in checks.items()]
+    click.echo("\nwaiting for the services to answer...")
+    try:
+        wait_until_ready(probes, on_ready=lambda name: click.echo(lines[name]), echo=click.echo)
+    except NotReadyError as exc:
+        raise click.ClickException(f"{exc}; see {settings.stack.home / 'logs'}") from exc
+    click.echo("Watch it:       .venv/bin/python -m pipeline.cli watch\nCtrl-C stops everything.\n")
+
+
 def run_all(settings: Settings) -> None:
     """`make run`: worker, simulator, connectors and broadcaster as child processes."""
-    from pipeline.web.auth import issue_token
-
     env = {**os.environ, **demo_environment(settings), "PYTHONUNBUFFERED": "1"}
     exe = [sys.executable, "-m", "pipeline.cli"]
     commands = {
@@ -139,13 +171,7 @@ def run_all(settings: Settings) -> None:
             log_file = (logs / f"{name}.log").open("ab")
             children[name] = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
             click.echo(f"started {name:12} pid {children[name].pid:>7}  log {logs / f'{name}.log'}")
-        token = issue_token(settings.broadcaster, "demo-client")
-        url = f"ws://{settings.broadcaster.host}:{settings.broadcaster.port}/ws"
-        click.echo(f"\nREST API:       http://{settings.api.host}:{settings.api.port}/events\n"
-                   f"WebSocket feed: {url}\nDemo token:     {token}\n"
-                   f"Connect with:   {url}?token={token}\n"
-                   'Then send:      {"action":"subscribe","subscriptions":["live_scores","betting_odds"]}\n'
-                   "Watch it:       .venv/bin/python -m pipeline.cli watch\nCtrl-C stops everything.\n")
+        _announce_when_ready(settings, children)
         while True:
             for name, child in children.items():
                 if child.poll() is not None:

@@ -11,8 +11,6 @@ need_apt=()
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
-# `docker compose config` checks docker-compose.yml; without the v2 plugin, Debian's docker-compose does.
-docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 # Headless Chromium: the browser test of the WebSocket feed.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)

@@ -25,6 +25,21 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TIME_UNIT = float(os.environ.get("SPORTSFLOW_TEST_TIME_UNIT", "1"))
 
 
+# Fixtures that reach a server of the local stack; every fixture that needs one builds on these.
+SERVER_FIXTURES = frozenset({"stack", "rabbitmq_url"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs a server is an integration test, whether or not its module says so.
+
+    Runs before `-m` selection, so `pytest -m "not integration"` never picks a test that needs the stack.
+    """
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.integration)
+
+
 def fixture_path(provider: str, name: str) -> Path:
     return FIXTURES / provider / name
 
