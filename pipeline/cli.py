@@ -164,10 +164,13 @@ def api(openapi_path: str | None) -> None:
         return
     import uvicorn
 
-    from pipeline.logs import setup_logging
+    from pipeline.observability import setup_process
 
-    setup_logging(settings.log_level, json_lines=settings.environment != "local")
-    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port, log_config=None)
+    # The same set-up as every other process: secrets registered with the scrubber before the
+    # first access-log line, JSON logs outside local, Sentry if configured; /metrics in the lifespan.
+    setup_process(settings, "api")
+    uvicorn.run(create_app(settings, telemetry=True), host=settings.api.host, port=settings.api.port,
+                log_config=None)
 
 
 @main.command()

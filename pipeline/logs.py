@@ -1,7 +1,11 @@
 """Logging set-up: human-readable locally, one JSON object per line elsewhere; secrets never logged.
 
 Every line passes the process's scrubber (`pipeline.observability.scrubber()`): the message with
-its arguments, and the exception text. JSON lines carry `component`, `environment` and `trace`
+its arguments, and the exception text. A line carries at most `MAX_MESSAGE_CHARS` of message
+(`MAX_TRACE_CHARS` of traceback): a 1 MB URL in an access-log line must cost no more than a short
+one, and fill no disk. The text is cut at twice the cap before scrubbing (scrubbing is linear, see
+`pipeline/scrub.py`) and at the cap after, so a secret of up to the cap's length cut in two by the
+first cut is never half-logged. JSON lines carry `component`, `environment` and `trace`
 (`trace_context()` or `extra={"trace": ...}`; null when neither is set).
 """
 
@@ -17,6 +21,10 @@ from collections.abc import Iterator
 import orjson
 
 from pipeline.observability import scrubber
+from pipeline.scrub import Scrubber, cap
+
+MAX_MESSAGE_CHARS = 8192
+MAX_TRACE_CHARS = 32_768
 
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("sportsflow_trace", default=None)
 
@@ -40,14 +48,18 @@ class ScrubFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):  # bad %-args: log what we have rather than drop the line
             message = f"{record.msg} {record.args!r}"
-        record.msg, record.args = scrub.text(message), None
+        record.msg, record.args = _clean(scrub, message, MAX_MESSAGE_CHARS), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = scrub.text(record.exc_text)
+            record.exc_text = _clean(scrub, record.exc_text, MAX_TRACE_CHARS)
         if record.stack_info:
-            record.stack_info = scrub.text(record.stack_info)
+            record.stack_info = _clean(scrub, record.stack_info, MAX_TRACE_CHARS)
         return True
+
+
+def _clean(scrub: Scrubber, text: str, limit: int) -> str:
+    return cap(scrub.text(text[: 2 * limit]), limit)
 
 
 class JsonFormatter(logging.Formatter):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
-import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -21,78 +20,16 @@ from pydantic import BaseModel, SecretStr
 
 from pipeline import emf, metrics
 from pipeline import headers as h
+from pipeline.scrub import Scrubber
 from pipeline.settings import Settings
 
-FILTERED: Final = "[Filtered]"
-# Normalized (lower case, no '-' or '_') field names whose values are secret.
-_SECRET_NAME = re.compile(
-    r"apikey|token|secret|passw|authorization|dsn|subscriptionkey|apisportskey|accesskey|privatekey|cookie|"
-    r"credential|signature"
-)
-_EXACT_SECRET_NAMES: Final = frozenset({"key", "auth", "sig", "pwd"})
-_NAME = r"[\w.-]*(?:api[_-]?key|apikey|token|secret|passw(?:or)?d|authorization|dsn|subscription-key|apisports-key)"
-_PATTERNS: Final = (
-    # JWTs (header.payload.signature, base64url)
-    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "[JWT]"),
-    (re.compile(r"(?i)\bbearer\s+[\w.~+/=-]+"), "Bearer " + FILTERED),
-    # query strings: ?apiKey=..&key=..&token=..
-    (re.compile(r"(?i)((?:^|[?&;\s])(?:api_?key|key|token|access_token|secret|password|sig|signature|"
-                r"x-amz-signature|x-amz-credential|x-amz-security-token)=)[^&#\s\"']+"), r"\1" + FILTERED),
-    # name: value / name=value / "name": "value" in free text (reprs, headers, JSON)
-    (re.compile(r"(?i)(" + _NAME + r"[\w-]*[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&}]+"), r"\1" + FILTERED),
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), FILTERED),  # AWS access key ids
-    (re.compile(r"[\w.%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
-)
-_HEADER = re.compile(r"[\w.-]{1,64}")
-_MIN_LITERAL: Final = 6  # shorter "secrets" (test fixtures, empty strings) would shred ordinary text
 # An access key id is an identifier, not a secret (AWS documents it so); its local default is
 # "sportsflow", which would otherwise be filtered out of every logger and topic name.
 _NOT_SECRET: Final = frozenset({"aws.access_key_id"})
 
 
-def _secret_name(name: str) -> bool:
-    normalized = name.lower().replace("-", "").replace("_", "")
-    return normalized in _EXACT_SECRET_NAMES or _SECRET_NAME.search(normalized) is not None
-
-
-class Scrubber:
-    """Removes secrets and PII from strings and nested event/log data."""
-
-    def __init__(self, literals: Iterable[str] = ()) -> None:
-        self._literals: set[str] = set()
-        self._literal_re: re.Pattern[str] | None = None
-        self.add(*literals)
-
-    def add(self, *literals: str) -> None:
-        """Also filter these exact values (e.g. keys read from Secrets Manager at run time)."""
-        self._literals.update(v for v in literals if len(v) >= _MIN_LITERAL)
-        ordered = sorted(self._literals, key=len, reverse=True)
-        self._literal_re = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-
-    def text(self, value: str) -> str:
-        if self._literal_re is not None:
-            value = self._literal_re.sub(FILTERED, value)
-        for pattern, replacement in _PATTERNS:
-            value = pattern.sub(replacement, value)
-        return value
-
-    def data(self, value: Any) -> Any:
-        """A copy of `value` (dicts, lists, strings) with secret fields and strings filtered."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {k: FILTERED if isinstance(k, str) and _secret_name(k) and value[k] not in (None, "")
-                    else self.data(value[k]) for k in value}
-        if isinstance(value, list | tuple):
-            if len(value) == 2 and isinstance(value[0], str) and _HEADER.fullmatch(value[0]) \
-                    and _secret_name(value[0]):
-                return [value[0], FILTERED]  # a (header, value) pair
-            return [self.data(item) for item in value]
-        return value
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Scrubber:
-        return cls(_secret_values(settings, ""))
+def scrubber_from_settings(settings: Settings) -> Scrubber:
+    return Scrubber(_secret_values(settings, ""))
 
 
 def _secret_values(model: Any, path: str) -> Iterator[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -20,13 +21,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from connectors.publisher import KafkaPublisher, RawPublisher
+from pipeline.observability import telemetry as process_telemetry
 from pipeline.settings import Settings
 from pipeline.web.api_models import (
     Check,
@@ -47,6 +49,7 @@ from schemas.timeutil import iso_z, utc_now
 # RFC 3339 date-time with an offset, as the schema's `format: date-time` promises (no epoch numbers, no bare dates).
 RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 MAX_WINDOW = timedelta(days=14)  # GET /events reads one index partition per sport and day: keep it bounded
+MAX_ID_CHARS = 512  # DynamoDB keys hold at most 2 KB; longer ids are refused before the query
 HealthCheck = Callable[[], Awaitable[str]]
 
 
@@ -205,12 +208,14 @@ class Deps:
     health: dict[str, HealthCheck] | None = None
 
 
-def create_app(settings: Settings, deps: Deps | None = None) -> FastAPI:
+def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool = False) -> FastAPI:
+    """The app; `telemetry`: also serve Prometheus /metrics and flush EMF for its lifetime (the process)."""
     deps = deps or Deps()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with _resources(settings, deps):
+        async with _resources(settings, deps), \
+                (process_telemetry(settings, "api") if telemetry else contextlib.nullcontext()):
             yield
 
     app = FastAPI(title="Sportsflow API", version="1.0.0", lifespan=lifespan,
@@ -259,8 +264,8 @@ def create_app(settings: Settings, deps: Deps | None = None) -> FastAPI:
         items, cursor = await _dynamo(deps.events.page(query))
         return JSONResponse({"items": items, "next": cursor})
 
-    @app.get("/events/{event_id}", response_model=Event, responses=_responses(404, 503))
-    async def get_event(event_id: str) -> JSONResponse:
+    @app.get("/events/{event_id}", response_model=Event, responses=_responses(404, 422, 503))
+    async def get_event(event_id: Annotated[str, Path(max_length=MAX_ID_CHARS)]) -> JSONResponse:
         """One event's current state."""
         assert deps.events is not None
         record = await _dynamo(deps.events.get(event_id))

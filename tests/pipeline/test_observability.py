@@ -12,7 +12,8 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from pipeline import observability
-from pipeline.observability import Scrubber, init_sentry
+from pipeline.observability import init_sentry, scrubber_from_settings
+from pipeline.scrub import Scrubber
 from pipeline.settings import ApiSettings, BroadcasterSettings, ProviderSettings, Settings
 
 API_KEY = "odds-key-7f3a9c2e51b84d06"
@@ -125,7 +126,7 @@ def test_scrubber_text_patterns(text: str, leak: str) -> None:
 
 def test_scrubber_settings_literals_and_fields() -> None:
     """Every SecretStr value of the settings is filtered; the local access key id 'sportsflow' is not."""
-    scrub = Scrubber.from_settings(_settings())
+    scrub = scrubber_from_settings(_settings())
     text = f"{API_KEY} {CLIENT_SECRET} {JWT_SECRET} {INGEST_KEY} sportsflow-secret topic sportsflow.resolve"
     cleaned = scrub.text(text)
     for secret in (API_KEY, CLIENT_SECRET, JWT_SECRET, INGEST_KEY, "sportsflow-secret"):

@@ -1,0 +1,79 @@
+"""Attacks on the running `sportsflow api` process: long URLs, secrets in URLs, bad bodies."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.abuse.procs import INGEST_KEY, Proc, timed_get
+from tests.conftest import TIME_UNIT
+
+pytestmark = pytest.mark.integration
+
+
+def _send_raw(port: int, request: bytes, results: list[bytes]) -> None:
+    """One request on its own socket, written as fast as the server takes it; keeps what came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30 * TIME_UNIT) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                break
+        results.append(b"".join(chunks))
+
+
+def test_health_stays_fast_while_long_urls_are_refused(api_proc: Proc) -> None:
+    """While 100 KB and 15 KB URLs (word characters: the scrubber's worst case) hit the API, /health answers
+    in < 100 ms, and every long request gets an answer."""
+    with httpx.Client(base_url=api_proc.url, timeout=10) as client:
+        for _ in range(3):
+            timed_get(client, "/health")  # warm: connections to Kafka, DynamoDB, S3
+        baseline = statistics.median(timed_get(client, "/health")[0] for _ in range(5))
+        results: list[bytes] = []
+        attacks = [f"GET /events/{'a' * 100_000} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                   *(f"GET /events/{'a' * 15_000}?q={'b' * 100} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                     for _ in range(4)),
+                   f"GET /{'c' * 15_000} HTTP/1.1\r\nHost: x\r\n\r\n".encode()]
+        threads = [threading.Thread(target=_send_raw, args=(api_proc.port, a, results)) for a in attacks]
+        for thread in threads:
+            thread.start()
+        during = []
+        while any(t.is_alive() for t in threads) or len(during) < 5:
+            elapsed, status = timed_get(client, "/health")
+            assert status == 200
+            during.append(elapsed)
+            time.sleep(0.02)
+        for thread in threads:
+            thread.join(30)
+    assert len(results) == len(attacks), "a long URL got no answer"
+    assert all(r.startswith(b"HTTP/1.1 4") for r in results), [r[:40] for r in results]
+    assert statistics.median(during) < 0.1 * TIME_UNIT, (baseline, during)
+    assert max(during) < 0.5 * TIME_UNIT, (baseline, during)
+
+
+def test_secrets_in_urls_never_reach_the_log(api_proc: Proc) -> None:
+    """The ingest key (a registered secret) and key-like query parameters are filtered from the access log."""
+    marker = f"probe{time.time_ns()}"
+    with httpx.Client(base_url=api_proc.url, timeout=10) as client:
+        client.get(f"/events/{marker}-{INGEST_KEY}")
+        client.get(f"/events/{marker}", params={"apiKey": "qk-51a9e0b7c3", "token": "tk-7d2c4e9f10"})
+    deadline = time.monotonic() + 5 * TIME_UNIT
+    while api_proc.log().count(marker) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = api_proc.log()
+    assert log.count(marker) >= 2, log[-2000:]  # the lines were written...
+    for secret in (INGEST_KEY, "qk-51a9e0b7c3", "tk-7d2c4e9f10"):
+        assert secret not in log  # ...without the secrets
+
+
+def test_api_serves_metrics(api_proc: Proc) -> None:
+    """`sportsflow api` serves Prometheus /metrics on its own port, like every other process."""
+    response = httpx.get(f"http://127.0.0.1:{api_proc.metrics_port}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert "sportsflow_" in response.text
