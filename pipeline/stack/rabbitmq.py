@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pipeline.settings import StackSettings
 from pipeline.stack.kafka import StackError
-from pipeline.stack.process import ManagedProcess
+from pipeline.stack.process import ManagedProcess, port_in_use
 
 NODENAME = "sportsflow@localhost"
 # Where Debian (and the generic-unix tarball's layout) keeps the script the /usr/sbin wrapper runs.
@@ -106,8 +106,6 @@ def environment(stack: StackSettings, home: Path) -> dict[str, str]:
 
 def ensure_epmd(stack: StackSettings, home: Path) -> None:
     """Start the stack's epmd unless it already runs; refuse a port held by someone else."""
-    from pipeline.stack.services import port_in_use  # services imports this module
-
     proc = epmd_process(home)
     if proc.pid() is not None:
         return
@@ -122,8 +120,6 @@ def ensure_epmd(stack: StackSettings, home: Path) -> None:
 
 def prepare(stack: StackSettings, home: Path) -> list[str]:
     """Write the config, start our epmd and return the server's argv."""
-    from pipeline.stack.services import port_in_use  # services imports this module
-
     if port_in_use(stack.rabbitmq_dist_port):
         raise StackError(
             f"rabbitmq: distribution port {stack.rabbitmq_dist_port} is in use by another process; "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
 import time
 import urllib.error
@@ -15,7 +14,7 @@ from pathlib import Path
 from pipeline.settings import Settings
 from pipeline.stack import kafka, rabbitmq
 from pipeline.stack.kafka import StackError
-from pipeline.stack.process import ManagedProcess
+from pipeline.stack.process import ManagedProcess, port_in_use
 
 
 @dataclass(frozen=True)
@@ -70,12 +69,6 @@ def _s3_ok(endpoint: str) -> bool:
     except (BotoCoreError, ClientError):
         return False
     return True
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def services(settings: Settings) -> list[Service]:
