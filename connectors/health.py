@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from pipeline import topics
+from pipeline.observability import observe_feed
 from schemas.canonical import FeedStatus
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ class HealthMonitor:
         self._seq[key] = seq
         self._pending.append(FeedStatus(provider=provider, feed=feed, status=transition.status,
                                         reason=transition.reason, timestamp=wall, seq=seq))
+        observe_feed(provider, feed, up=transition.status == "up")
         log.log(logging.INFO if transition.status == "up" else logging.WARNING, "feed %s/%s is %s%s",
                 provider, feed, transition.status, f": {transition.reason}" if transition.reason else "")
         self.changed.set()

@@ -23,6 +23,7 @@ from connectors.base import FeedRequest, HttpProvider
 from connectors.errors import CircuitOpenError, ProviderError, QuotaExhaustedError
 from connectors.policy import Backoff, CircuitBreaker, QuotaBudget, max_age_s, retry_after_s
 from connectors.publisher import RawPublisher
+from pipeline.observability import observe_fetch
 from pipeline.settings import ProviderSettings
 from schemas.envelope import RawEnvelope, content_hash
 from schemas.timeutil import utc_now
@@ -103,7 +104,10 @@ class FeedPoller:
         try:
             delay = (await self.poll_once()).next_in_s
         except ProviderError as exc:
+            if not isinstance(exc, CircuitOpenError):  # an open circuit fetched nothing
+                observe_fetch(self.provider.name, ok=False)
             return self._after_failure(exc)
+        observe_fetch(self.provider.name, ok=True)
         self.backoff.reset()
         return delay
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from pipeline.observability import register_secrets
 from pipeline.settings import ProviderSettings, Settings
 from schemas.errors import SportsflowError
 
@@ -89,5 +90,7 @@ def with_provider_secrets(
     merged = dict(settings.providers)
     for name in providers:
         secret = fetch_secret(client, f"{prefix.rstrip('/')}/{name}")
+        # From now on the logs and Sentry filter these values wherever they appear.
+        register_secrets(*(secret[field] for field in SECRET_FIELDS if secret.get(field)))
         merged[name] = merge(settings.provider(name), secret)
     return settings.model_copy(update={"providers": merged})

@@ -95,6 +95,17 @@ _UNITS: Final = {
 }
 
 
+# Which processes write each metric (the `component` property of their documents). A CloudWatch
+# metric has no component dimension: an alarm or a scaling policy on it sees only these processes.
+OWNERS: Final[dict[str, frozenset[str]]] = {
+    "LatencyMs": frozenset({"worker"}), "Records": frozenset({"worker", "connectors"}),
+    "ErrorRate": frozenset({"worker"}), "DeadLetters": frozenset({"worker"}),
+    "ConsumerLag": frozenset({"worker"}), "FeedUp": frozenset({"connectors"}),
+    "FailedIngestionRate": frozenset({"connectors", "api"}),
+    "WebSocketConnections": frozenset({"broadcaster"}), "WebSocketDropRate": frozenset({"broadcaster"}),
+}
+
+
 class EmfAggregator:
     """Accumulates metrics between flushes. Thread-safe; recording never blocks on I/O."""
 

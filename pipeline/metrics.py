@@ -26,6 +26,20 @@ INGESTION = Counter("sportsflow_ingestion_total", "Provider fetches and /ingest 
 FEED_UP = Gauge("sportsflow_feed_up", "1 while a provider feed delivers, 0 while it is down", ["provider", "feed"])
 CONSUMER_LAG = Gauge("sportsflow_consumer_lag", "Messages behind on the worker's input topics")
 
+# The Prometheus series behind each CloudWatch (EMF) metric, and how the EMF dimensions map to its
+# labels: what the Grafana dashboard reads for what the CloudWatch alarms watch.
+EMF_EQUIVALENTS: dict[str, tuple[str, dict[str, str]]] = {
+    "LatencyMs": ("sportsflow_stage_latency_seconds_count", {"Stage": "stage"}),
+    "Records": ("sportsflow_records_total", {"Stage": "stage"}),
+    "ErrorRate": ("sportsflow_records_total", {}),
+    "DeadLetters": ("sportsflow_dead_letters_total", {}),
+    "ConsumerLag": ("sportsflow_consumer_lag", {}),
+    "FeedUp": ("sportsflow_feed_up", {"Provider": "provider", "Feed": "feed"}),
+    "FailedIngestionRate": ("sportsflow_ingestion_total", {"Provider": "provider"}),
+    "WebSocketConnections": ("sportsflow_websocket_clients", {}),
+    "WebSocketDropRate": ("sportsflow_websocket_drops_total", {}),
+}
+
 
 @dataclass(slots=True)
 class MetricsServer:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from connectors.publisher import KafkaPublisher, RawPublisher
+from pipeline.observability import observe_fetch
 from pipeline.observability import telemetry as process_telemetry
 from pipeline.settings import Settings
 from pipeline.web.api_models import (
@@ -48,6 +49,8 @@ from schemas.timeutil import iso_z, utc_now
 
 # RFC 3339 date-time with an offset, as the schema's `format: date-time` promises (no epoch numbers, no bare dates).
 RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# The `Provider` of /ingest posts in the ingestion metrics (the posting provider is the client's claim).
+INGEST = "ingest"
 MAX_WINDOW = timedelta(days=14)  # GET /events reads one index partition per sport and day: keep it bounded
 MAX_ID_CHARS = 512  # DynamoDB keys hold at most 2 KB; longer ids are refused before the query
 HealthCheck = Callable[[], Awaitable[str]]
@@ -229,23 +232,13 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
         """Validate a provider payload with its normalizer and publish it to `raw.<provider>`."""
         raw = await read_body(request, settings.api.max_body_bytes)
         verify_ingest_auth(settings, request.headers, raw)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "malformed JSON", str(exc)) from exc
-        try:
-            body = IngestRequest.model_validate(data)
-        except ValidationError as exc:
-            raise ApiError(422, "invalid request", _errors(exc)) from exc
-        try:
-            envelope = build_envelope(body)
-        except UnknownFeedError as exc:
-            raise ApiError(404, "unknown provider or feed", exc.as_dict()) from exc
-        except NormalizationError as exc:
-            raise ApiError(422, "payload rejected by the normalizer", exc.as_dict()) from exc
-        assert deps.publisher is not None
-        await _publish(deps.publisher, envelope)
-        return IngestAccepted(id=envelope.id)
+        try:  # an authenticated post that is not accepted is a failed ingestion (FailedIngestionRate)
+            accepted = await _accept(raw, deps.publisher)
+        except ApiError:
+            observe_fetch(INGEST, ok=False)
+            raise
+        observe_fetch(INGEST, ok=True)
+        return accepted
 
     @app.get("/events", response_model=EventsPage, responses=_responses(400, 422, 503))
     async def list_events(
@@ -283,6 +276,27 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
         return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 
     return app
+
+
+async def _accept(raw: bytes, publisher: RawPublisher | None) -> IngestAccepted:
+    """Parse, validate, normalize-check and publish one /ingest body (ApiError when refused)."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "malformed JSON", str(exc)) from exc
+    try:
+        body = IngestRequest.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid request", _errors(exc)) from exc
+    try:
+        envelope = build_envelope(body)
+    except UnknownFeedError as exc:
+        raise ApiError(404, "unknown provider or feed", exc.as_dict()) from exc
+    except NormalizationError as exc:
+        raise ApiError(422, "payload rejected by the normalizer", exc.as_dict()) from exc
+    assert publisher is not None
+    await _publish(publisher, envelope)
+    return IngestAccepted(id=envelope.id)
 
 
 def _instant(description: str) -> Any:

@@ -33,6 +33,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from pipeline.observability import observe_ws_closed, observe_ws_opened
 from pipeline.settings import BroadcasterSettings
 from pipeline.web.auth import AuthError, Principal, verify_token
 from pipeline.web.hub import ClientQueue, Hub
@@ -50,6 +51,15 @@ from pipeline.web.protocol import (
 )
 
 log = logging.getLogger(__name__)
+# Closes that are not drops (WebSocketDropRate): a clean close or server shutdown, and the client's
+# own faults (bad message, too big, bad token, scope). Everything else (1006 no close frame, 1011,
+# 4008 slow consumer, ...) counts as a drop.
+NOT_DROPPED = frozenset({1000, 1001, 1009, CLOSE_BAD_MESSAGE, CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN})
+
+
+def dropped(close_code: int | None) -> bool:
+    """Whether a connection that ended with `close_code` was dropped (None: still open or unknown)."""
+    return close_code not in NOT_DROPPED
 
 
 class Session:
@@ -214,6 +224,7 @@ class Broadcaster:
             return
         self.sessions.add(session)
         self.hub.attach(session.queue)
+        observe_ws_opened()
         try:
             await self._read(session)
         except ConnectionClosed:
@@ -221,6 +232,7 @@ class Broadcaster:
         finally:
             self.sessions.discard(session)
             session.release()
+            observe_ws_closed(abnormal=dropped(ws.close_code))
 
     async def _read(self, session: Session) -> None:
         ws = session.ws

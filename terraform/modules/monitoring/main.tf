@@ -385,27 +385,30 @@ resource "aws_cloudwatch_metric_alarm" "alb_unhealthy" {
 # --- dashboard -------------------------------------------------------------------------------
 
 locals {
+  # The app metrics on the dashboard (tests/terraform reads this list: each must be emitted).
+  dashboard_metrics = [
+    { metric = "ErrorRate", title = "Error rate (%)", dimensions = {} },
+    { metric = "LatencyMs", title = "End-to-end latency (ms)", dimensions = { Stage = var.latency_stage } },
+    { metric = "FailedIngestionRate", title = "Failed ingestion (%)", dimensions = {} },
+    { metric = "WebSocketDropRate", title = "WebSocket drops (%)", dimensions = {} },
+    { metric = "WebSocketConnections", title = "WebSocket connections (per task avg)", dimensions = {} },
+    { metric = "ConsumerLag", title = "Consumer lag (messages)", dimensions = {} },
+  ]
+
   app_widgets = [
-    for i, m in [
-      ["ErrorRate", "Error rate (%)", []],
-      ["LatencyMs", "End-to-end latency (ms)", ["Stage", var.latency_stage]],
-      ["FailedIngestionRate", "Failed ingestion (%)", []],
-      ["WebSocketDropRate", "WebSocket drops (%)", []],
-      ["WebSocketConnections", "WebSocket connections (per task avg)", []],
-      ["ConsumerLag", "Consumer lag (messages)", []],
-      ] : {
+    for i, m in local.dashboard_metrics : {
       type   = "metric"
       x      = (i % 3) * 8
       y      = floor(i / 3) * 6
       width  = 8
       height = 6
       properties = {
-        title   = m[1]
+        title   = m.title
         region  = var.aws_region
         view    = "timeSeries"
         stat    = "Average"
         period  = 60
-        metrics = [concat([local.namespace, m[0]], m[2])]
+        metrics = [concat([local.namespace, m.metric], flatten([for k, v in m.dimensions : [k, v]]))]
       }
     }
   ]
