@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
+from agents.canonicalize import canonicalize, review_out
 from agents.normalize import OutRecord
 from agents.ordering import Decision, Policy, decide
-from agents.resolve import Fixture, resolve
+from agents.resolve import Candidate, Fixture, Resolution, resolve
 from pipeline import headers as h
 from pipeline import topics
 from schemas.timeutil import parse_iso
@@ -44,21 +45,18 @@ def _start_ms(record: dict[str, Any]) -> int | None:
     return int(parse_iso(text).timestamp() * 1000) if text else None
 
 
-def _resolve_ids(record: dict[str, Any], route: str, fixtures: list[Fixture], tolerance_ms: int) -> bool:
-    """Rewrite provider-scoped ids to canonical ones; True if the fixture list changed."""
+def candidate_of(record: dict[str, Any]) -> Candidate:
+    return Candidate(record["provider"], record["providerEventId"], record.get("sport"), record.get("league"),
+                     record.get("homeTeam"), record.get("awayTeam"), _start_ms(record))
+
+
+def resolve_record(record: dict[str, Any], route: str, fixtures: list[Fixture], tolerance_ms: int) -> Resolution | None:
+    """Rewrite provider-scoped ids and names to canonical ones."""
     if record["type"] == "feed_status":
-        return False
-    fixture, changed = resolve(fixtures, route, record["provider"], record["providerEventId"],
-                               start_ms=_start_ms(record), tolerance_ms=tolerance_ms)
-    if record["type"] == "odds":
-        record["eventId"] = fixture.id
-    else:
-        record["id"] = fixture.id
-        if record["type"] == "event":
-            record["refs"] = dict(fixture.refs)
-    return changed
-
-
+        return None
+    resolution = resolve(fixtures, route, candidate_of(record), tolerance_ms=tolerance_ms)
+    canonicalize(record, resolution)
+    return resolution
 def process_candidates(
     route: str, value: bytes, carried: list[tuple[str, bytes]], fixtures: list[Fixture],
     entity_state: Callable[[str], dict[str, Any] | None], *, policy: Policy, tolerance_ms: int,
@@ -69,7 +67,11 @@ def process_candidates(
     received_ms: int = message["receivedMs"]
     result = StageTwoResult()
     for record in message["records"]:
-        result.fixtures_changed |= _resolve_ids(record, route, fixtures, tolerance_ms)
+        resolution = resolve_record(record, route, fixtures, tolerance_ms)
+        if resolution is not None:
+            result.fixtures_changed |= resolution.changed
+            if resolution.review is not None:
+                result.outputs.append(review_out(resolution.review, carried))
         key = entity_key(record)
         state = result.entities.get(key) or entity_state(key)
         decision: Decision = decide(record, state, source, received_ms, policy=policy, is_down=is_down)

@@ -1,57 +1,43 @@
-"""Entity resolution: one canonical id per real fixture, whichever provider reports it.
+"""Entity resolution: one canonical id per real fixture, whichever provider reports it and however
+it spells the teams.
 
-Pure functions over plain data. A fixture is found by its *route key* (sport + normalized home
-and away names, after the alias table) and a start time within a tolerance; the route key is
-also the Kafka key of the resolve topic, so every record that can belong to a fixture is handled
-by the same partition (and worker), whatever provider it came from. Provider ids are kept as
-cross-references (`refs`), so a provider's later records find their fixture even if its start
-time moved (a postponement).
+Pure functions over plain data, used by the worker (stage 2), `sportsflow replay` and
+`sportsflow resolve` alike.
+
+Routing: the resolve topic is keyed by a *route* (sport + the two teams' anchors, in sorted order,
+see `agents.names.TeamName.anchor`), a key every usual spelling of a fixture shares ("FC Bayern",
+"Bayern München" and "Bayern Munich" all anchor on "bay"; home/away listed either way round gives
+the same route). So one partition sees every provider's view of a fixture and can compare them.
+
+Matching, within a route: a provider's record first finds its fixture by the provider's own id
+(`refs`, so a postponed fixture is still found); otherwise each fixture of the route that does not
+already hold this provider is scored (team names in both orientations, start time, competition;
+see `score`) and the best one at or above `MERGE_AT` is joined. Below it nothing merges: a new
+fixture is created. A provider's two ids are never one fixture. New fixtures and merges below
+`SURE_AT` yield a review record (for `canonical.unmatched`) listing the candidates and scores.
+
+Canonical names: a fixture's display names are fixed when it is created (a pinned or known name
+for the spelling if there is one, else the creating provider's spelling) and do not change on
+failover; each provider's own spelling is kept on the fixture (`spellings`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
-import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 
+import orjson
+
+from agents.names import TeamName, competition_similarity, parse_team, team_similarity, words
 from schemas.canonical import CanonicalRecord, Event, Odds, RaceResult
 
-# Words that distinguish nothing between providers' spellings of the same club.
-_NOISE = frozenset({"fc", "afc", "cf", "sc", "ac", "the", "club", "de", "fk"})
-_REPLACEMENTS = (("&", " and "), ("utd", "united"), ("st.", "saint "))
-
-
-@cache
-def _aliases() -> dict[str, dict[str, str]]:
-    """sport -> {normalized alias -> normalized canonical name} from agents/data/team_aliases.json."""
-    raw: dict[str, dict[str, str]] = json.loads(
-        resources.files("agents.data").joinpath("team_aliases.json").read_text()
-    )
-    table: dict[str, dict[str, str]] = {}
-    for sport, mapping in raw.items():
-        if sport.startswith("_"):
-            continue
-        table[sport] = {_normalize(alias): _normalize(name) for alias, name in mapping.items()}
-    return table
-
-
-def _normalize(name: str) -> str:
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    for old, new in _REPLACEMENTS:
-        text = text.replace(old, new)
-    words = [w for w in re.split(r"[^a-z0-9]+", text) if w and w not in _NOISE]
-    return "-".join(words)
-
-
-@lru_cache(maxsize=65536)
-def team_key(sport: str | None, name: str) -> str:
-    normalized = _normalize(name)
-    return _aliases().get(sport or "", {}).get(normalized, normalized)
+MERGE_AT = 0.75  # below this confidence nothing is merged
+SURE_AT = 0.9  # merges below this are reported for review
+REVIEW_FLOOR = 0.1  # candidates scoring less are not worth listing
+SWAP_PENALTY = 0.05  # a provider listing home and away the other way round is rarer than agreeing
+LEAGUE_PENALTY = 0.15  # both competitions known and clearly different
 
 
 def route_key(record: dict[str, Any]) -> str:
@@ -73,12 +59,18 @@ def route_key_of(record: CanonicalRecord) -> str:
 
 
 def _race_route(series: str, season: str, round_: int | None, name: str) -> str:
-    return f"race|{_normalize(series)}|{season}|{round_ or _normalize(name)}"
+    return f"race|{'-'.join(words(series))}|{season}|{round_ or '-'.join(words(name))}"
+
+
+def team_key(sport: str | None, name: str) -> str:
+    """A spelling's normalized key (after pins and the alias table)."""
+    return parse_team(sport, name)[0].key
 
 
 def _fixture_route(sport: str | None, home: str | None, away: str | None, provider: str, pid: str) -> str:
     if sport and home and away:
-        return f"fx|{sport}|{team_key(sport, home)}|{team_key(sport, away)}"
+        anchors = sorted((parse_team(sport, home)[0].anchor, parse_team(sport, away)[0].anchor))
+        return f"fx|{sport}|{anchors[0]}|{anchors[1]}"
     # Nothing to match on (e.g. a UOF message without its fixture): the provider's id is all we have.
     return f"px|{provider}|{pid}"
 
@@ -88,13 +80,71 @@ class Fixture:
     id: str
     start_ms: int
     refs: dict[str, str] = field(default_factory=dict)
+    home: str | None = None  # canonical display names, fixed at creation
+    away: str | None = None
+    league: str | None = None
+    # provider -> [home, away, league] as that provider spells them (in the fixture's orientation)
+    spellings: dict[str, list[str | None]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "start": self.start_ms, "refs": self.refs}
+        return {"id": self.id, "start": self.start_ms, "refs": self.refs, "home": self.home, "away": self.away,
+                "league": self.league, "spellings": self.spellings}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fixture:
-        return cls(data["id"], int(data["start"]), dict(data["refs"]))
+        return cls(data["id"], int(data["start"]), dict(data["refs"]), data.get("home"), data.get("away"),
+                   data.get("league"), dict(data.get("spellings") or {}))
+
+
+class FixtureCache:
+    """Parsed fixture lists by route, reused while the stored bytes are unchanged (a busy route is not
+    re-parsed for every record). Bounded; a miss only costs a parse."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: OrderedDict[bytes, tuple[bytes, list[Fixture]]] = OrderedDict()
+
+    def get(self, route: bytes, stored: bytes | None) -> list[Fixture]:
+        if not stored:
+            return []
+        hit = self._items.get(route)
+        if hit is not None and hit[0] == stored:
+            self._items.move_to_end(route)
+            return hit[1]
+        fixtures = [Fixture.from_dict(f) for f in orjson.loads(stored)]
+        self.put(route, stored, fixtures)
+        return fixtures
+
+    def put(self, route: bytes, stored: bytes, fixtures: list[Fixture]) -> None:
+        self._items[route] = (stored, fixtures)
+        self._items.move_to_end(route)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def forget(self, route: bytes) -> None:
+        self._items.pop(route, None)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What a provider's record says about its fixture."""
+
+    provider: str
+    provider_event_id: str
+    sport: str | None = None
+    league: str | None = None
+    home: str | None = None
+    away: str | None = None
+    start_ms: int | None = None
+
+
+@dataclass
+class Resolution:
+    fixture: Fixture
+    changed: bool  # the route's fixture list must be stored again
+    swapped: bool = False  # the provider lists home and away the other way round
+    confidence: float = 1.0
+    review: dict[str, Any] | None = None  # for canonical.unmatched
 
 
 def canonical_id(route: str, start_ms: int) -> str:
@@ -104,29 +154,86 @@ def canonical_id(route: str, start_ms: int) -> str:
     return f"sf_{digest}"
 
 
-def resolve(
-    fixtures: list[Fixture], route: str, provider: str, provider_event_id: str, *, start_ms: int | None,
-    tolerance_ms: int,
-) -> tuple[Fixture, bool]:
-    """Find (or create) the fixture a provider's record belongs to. Returns (fixture, changed)."""
+def _names(sport: str | None, fixture: Fixture, side: int) -> list[TeamName]:
+    spellings = [s[side] for s in fixture.spellings.values()]
+    shown = fixture.home if side == 0 else fixture.away
+    return [parse_team(sport, s)[0] for s in {*spellings, shown} if s]
+
+
+def _side(sport: str | None, known: list[TeamName], name: str) -> float:
+    parsed = parse_team(sport, name)[0]
+    return max((team_similarity(k, parsed) for k in known), default=0.0)
+
+
+def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, bool]:
+    """(confidence in [0, 1] that `cand` reports `fixture`, whether home/away are swapped)."""
+    if cand.start_ms is not None and abs(fixture.start_ms - cand.start_ms) > tolerance_ms:
+        return 0.0, False
+    if not (cand.home and cand.away):
+        return 0.0, False
+    homes, aways = _names(cand.sport, fixture, 0), _names(cand.sport, fixture, 1)
+    straight = min(_side(cand.sport, homes, cand.home), _side(cand.sport, aways, cand.away))
+    swapped = min(_side(cand.sport, homes, cand.away), _side(cand.sport, aways, cand.home)) - SWAP_PENALTY
+    confidence, is_swapped = (swapped, True) if swapped > straight else (straight, False)
+    if cand.start_ms is not None and tolerance_ms > 0:
+        confidence *= 1.0 - 0.25 * abs(fixture.start_ms - cand.start_ms) / tolerance_ms
+    league = competition_similarity(fixture.league, cand.league)
+    if league is not None and league < 0.6:
+        confidence -= LEAGUE_PENALTY
+    return max(0.0, round(confidence, 4)), is_swapped
+
+
+def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_ms: int) -> Resolution:
+    """Find (or create) the fixture a provider's record belongs to."""
     for fixture in fixtures:
-        if fixture.refs.get(provider) == provider_event_id:
-            return fixture, False
-    if start_ms is not None:
-        near = [f for f in fixtures if abs(f.start_ms - start_ms) <= tolerance_ms and provider not in f.refs]
-        if near:
-            best = min(near, key=lambda f: abs(f.start_ms - start_ms))
-            best.refs[provider] = provider_event_id
-            return best, True
-    elif len(fixtures) == 1 and provider not in fixtures[0].refs:
-        # No start time (e.g. odds from a feed that omits it): the only fixture of these teams is it.
-        fixtures[0].refs[provider] = provider_event_id
-        return fixtures[0], True
-    new_id = canonical_id(route, start_ms or 0)
+        if fixture.refs.get(cand.provider) == cand.provider_event_id:
+            spelled = fixture.spellings.get(cand.provider)
+            return Resolution(fixture, False, swapped=bool(spelled and len(spelled) > 3 and spelled[3]))
+    scored = sorted(
+        ((*score(f, cand, tolerance_ms), f) for f in fixtures if cand.provider not in f.refs),
+        key=lambda s: s[0], reverse=True,
+    )
+    considered = [s for s in scored if s[0] >= REVIEW_FLOOR]
+    if considered and considered[0][0] >= MERGE_AT and (cand.start_ms is not None or len(considered) == 1
+                                                       or considered[1][0] < MERGE_AT):
+        confidence, swapped, best = considered[0]
+        best.refs[cand.provider] = cand.provider_event_id
+        best.spellings[cand.provider] = _spelling(cand, swapped)
+        review = _review("low_confidence", cand, best.id, considered) if confidence < SURE_AT else None
+        return Resolution(best, True, swapped, confidence, review)
+    created = _create(fixtures, route, cand)
+    reason = "below_threshold" if considered else "unmatched"
+    return Resolution(created, True, review=_review(reason, cand, created.id, considered))
+
+
+def _spelling(cand: Candidate, swapped: bool) -> list[Any]:
+    home, away = (cand.away, cand.home) if swapped else (cand.home, cand.away)
+    return [home, away, cand.league, swapped]
+
+
+def _create(fixtures: list[Fixture], route: str, cand: Candidate) -> Fixture:
+    new_id = canonical_id(route, cand.start_ms or 0)
     if any(fixture.id == new_id for fixture in fixtures):
-        # Same teams, same hour, and the fixture already has this provider under another id: a second
-        # game (a double-header, a replay of an abandoned match). A provider's two ids are two fixtures.
-        new_id = canonical_id(f"{route}|{provider}|{provider_event_id}", start_ms or 0)
-    created = Fixture(new_id, start_ms or 0, {provider: provider_event_id})
+        # Same route, same hour, and that fixture is another game (this provider already holds it under
+        # another id, or the teams differ): derive the id from the provider's own id as well.
+        new_id = canonical_id(f"{route}|{cand.provider}|{cand.provider_event_id}", cand.start_ms or 0)
+    home = parse_team(cand.sport, cand.home)[1] or cand.home if cand.home else None
+    away = parse_team(cand.sport, cand.away)[1] or cand.away if cand.away else None
+    created = Fixture(new_id, cand.start_ms or 0, {cand.provider: cand.provider_event_id}, home, away,
+                      cand.league, {cand.provider: _spelling(cand, False)})
     fixtures.append(created)
-    return created, True
+    return created
+
+
+def _review(reason: str, cand: Candidate, assigned: str, considered: list[tuple[float, bool, Fixture]]
+            ) -> dict[str, Any]:
+    return {
+        "type": "resolution_review", "reason": reason, "provider": cand.provider,
+        "providerEventId": cand.provider_event_id, "sport": cand.sport, "league": cand.league,
+        "homeTeam": cand.home, "awayTeam": cand.away, "startMs": cand.start_ms, "assignedId": assigned,
+        "candidates": [
+            {"id": f.id, "homeTeam": f.home, "awayTeam": f.away, "league": f.league, "startMs": f.start_ms,
+             "refs": dict(f.refs), "confidence": conf, "swapped": swapped}
+            for conf, swapped, f in considered[:5]
+        ],
+    }

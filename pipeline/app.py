@@ -26,7 +26,7 @@ import faust
 
 from agents.normalize import RESOLVE, OutRecord, process_raw
 from agents.process import process_candidates
-from agents.resolve import Fixture
+from agents.resolve import FixtureCache
 from pipeline import guard, health, topics
 from pipeline import headers as h
 from pipeline.observability import observe_canonical, observe_processed, run_telemetry
@@ -105,6 +105,7 @@ async def resolve_and_order(stream: Any) -> None:
     tolerance_ms = int(settings.match_tolerance_s * 1000)
     expiry = guard.Expiry(int(settings.dedupe_ttl_s * 1000))
     state = guard.DeferredState()
+    parsed_fixtures = FixtureCache()
 
     def entity_state(key: str) -> Any:
         return guard.loads_or_none(entities_table.data.get(key.encode()))
@@ -114,13 +115,13 @@ async def resolve_and_order(stream: Any) -> None:
         for event in events:
             message = event.message
             try:
-                stored = fixtures_table.data.get(message.key)
-                fixtures = [Fixture.from_dict(f) for f in guard.loads(stored)] if stored else []
+                fixtures = parsed_fixtures.get(message.key, fixtures_table.data.get(message.key))
                 result = process_candidates(
                     message.key.decode() if message.key else "", message.value, list(message.headers or []),
                     fixtures, entity_state, policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,
                 )
             except Exception as exc:
+                parsed_fixtures.forget(message.key)  # it may hold a half-applied change
                 log.exception("cannot process resolve message %s@%s", message.partition, message.offset)
                 observe_processed("resolve", dead_letter=True)
                 futures.append(await _publish(guard.resolve_dead_letter(message, exc)))
@@ -128,7 +129,9 @@ async def resolve_and_order(stream: Any) -> None:
             futures.extend([await _publish(out) for out in result.outputs])
             partition = message.partition
             if result.fixtures_changed:
-                state.set(fixtures_table, partition, message.key, guard.dumps([f.as_dict() for f in fixtures]))
+                stored = guard.dumps([f.as_dict() for f in fixtures])
+                state.set(fixtures_table, partition, message.key, stored)
+                parsed_fixtures.put(message.key, stored, fixtures)
             for key, entity in result.entities.items():
                 state.set(entities_table, partition, key.encode(), guard.dumps(entity))
                 expiry.touch(partition, key, entity["updated"])

@@ -12,6 +12,8 @@ ODDS: Final = "canonical.odds"
 RACE_RESULTS: Final = "canonical.race_results"
 FEED_STATUS: Final = "canonical.feed_status"
 DEADLETTER: Final = "deadletter"
+# Entity-resolution review: new fixtures and low-confidence merges, with the candidates and scores.
+UNMATCHED: Final = "canonical.unmatched"
 
 
 def resolve_topic(app_id: str) -> str:

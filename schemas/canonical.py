@@ -103,6 +103,14 @@ class Score(CanonicalModel):
     away: int | None = Field(None, ge=0)
 
 
+class ProviderNames(CanonicalModel):
+    """How one provider spells a fixture (in the canonical home/away orientation)."""
+
+    home_team: str | None = None
+    away_team: str | None = None
+    league: str | None = None
+
+
 class Event(_Versioned):
     type: Literal["event"] = "event"
     id: str = Field(description="Canonical event id, stable across providers.")
@@ -117,6 +125,8 @@ class Event(_Versioned):
     clock: str | None = None
     provider_event_id: str
     refs: dict[str, str] = Field(default_factory=dict, description="Provider -> that provider's event id.")
+    provider_names: dict[str, ProviderNames] = Field(
+        default_factory=dict, description="Provider -> its own spelling of the teams and league.")
 
     @property
     def entity_key(self) -> str:

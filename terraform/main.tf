@@ -22,6 +22,8 @@ locals {
   canonical_topics  = ["canonical.events", "canonical.odds", "canonical.race_results", "canonical.feed_status"]
   feed_status_topic = "canonical.feed_status"
   deadletter_topic  = "deadletter"
+  # Entity-resolution review records (new fixtures, low-confidence merges) for operators.
+  unmatched_topic = "canonical.unmatched"
 
   # Faust app id (Settings.processing.app_id): its consumer group, and the prefix of its
   # internal topics (changelogs, repartition and leader topics).
@@ -38,7 +40,7 @@ locals {
       groups  = []
     }
     worker = {
-      produce = flatten([local.canonical_topics, local.deadletter_topic, local.internal_topics])
+      produce = flatten([local.canonical_topics, local.deadletter_topic, local.unmatched_topic, local.internal_topics])
       consume = flatten([local.raw_topics, local.canonical_topics, local.internal_topics])
       groups  = flatten([local.consumer_groups])
     }

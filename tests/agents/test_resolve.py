@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from agents.resolve import Fixture, canonical_id, resolve, route_key, team_key
+from agents.resolve import Candidate, Fixture, FixtureCache, canonical_id, resolve, route_key, team_key
 
 HOUR = 3_600_000
+TOL = 2 * HOUR
 
 
 def event(provider: str, pid: str, home: str, away: str, sport: str = "basketball") -> dict:
     return {"type": "event", "provider": provider, "providerEventId": pid, "sport": sport, "homeTeam": home,
             "awayTeam": away}
+
+
+def cand(provider: str, pid: str, start_ms: int | None, home: str = "Boston Celtics",
+         away: str = "Los Angeles Lakers", sport: str = "basketball", league: str | None = None) -> Candidate:
+    return Candidate(provider, pid, sport, league, home, away, start_ms)
 
 
 def test_aliases_and_spellings_meet():
@@ -22,9 +28,11 @@ def test_aliases_and_spellings_meet():
 
 
 def test_route_key_is_shared_by_providers_spelling_teams_differently():
-    """SportsDataIO keys and The Odds API names land on the same route (same partition)."""
+    """SportsDataIO keys and The Odds API names land on the same route (same partition), either way round."""
     assert route_key(event("sportsdataio", "1", "BOS", "LAL")) == route_key(
         event("theoddsapi", "abc", "Boston Celtics", "Los Angeles Lakers"))
+    assert route_key(event("a", "1", "FC Bayern München", "Borussia Dortmund", "soccer")) == route_key(
+        event("b", "2", "Dortmund", "Bayern Munich", "soccer"))
 
 
 def test_records_without_teams_stay_provider_scoped():
@@ -36,32 +44,35 @@ def test_records_without_teams_stay_provider_scoped():
 def test_second_provider_merges_into_the_known_fixture():
     """A start time within tolerance joins the existing fixture and records a cross-reference."""
     fixtures: list[Fixture] = []
-    first, created = resolve(fixtures, "r", "theoddsapi", "abc", start_ms=10 * HOUR, tolerance_ms=2 * HOUR)
-    second, changed = resolve(fixtures, "r", "sportsdataio", "nba:1", start_ms=10 * HOUR + 300_000,
-                              tolerance_ms=2 * HOUR)
-    assert created
-    assert changed
-    assert second is first
-    assert first.refs == {"theoddsapi": "abc", "sportsdataio": "nba:1"}
-    assert first.id == canonical_id("r", 10 * HOUR)
+    first = resolve(fixtures, "r", cand("theoddsapi", "abc", 10 * HOUR), tolerance_ms=TOL)
+    second = resolve(fixtures, "r", cand("sportsdataio", "nba:1", 10 * HOUR + 300_000, "BOS", "LAL"),
+                     tolerance_ms=TOL)
+    assert first.changed
+    assert second.changed
+    assert second.fixture is first.fixture
+    assert first.fixture.refs == {"theoddsapi": "abc", "sportsdataio": "nba:1"}
+    assert first.fixture.id == canonical_id("r", 10 * HOUR)
+    assert (first.fixture.home, first.fixture.away) == ("Boston Celtics", "Los Angeles Lakers")
 
 
 def test_cross_reference_wins_over_a_moved_start_time():
     """A postponed fixture (start moved by days) is still found by the provider's id."""
     fixtures: list[Fixture] = []
-    first, _ = resolve(fixtures, "r", "theoddsapi", "abc", start_ms=10 * HOUR, tolerance_ms=2 * HOUR)
-    again, changed = resolve(fixtures, "r", "theoddsapi", "abc", start_ms=80 * HOUR, tolerance_ms=2 * HOUR)
-    assert again is first
-    assert not changed
+    first = resolve(fixtures, "r", cand("theoddsapi", "abc", 10 * HOUR), tolerance_ms=TOL)
+    again = resolve(fixtures, "r", cand("theoddsapi", "abc", 80 * HOUR), tolerance_ms=TOL)
+    assert again.fixture is first.fixture
+    assert not again.changed
 
 
 def test_same_teams_on_another_day_is_another_fixture():
     """The return fixture a week later gets its own canonical id."""
     fixtures: list[Fixture] = []
-    first, _ = resolve(fixtures, "r", "theoddsapi", "a", start_ms=10 * HOUR, tolerance_ms=2 * HOUR)
-    later, _ = resolve(fixtures, "r", "sportsdataio", "b", start_ms=178 * HOUR, tolerance_ms=2 * HOUR)
-    assert later.id != first.id
+    first = resolve(fixtures, "r", cand("theoddsapi", "a", 10 * HOUR), tolerance_ms=TOL)
+    later = resolve(fixtures, "r", cand("sportsdataio", "b", 178 * HOUR), tolerance_ms=TOL)
+    assert later.fixture.id != first.fixture.id
     assert len(fixtures) == 2
+    assert later.review is not None
+    assert later.review["reason"] == "unmatched"
 
 
 def test_ids_are_deterministic_for_replays():
@@ -69,8 +80,7 @@ def test_ids_are_deterministic_for_replays():
     ids = []
     for _ in range(2):
         fixtures: list[Fixture] = []
-        fixture, _ = resolve(fixtures, "fx|soccer|a|b", "apisports", "9", start_ms=5 * HOUR, tolerance_ms=HOUR)
-        ids.append(fixture.id)
+        ids.append(resolve(fixtures, "fx|soccer|a|b", cand("apisports", "9", 5 * HOUR), tolerance_ms=HOUR).fixture.id)
     assert ids[0] == ids[1]
 
 
@@ -78,13 +88,51 @@ def test_two_ids_of_one_provider_are_two_fixtures():
     """The demo's 49ers v Bills twice, 30 s apart: one provider's two ids never share a canonical id,
     and a second provider's records pair with the game nearest in start time."""
     fixtures: list[Fixture] = []
-    route = "fx|americanfootball|san-francisco-49ers|buffalo-bills"
-    one, _ = resolve(fixtures, route, "theoddsapi", "g1", start_ms=10 * HOUR, tolerance_ms=2 * HOUR)
-    two, _ = resolve(fixtures, route, "theoddsapi", "g2", start_ms=10 * HOUR + 30_000, tolerance_ms=2 * HOUR)
+    route = "fx|americanfootball|buf|fra"
+    kw = {"home": "San Francisco 49ers", "away": "Buffalo Bills", "sport": "americanfootball"}
+    one = resolve(fixtures, route, cand("theoddsapi", "g1", 10 * HOUR, **kw), tolerance_ms=TOL).fixture
+    two = resolve(fixtures, route, cand("theoddsapi", "g2", 10 * HOUR + 30_000, **kw), tolerance_ms=TOL).fixture
     assert one.id != two.id
     assert one.refs == {"theoddsapi": "g1"}
     assert two.refs == {"theoddsapi": "g2"}
-    other, _ = resolve(fixtures, route, "sportsdataio", "s2", start_ms=10 * HOUR + 30_000, tolerance_ms=2 * HOUR)
-    assert other is two
-    again, changed = resolve(fixtures, route, "theoddsapi", "g1", start_ms=10 * HOUR, tolerance_ms=2 * HOUR)
-    assert again is one and not changed
+    other = resolve(fixtures, route, cand("sportsdataio", "s2", 10 * HOUR + 30_000, "SF", "BUF",
+                                          "americanfootball"), tolerance_ms=TOL)
+    assert other.fixture is two
+    again = resolve(fixtures, route, cand("theoddsapi", "g1", 10 * HOUR, **kw), tolerance_ms=TOL)
+    assert again.fixture is one
+    assert not again.changed
+
+
+def test_home_away_swap_is_detected_and_the_fixture_keeps_its_orientation():
+    fixtures: list[Fixture] = []
+    first = resolve(fixtures, "r", cand("theoddsapi", "a", 10 * HOUR), tolerance_ms=TOL)
+    swapped = resolve(fixtures, "r", cand("apisports", "b", 10 * HOUR, "Los Angeles Lakers", "Boston Celtics"),
+                      tolerance_ms=TOL)
+    assert swapped.fixture is first.fixture
+    assert swapped.swapped
+    assert resolve(fixtures, "r", cand("apisports", "b", 10 * HOUR, "Los Angeles Lakers", "Boston Celtics"),
+                   tolerance_ms=TOL).swapped
+    assert first.fixture.spellings["apisports"][:2] == ["Boston Celtics", "Los Angeles Lakers"]
+
+
+def test_below_the_threshold_nothing_merges_and_the_candidates_are_reported():
+    fixtures: list[Fixture] = []
+    resolve(fixtures, "r", cand("a", "1", 10 * HOUR, "Manchester United", "Liverpool", "soccer"), tolerance_ms=TOL)
+    other = resolve(fixtures, "r", cand("b", "2", 10 * HOUR, "Manchester City", "Liverpool", "soccer"),
+                    tolerance_ms=TOL)
+    assert len(fixtures) == 2
+    assert other.review is not None
+    assert other.review["reason"] == "below_threshold"
+    assert other.review["candidates"][0]["id"] == fixtures[0].id
+    assert other.review["candidates"][0]["confidence"] < 0.75
+
+
+def test_fixture_cache_reuses_a_parse_only_while_the_stored_bytes_are_the_same():
+    cache = FixtureCache(size=2)
+    stored = b'[{"id":"sf_1","start":0,"refs":{"a":"1"}}]'
+    first = cache.get(b"r", stored)
+    assert cache.get(b"r", stored) is first
+    assert cache.get(b"r", b'[{"id":"sf_2","start":0,"refs":{}}]')[0].id == "sf_2"
+    assert cache.get(b"r", None) == []
+    cache.forget(b"r")
+    assert cache.get(b"r", stored) is not first
