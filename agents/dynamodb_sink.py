@@ -8,10 +8,14 @@ Two layers, as in a sans-I/O design:
 
 Keys (`pk` / `sk`):
     EVENT#<id>                         STATE                   current event (gsi1: SPORT#<sport>#<date>)
-    EVENT#<id>                         V#<seq>                 one event version (expiresAt)
-    RACE#<id>                          STATE / V#<seq>         same for race results
+    EVENT#<id>                         V#<epoch>#<seq>         one event version (expiresAt)
+    RACE#<id>                          STATE / V#<epoch>#<seq> same for race results
     ODDS#<eventId>                     ODDS#<bookmaker>#<market>   current prices of one market
-    ODDS#<eventId>#<bookmaker>#<market>  V#<seq>               one odds version (expiresAt)
+    ODDS#<eventId>#<bookmaker>#<market>  V#<epoch>#<seq>       one odds version (expiresAt)
+
+A version `(epoch, seq)` names one content forever (schemas/canonical.py), so a history row is
+never overwritten by different content. The current-state item holds the newest version: within
+an epoch the higher seq; across epochs (a new lineage, a backfill) the later record time.
 """
 
 from __future__ import annotations
@@ -38,8 +42,14 @@ log = logging.getLogger(__name__)
 TOPICS = (topics.EVENTS, topics.ODDS, topics.RACE_RESULTS)
 STATE_SK = "STATE"
 SEQ_DIGITS = 12
-# Newer wins: by seq; equal seq (records not yet sequenced carry seq 0) falls back to the record time.
-NEWER_CONDITION = "attribute_not_exists(pk) OR #seq < :seq OR (#seq = :seq AND #ts < :ts)"
+# Newer wins. Same epoch: by seq, equal seq (records not yet sequenced carry epoch 0, seq 0) by record
+# time. Another epoch (items written before epochs existed have none): by record time, then epoch.
+NEWER_CONDITION = (
+    "attribute_not_exists(pk)"
+    " OR (#epoch = :epoch AND (#seq < :seq OR (#seq = :seq AND #ts < :ts)))"
+    " OR ((attribute_not_exists(#epoch) OR #epoch <> :epoch) AND (#ts < :ts OR (#ts = :ts AND #epoch < :epoch)))"
+    " OR (attribute_not_exists(#epoch) AND #ts = :ts)"
+)
 Item = dict[str, dict[str, Any]]  # low-level AttributeValue form: {"pk": {"S": "EVENT#1"}, ...}
 
 
@@ -59,11 +69,19 @@ def odds_pk(event_id: str) -> str:
     return f"ODDS#{event_id}"
 
 
-def version_sk(seq: int, ts_ms: int) -> str:
-    """`V#<seq>`; unsequenced records (seq 0) add their time so versions do not collide."""
+def version_sk(epoch: int, seq: int, ts_ms: int) -> str:
+    """`V#<epoch>#<seq>`; unsequenced records (seq 0) add their time so versions do not collide."""
     if seq > 0:
-        return f"V#{seq:0{SEQ_DIGITS}d}"
-    return f"V#{0:0{SEQ_DIGITS}d}#{ts_ms:013d}"
+        return f"V#{epoch:013d}#{seq:0{SEQ_DIGITS}d}"
+    return f"V#{epoch:013d}#{0:0{SEQ_DIGITS}d}#{ts_ms:013d}"
+
+
+def is_newer(new: tuple[int, int, int], old: tuple[int, int, int]) -> bool:
+    """`NEWER_CONDITION` on (epoch, seq, ts) triples, for choosing among a batch's writes."""
+    (epoch, seq, ts), (old_epoch, old_seq, old_ts) = new, old
+    if epoch == old_epoch:
+        return (seq, ts) > (old_seq, old_ts)
+    return (ts, epoch) > (old_ts, old_epoch)
 
 
 def sport_day_key(sport: str, start_iso: str) -> str:
@@ -80,8 +98,9 @@ class Items:
         return self.state["pk"]["S"], self.state["sk"]["S"]
 
     @property
-    def version(self) -> tuple[int, int]:
-        return int(self.state["seq"]["N"]), int(self.state["ts"]["N"])
+    def version(self) -> tuple[int, int, int]:
+        """(epoch, seq, record time in ms)."""
+        return int(self.state["epoch"]["N"]), int(self.state["seq"]["N"]), int(self.state["ts"]["N"])
 
 
 def _s(value: str) -> dict[str, Any]:
@@ -110,7 +129,8 @@ def record_items(
     wire = wire if wire is not None else record.to_wire()
     ts_ms = int(record.timestamp.timestamp() * 1000)
     common: Item = {
-        "type": _s(record.type), "entityKey": _s(record.entity_key), "seq": _n(record.seq), "ts": _n(ts_ms),
+        "type": _s(record.type), "entityKey": _s(record.entity_key), "epoch": _n(record.epoch), "seq": _n(record.seq),
+        "ts": _n(ts_ms),
         "provider": _s(record.provider), "record": _s(orjson.dumps(wire).decode()),
         "updatedAt": _s(iso_z(utc_now())),
     }
@@ -134,7 +154,7 @@ def record_items(
         raise TypeError(f"no DynamoDB items for {record.type} records")
     state = {"pk": _s(pk), "sk": _s(state_sk), **common, **extra}
     history = {
-        "pk": _s(history_pk), "sk": _s(version_sk(record.seq, ts_ms)), **common,
+        "pk": _s(history_pk), "sk": _s(version_sk(record.epoch, record.seq, ts_ms)), **common,
         TABLE_TTL_ATTRIBUTE: _n(now_s + ttl_days * 86400),
     }
     return Items(state, history)
@@ -145,7 +165,7 @@ def newest_per_key(items: Sequence[Items]) -> list[Items]:
     best: dict[tuple[str, str], Items] = {}
     for it in items:
         current = best.get(it.state_key)
-        if current is None or current.version < it.version:
+        if current is None or is_newer(it.version, current.version):
             best[it.state_key] = it
     return list(best.values())
 
@@ -201,8 +221,8 @@ class DynamoTable:
         try:
             self._client.put_item(
                 TableName=self._name, Item=item, ConditionExpression=NEWER_CONDITION,
-                ExpressionAttributeNames={"#seq": "seq", "#ts": "ts"},
-                ExpressionAttributeValues={":seq": item["seq"], ":ts": item["ts"]},
+                ExpressionAttributeNames={"#epoch": "epoch", "#seq": "seq", "#ts": "ts"},
+                ExpressionAttributeValues={":epoch": item["epoch"], ":seq": item["seq"], ":ts": item["ts"]},
             )
         except Exception as exc:
             error = translate_boto_error("dynamodb", "PutItem", exc)

@@ -1,4 +1,4 @@
-"""Per-entity versioning: dedupe, ordering, precedence/failover and corrections, as pure functions.
+"""Per-entity versioning: dedupe, per-group precedence, freshness, corrections, as pure functions.
 
 `decide()` takes one candidate canonical record (wire form, canonical ids already resolved), the
 entity's stored state and the source it came from (`provider/feed`), and returns what to publish
@@ -6,57 +6,61 @@ entity's stored state and the source it came from (`provider/feed`), and returns
 
 - **Late**: a record older (by the source's own timestamp) than one this source already gave
   us is dropped. **Repeat**: the same content from the same source is dropped.
-- **Precedence**: each entity follows one source at a time, the best by configured priority.
-  A better source takes over at once; a worse one only when the current source is down (feed
-  status) or silent past `stale_ms` while the worse one has news (failover). A source we failed
-  over from gets the entity back only after it has been delivering again for `hysteresis_ms`.
-- **Monotonic**: a score or status never moves backwards, except as a *correction* from the
-  source being followed, with a newer source timestamp (published with `correction: true` and
-  the seq it replaces). A failed-over source that lags behind is not a correction: dropped.
-- **Unchanged**: a merged result equal to what was published is not published again (a mere
-  change of source is: consumers see `source` change).
-- Every published version gets `seq = previous + 1`.
+- **Precedence per field group** (`agents/precedence.py`): each group (an event's live score and
+  status; its fixture data; an odds entity's prices) follows the best source that carries it. A
+  better carrier takes over at once; a worse one only when the followed one is down or silent
+  past `stale_ms` *for that group*; a source we failed over from gets the group back after
+  delivering again for `hysteresis_ms`. A source that lacks a group never takes it over.
+- **Freshness**: forward progress (a score that only moves forward, a status that advances)
+  first reported by another matched source is published at once, with that source in the
+  record's `provenance`. The followed source confirms it (nothing new is published) or, if it
+  still reports less `confirm_ms` later (or reports something inconsistent), corrects it.
+- **Monotonic**: a score or status never moves backwards except as a *correction* from the
+  followed source (`correction: true` and the seq it replaces). A failed-over source that lags
+  behind is not a correction: dropped.
+- **Versions**: a version is published only when the content a consumer sees changes (not
+  when only `source`, `provenance` or timestamps do). Versions are `(epoch, seq)`: `epoch` is
+  fixed when the entity's lineage starts (its state was empty), `seq` counts 1, 2, 3... within it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from agents.precedence import (
+    LIVE,
+    STATUS_RANK,
+    Policy,
+    behind_or_equal,
+    choose,
+    fill,
+    group_values,
+    groups_of,
+    new_group,
+    progress,
+    regressed,
+)
+from schemas.timeutil import parse_iso
+
+__all__ = ["STATUS_RANK", "Decision", "Policy", "content_hash", "decide"]
+
 # Fields that say where or when a version came from, not what it says.
-_META = frozenset({"seq", "timestamp", "sourceTimestamp", "provider", "source", "refs", "correction",
-                   "replacesSeq", "providerEventId"})
-STATUS_RANK: Mapping[str, int] = {
-    "scheduled": 0, "postponed": 0, "delayed": 0,
-    "live": 1, "halftime": 1, "suspended": 1,
-    "final": 2, "cancelled": 2, "abandoned": 2,
-}
-
-
-@dataclass(frozen=True)
-class Policy:
-    priorities: Mapping[str, Sequence[str]]  # sport (or "default") -> ["provider" | "provider/feed", ...]
-    stale_ms: int = 60_000
-    hysteresis_ms: int = 30_000
-
-    def rank(self, source: str, sport: str | None) -> int:
-        order = self.priorities.get(sport or "", self.priorities.get("default", ()))
-        provider = source.split("/", 1)[0]
-        for i, entry in enumerate(order):
-            if entry in {source, provider}:
-                return i
-        return len(order)
+_META = frozenset({"seq", "epoch", "timestamp", "sourceTimestamp", "provider", "source", "refs", "correction",
+                   "replacesSeq", "providerEventId", "provenance"})
+# Reasons by strength: the one reported for a record is the strongest any of its groups produced.
+_STRENGTH = ("unchanged", "standby", "behind", "fresh", "published", "correction")
 
 
 @dataclass(frozen=True)
 class Decision:
     publish: dict[str, Any] | None
     state: dict[str, Any]
-    reason: str  # "published", "correction", "late", "repeat", "standby", "behind", "unchanged"
+    reason: str  # "published", "correction", "fresh", "late", "repeat", "standby", "behind", "unchanged"
 
 
 def content_hash(record: Mapping[str, Any]) -> str:
@@ -65,99 +69,110 @@ def content_hash(record: Mapping[str, Any]) -> str:
 
 
 def _ms(record: Mapping[str, Any], received_ms: int) -> int:
-    from schemas.timeutil import parse_iso
-
     text = record.get("sourceTimestamp")
     return int(parse_iso(text).timestamp() * 1000) if text else received_ms
 
 
-def _merge(last: Mapping[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:
-    """A source that does not know the score (e.g. an odds feed's event) does not erase it."""
-    merged = dict(record)
-    if last is None:
-        return merged
-    score = merged.get("score")
-    if record.get("type") == "event" and isinstance(score, dict) and score.get("home") is None \
-            and score.get("away") is None and last.get("score"):
-        merged["score"] = last["score"]
-    refs = dict(last.get("refs") or {})
-    refs.update(record.get("refs") or {})
-    if refs:
-        merged["refs"] = refs
-    return merged
+def new_state(epoch: int) -> dict[str, Any]:
+    return {"epoch": epoch, "seq": 0, "hash": None, "last": None, "updated": 0, "sources": {}, "groups": {}}
 
 
-def _regressed(last: Mapping[str, Any], merged: Mapping[str, Any]) -> bool:
-    if "status" in merged and STATUS_RANK.get(merged["status"], 0) < STATUS_RANK.get(last.get("status", ""), 0):
-        return True
-    new, old = merged.get("score"), last.get("score")
-    if isinstance(new, dict) and isinstance(old, dict):
-        return any(
-            new.get(side) is not None and old.get(side) is not None and new[side] < old[side]
-            for side in ("home", "away")
-        )
-    return False
-
-
-def _choose(state: dict[str, Any], source: str, received_ms: int, *, policy: Policy, sport: str | None,
-            is_down: Callable[[str], bool]) -> str:
-    current: str | None = state.get("source")
-    if current is None or current == source:
-        return source
-    sources = state["sources"]
-    mine, theirs = policy.rank(source, sport), policy.rank(current, sport)
-    if mine < theirs:
-        if state.get("failoverFrom") == source:
-            since = sources[source]["since"]
-            current_down = is_down(current) or received_ms - sources[current]["seen"] > policy.stale_ms
-            if (received_ms - since >= policy.hysteresis_ms and not is_down(source)) or current_down:
-                state["failoverFrom"] = None
-                return source
-            return current
-        return source
-    current_seen = sources.get(current, {}).get("seen", 0)
-    if is_down(current) or received_ms - current_seen > policy.stale_ms:
-        if policy.rank(current, sport) < mine:
-            state["failoverFrom"] = current
-        return source
-    return current
+def _copy(state: dict[str, Any]) -> dict[str, Any]:
+    return {**state, "sources": dict(state["sources"]),
+            "groups": {name: dict(group) for name, group in state["groups"].items()}}
 
 
 def decide(
     record: dict[str, Any], state: dict[str, Any] | None, source: str, received_ms: int, *, policy: Policy,
-    is_down: Callable[[str], bool] = lambda _source: False,
+    is_down: Callable[[str], bool] = lambda _source: False, epoch: int | None = None,
 ) -> Decision:
-    state = {"seq": 0, "hash": None, "source": None, "ts": 0, "last": None, "failoverFrom": None,
-             "sources": {}} if state is None else {**state, "sources": dict(state["sources"])}
+    """`epoch`: the lineage id to use if this record starts one (default: `received_ms`)."""
+    # A state without groups predates versions with epochs: start a new lineage.
+    state = new_state(received_ms if epoch is None else epoch) if state is None or "groups" not in state \
+        else _copy(state)
     state["updated"] = received_ms
     ts = _ms(record, received_ms)
     digest = content_hash(record)
+    groups = groups_of(record["type"])
+    carried = {g.name: received_ms for g in groups if g.carried(record)}
     seen = state["sources"].get(source)
     if seen is not None and ts < seen["ts"]:
         return Decision(None, state, "late")
-    if seen is not None and digest == seen["hash"]:
-        state["sources"][source] = {**seen, "seen": received_ms}
+    pending = any(group.get("pending") for group in state["groups"].values())
+    if seen is not None and digest == seen["hash"] and not pending:
+        state["sources"][source] = {**seen, "seen": received_ms, "g": {**seen.get("g", {}), **carried}}
         return Decision(None, state, "repeat")
     resumed = seen is None or received_ms - seen["seen"] > policy.stale_ms
     state["sources"][source] = {"ts": ts, "hash": digest, "seen": received_ms,
-                                "since": received_ms if resumed else seen["since"]}
-    active = _choose(state, source, received_ms, policy=policy, sport=record.get("sport"), is_down=is_down)
-    if active != source:
-        return Decision(None, state, "standby")
+                                "since": received_ms if resumed else seen["since"],
+                                "g": {**(seen or {}).get("g", {}), **carried}}
 
-    last = state["last"]
-    merged = _merge(last, record)
-    correction = False
-    if last is not None and _regressed(last, merged):
-        if state["source"] != source or ts <= state["ts"]:
-            return Decision(None, state, "behind")
-        correction = True
-    merged_hash = content_hash(merged)
-    if merged_hash == state["hash"] and state["source"] == source:
-        return Decision(None, state, "unchanged")
+    last: dict[str, Any] | None = state["last"]
+    grouped = {f for group in groups for f in group.fields}
+    content = {k: v for k, v in record.items() if k not in _META and k not in grouped}
+    provenance: dict[str, str] = dict((last or {}).get("provenance") or {})
+    reason, correction, seen_reasons = "unchanged", False, set()
+    for group in groups:
+        gs = state["groups"].setdefault(group.name, new_group())
+        mine = group_values(group, record, _META)
+        if last is None:
+            content.update(mine)
+            provenance[group.name] = source
+            if group.name in carried:
+                gs.update(source=source, ts=ts)
+            continue
+        current = group_values(group, last, _META)
+        values, outcome = _group(group.name, gs, current, mine, carried=carried, sources=state["sources"],
+                                 source=source, ts=ts, received_ms=received_ms, policy=policy,
+                                 sport=record.get("sport"), is_down=is_down)
+        content = dict(values) if not group.fields else {**content, **values}
+        if outcome in {"published", "correction", "fresh"}:
+            provenance[group.name] = source
+        correction |= outcome == "correction"
+        seen_reasons.add(outcome)
+        reason = max(reason, outcome, key=_STRENGTH.index)
 
+    merged_hash = content_hash(content)
+    if last is not None and merged_hash == state["hash"]:
+        state["last"] = {**last, "provenance": provenance}
+        quiet = next((r for r in ("behind", "standby") if r in seen_reasons), "unchanged")
+        return Decision(None, state, quiet)
+    refs = {**((last or {}).get("refs") or {}), **(record.get("refs") or {})}
     seq = state["seq"] + 1
-    merged.update(seq=seq, source=source, correction=correction,
-                  replacesSeq=state["seq"] if correction else None)
-    state.update(seq=seq, hash=merged_hash, source=source, ts=ts, last=merged)
-    return Decision(merged, state, "correction" if correction else "published")
+    published = {**{k: v for k, v in record.items() if k in _META}, **content}
+    if refs:
+        published["refs"] = refs
+    published.update(epoch=state["epoch"], seq=seq, source=source, provenance=provenance, correction=correction,
+                     replacesSeq=state["seq"] if correction else None)
+    state.update(seq=seq, hash=merged_hash, last=published)
+    return Decision(published, state, "correction" if correction else "published" if reason != "fresh" else "fresh")
+
+
+def _group(name: str, gs: dict[str, Any], current: dict[str, Any], mine: dict[str, Any], *,
+           carried: Mapping[str, int], sources: Mapping[str, Any], source: str, ts: int, received_ms: int,
+           policy: Policy, sport: str | None, is_down: Callable[[str], bool]) -> tuple[dict[str, Any], str]:
+    """The values one group takes from this record, and why."""
+    active: str | None
+    if name in carried:
+        active = choose(gs, name, sources, source, received_ms, policy=policy, sport=sport, is_down=is_down)
+    else:  # the followed source's record without this group's values still updates what it does carry
+        active = source if gs["source"] == source else None
+    mine = fill(mine, current)
+    if active != source:
+        if name == LIVE:
+            ahead = progress(current, mine)
+            if ahead:
+                gs["pending"] = {"source": source, "at": received_ms}
+                return {**current, **ahead}, "fresh"
+        return current, "standby"
+    was, pending = gs["source"], gs.get("pending")
+    if name == LIVE and regressed(current, mine):
+        if pending and was == source:
+            if behind_or_equal(mine, current) and received_ms - pending["at"] < policy.confirm_ms:
+                return current, "behind"  # the followed source has not caught up with fresher news yet
+        elif not (was == source and ts > gs["ts"]):
+            return current, "behind"  # a source we failed over to (or back to) lags behind
+        gs.update(source=source, ts=ts, pending=None)
+        return mine, "correction"
+    gs.update(source=source, ts=ts, pending=None)
+    return mine, "published"

@@ -60,8 +60,10 @@ def resolve_record(record: dict[str, Any], route: str, fixtures: list[Fixture], 
 def process_candidates(
     route: str, value: bytes, carried: list[tuple[str, bytes]], fixtures: list[Fixture],
     entity_state: Callable[[str], dict[str, Any] | None], *, policy: Policy, tolerance_ms: int,
-    is_down: Callable[[str], bool],
+    is_down: Callable[[str], bool], epoch: int | None = None,
 ) -> StageTwoResult:
+    """`epoch`: the lineage id of entities whose lineage starts here (default: the message's receipt
+    time, so processing the same message again after a crash starts the same lineage)."""
     message = orjson.loads(value)
     source: str = message["source"]
     received_ms: int = message["receivedMs"]
@@ -74,7 +76,8 @@ def process_candidates(
                 result.outputs.append(review_out(resolution.review, carried))
         key = entity_key(record)
         state = result.entities.get(key) or entity_state(key)
-        decision: Decision = decide(record, state, source, received_ms, policy=policy, is_down=is_down)
+        decision: Decision = decide(record, state, source, received_ms, policy=policy, is_down=is_down,
+                                    epoch=epoch)
         result.entities[key] = decision.state
         result.reasons[decision.reason] += 1
         if decision.publish is not None:

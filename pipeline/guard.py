@@ -86,7 +86,7 @@ class DeferredState:
 
 def policy(settings: ProcessingSettings) -> Policy:
     return Policy(settings.priorities, stale_ms=int(settings.stale_s * 1000),
-                  hysteresis_ms=int(settings.hysteresis_s * 1000))
+                  hysteresis_ms=int(settings.hysteresis_s * 1000), confirm_ms=int(settings.confirm_s * 1000))
 
 
 def dumps(value: Any) -> bytes:

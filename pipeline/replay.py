@@ -2,8 +2,10 @@
 
 The worker's two pure stages run here unchanged: `process_raw` (stage 1) then
 `process_candidates` (stage 2) with this replay's own in-memory state. Canonical ids are
-deterministic (`agents/resolve.canonical_id`), so they match the live stream; seqs restart at 1
-per replay. Entity state expires after `processing.dedupe_ttl_s` of *record* time, as it would
+deterministic (`agents/resolve.canonical_id`), so they match the live stream. A replay is its own
+lineage: its versions carry the replay's epoch (its start time, kept across `--resume`) and count
+1, 2, 3... over what it *publishes*, so (entity, epoch, seq) still names one content and a consumer
+sees no false gap. Entity state expires after `processing.dedupe_ttl_s` of *record* time, as it would
 have in the live worker when the records were new.
 
 Idempotence ("a second replay changes nothing"): before publishing, the replay reads the output
@@ -12,8 +14,9 @@ topics from `published_from` on and counts each `(topic, entity key, content)` a
 replayed version with some content is published only if the topic holds fewer than n of them.
 So replaying a range twice publishes nothing the second time: consumers (WebSocket clients, the
 DynamoDB sink, the archive) see no new record. Replaying into the canonical topics publishes only
-versions the live stream did not (a normalizer fix); note their seqs restart at 1, so the DynamoDB
-sink, which keeps the highest seq, records them as history without replacing a newer live state.
+versions the live stream did not (a normalizer fix), exactly once; across epochs the newer version
+is the one with the later record time, so the DynamoDB sink keeps them as history without replacing
+a newer live state.
 
 Dead letters are counted and reported, never published (the original run dead-lettered them).
 Cancel-safe: stopping (the `stop` event, Ctrl-C) finishes the record in hand, flushes the producer
@@ -59,7 +62,9 @@ class Outcome:
 class Replayer:
     """Stage 1 + stage 2 over one replay's state. `state()`/`restore()` round-trip it through JSON."""
 
-    def __init__(self, processing: ProcessingSettings) -> None:
+    def __init__(self, processing: ProcessingSettings, epoch: int | None = None) -> None:
+        self.epoch = h.now_ms() if epoch is None else epoch
+        self.published_seq: dict[str, int] = {}  # topic|entity key -> last seq this replay published
         self._policy = guard.policy(processing)
         self._tolerance_ms = int(processing.match_tolerance_s * 1000)
         self._ttl_ms = int(processing.dedupe_ttl_s * 1000)
@@ -85,18 +90,31 @@ class Replayer:
             fixtures = self.fixtures.setdefault(route, [])
             result = process_candidates(route, candidate.value, candidate.headers, fixtures, self._entity,
                                         policy=self._policy, tolerance_ms=self._tolerance_ms,
-                                        is_down=lambda _source: False)
+                                        is_down=lambda _source: False, epoch=self.epoch)
             self.entities.update(result.entities)
             outcome.outputs.extend(result.outputs)
         return outcome
 
+    def renumber(self, topic: str, out: OutRecord) -> OutRecord:
+        """The version as published: seqs count what this replay publishes (admitted records only)."""
+        ident = f"{topic}|{out.key.decode()}"
+        seq = self.published_seq.get(ident, 0) + 1
+        self.published_seq[ident] = seq
+        record = orjson.loads(out.value)
+        record.update(epoch=self.epoch, seq=seq)
+        if record.get("correction"):
+            record["replacesSeq"] = seq - 1 if seq > 1 else None
+        return OutRecord(out.topic, out.key, orjson.dumps(record), out.headers)
+
     def state(self) -> dict[str, Any]:
         return {"fixtures": {r: [f.as_dict() for f in fs] for r, fs in self.fixtures.items()},
-                "entities": self.entities}
+                "entities": self.entities, "epoch": self.epoch, "publishedSeq": self.published_seq}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.fixtures = {r: [Fixture.from_dict(f) for f in fs] for r, fs in state.get("fixtures", {}).items()}
         self.entities = dict(state.get("entities", {}))
+        self.epoch = int(state.get("epoch", self.epoch))
+        self.published_seq = dict(state.get("publishedSeq", {}))
 
 
 class Dedupe:
@@ -266,8 +284,9 @@ async def execute(replayer: Replayer, records: AsyncIterator[RawRecord], run: Ru
             if run.dedupe is not None and not run.dedupe.admit(topic, out):
                 report.already_present += 1
                 continue
-            stamped = OutRecord(topic, out.key, out.value,
-                                [*out.headers, (h.APP, app), (h.PUBLISHED_TS, h.ms(h.now_ms()))])
+            numbered = replayer.renumber(topic, out)
+            stamped = OutRecord(topic, numbered.key, numbered.value,
+                                [*numbered.headers, (h.APP, app), (h.PUBLISHED_TS, h.ms(h.now_ms()))])
             await run.output.send(topic, stamped)
             report.published[topic] += 1
         position.next[(record.topic, record.partition)] = record.offset + 1

@@ -27,7 +27,7 @@ from pipeline.replay_select import Position
 from pipeline.replay_source import Plan, RawRecord, read_published
 from pipeline.settings import Settings
 
-IGNORED = frozenset({"seq", "correction", "replacesSeq", "timestamp", "sourceTimestamp", "refs"})
+IGNORED = frozenset({"epoch", "seq", "provenance", "correction", "replacesSeq", "timestamp", "sourceTimestamp", "refs"})
 Entity = tuple[str, str]  # (topic, entity key)
 
 

@@ -173,6 +173,10 @@ class ProcessingSettings(_Section):
     hysteresis_s: float = Field(
         30.0, description="A recovered source must deliver this long before it is followed again."
     )
+    confirm_s: float = Field(
+        30.0, description="The followed source may lag behind another source's published progress this long "
+        "before its lower values are published as a correction.",
+    )
     match_tolerance_s: float = Field(
         2 * 3600.0, description="Start times within this of each other can be the same fixture across providers."
     )

@@ -4,8 +4,15 @@ Wire format: JSON with camelCase names; every record has `type` and `schemaVersi
 `Event` is a superset of the original engine's `SportsEvent`
 (`id, sport, homeTeam, awayTeam, score{home,away}, status, timestamp`).
 
-Processing fields (`seq`, `source`, `refs`, `correction`, `replacesSeq`) are filled by the
-agents; normalizers leave them at their defaults.
+Processing fields (`epoch`, `seq`, `source`, `provenance`, `refs`, `correction`, `replacesSeq`)
+are filled by the agents; normalizers leave them at their defaults.
+
+Versions: `(epoch, seq)` names one content of one entity, forever. `epoch` is fixed when an
+entity's lineage starts (first sight, after its state expired, in each replay); `seq` counts
+1, 2, 3... within the epoch with no gaps, so a consumer that holds `(e, n)` and receives `(e, n+2)`
+knows it missed a version, and one that receives another epoch knows a new lineage started (that
+record is a complete snapshot). Within an epoch, the higher seq is newer; across epochs, the later
+`timestamp` is (a backfill's versions are history, not the current state).
 """
 
 from __future__ import annotations
@@ -89,13 +96,21 @@ class CanonicalModel(BaseModel):
 
 class _Versioned(CanonicalModel):
     schema_version: int = SCHEMA_VERSION
-    seq: int = Field(0, ge=0, description="Per-entity version, strictly increasing; 0 before processing.")
+    epoch: int = Field(0, ge=0, description=(
+        "The lineage of this entity's versions (milliseconds since 1970 when it started); 0 before processing. "
+        "A record with another epoch than the last one seen starts a new lineage: it is a complete snapshot."))
+    seq: int = Field(0, ge=0, description=(
+        "Version within the epoch: 1, 2, 3... with no gaps (a gap means a missed version); 0 before processing. "
+        "(entity, epoch, seq) names one content forever."))
     provider: str = Field(description="The provider this version's data came from.")
     timestamp: UtcDateTime = Field(description="When the provider produced (or we received) this data.")
     source_timestamp: UtcDateTime | None = Field(None, description="The provider's own update time.")
     correction: bool = False
     replaces_seq: int | None = None
-    source: str | None = Field(None, description="The provider/feed this version was taken from (precedence).")
+    source: str | None = Field(None, description="The provider/feed whose update produced this version.")
+    provenance: dict[str, str] = Field(default_factory=dict, description=(
+        "Field group -> the provider/feed its values came from. Events: `live` (score, status, period, clock) "
+        "and `fixture` (league, teams, start time, sport); other records: `all`."))
 
 
 class Score(CanonicalModel):

@@ -7,7 +7,9 @@ still holds more than its bound after that is slow, and the server drops it.
 The hub only ever appends to outboxes, so a slow client never delays the others.
 
 The hub also keeps, per channel, the latest record of every entity (the snapshot for new
-subscribers; a record whose seq is not newer is a redelivery and is dropped), and a ring of
+subscribers; a record of the same epoch whose seq is not newer is a redelivery and is dropped; one
+of another epoch — a new lineage, a backfill — is delivered once, and becomes the snapshot only if
+its record time is newer), and a ring of
 recent records per topic-partition for resumes. Subscriptions are indexed by event id, so a
 record costs work proportional to the clients that want it, not to all clients.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pipeline.web.protocol import CHANNELS, Filters, Item
@@ -108,6 +111,8 @@ class Hub:
         self.by_event: dict[str, dict[str, set[ClientQueue]]] = {c: {} for c in CHANNELS}
         # Latest record per entity per channel (the snapshot), also indexed by event id.
         self.state: dict[str, dict[str, Item]] = {c: {} for c in CHANNELS}
+        # The last version delivered of another lineage than the snapshot's (a backfill): (epoch, seq).
+        self.side: dict[str, dict[str, tuple[int, int]]] = {c: {} for c in CHANNELS}
         self.state_by_event: dict[str, dict[str, dict[str, Item]]] = {c: {} for c in CHANNELS}
         self.rings: dict[str, PartitionRing] = {}
         self.dirty: set[ClientQueue] = set()
@@ -219,15 +224,23 @@ class Hub:
             ring = self.rings[item.tp] = PartitionRing(item.tp, item.channel, self.ring_size, item.offset)
         channel = item.channel
         current = self.state[channel].get(item.key)
-        if current is not None and item.seq <= current.seq and item.ts_ms - current.ts_ms < self.entity_ttl_ms:
+        side = self.side[channel].get(item.key)
+        if (current is not None and item.epoch == current.epoch and item.seq <= current.seq
+                and item.ts_ms - current.ts_ms < self.entity_ttl_ms) \
+                or (side is not None and side[0] == item.epoch and item.seq <= side[1]):
             ring.note(item.offset)
             self.duplicates += 1
             return False
+        if current is None or item.supersedes(current):
+            self.state[channel][item.key] = item
+            self.side[channel].pop(item.key, None)
+            if item.event_id is not None:
+                self.state_by_event[channel].setdefault(item.event_id, {})[item.key] = item
+        else:  # history of another lineage: must not conflate away (or replace) a pending newer frame
+            self.side[channel][item.key] = (item.epoch, item.seq)
+            item = replace(item, slot=f"{item.slot}|{item.epoch}")
         ring.append(item)
         self.published += 1
-        self.state[channel][item.key] = item
-        if item.event_id is not None:
-            self.state_by_event[channel].setdefault(item.event_id, {})[item.key] = item
         dirty = self.dirty
         for client in self.everything[channel]:
             client.offer(item)

@@ -32,6 +32,7 @@ from typing import Any, Final
 import orjson
 
 from pipeline.topics import CHANNEL_BY_TOPIC
+from schemas.timeutil import parse_iso
 
 CHANNELS: Final = frozenset(CHANNEL_BY_TOPIC.values())
 # Channels whose records are states: a client that falls behind receives only the latest per entity.
@@ -67,6 +68,17 @@ class Item:
     event_id: str | None = None
     bookmaker: str | None = None
     slot: str = field(default="", compare=False)  # conflation slot: channel|key
+    epoch: int = 0  # the version is (epoch, seq): see schemas/canonical.py
+    data_ts: str | None = None  # the record's `timestamp`: orders versions of different epochs
+
+    def supersedes(self, other: Item) -> bool:
+        """This version is newer than `other` (same entity): by seq within an epoch, else by record time."""
+        if self.epoch == other.epoch:
+            return self.seq > other.seq
+        if self.data_ts is None or other.data_ts is None:
+            return self.epoch > other.epoch
+        mine, theirs = parse_iso(self.data_ts), parse_iso(other.data_ts)
+        return mine > theirs or (mine == theirs and self.epoch > other.epoch)
 
     @property
     def conflates(self) -> bool:
@@ -85,11 +97,12 @@ def make_item(value: bytes, *, channel: str, topic: str, partition: int, offset:
     kind = record.get("type")
     event_id = record.get("eventId") or (record.get("id") if kind in ("event", "race_result") else None)
     entity = key.decode() if key else str(record.get("id", ""))
-    seq = record.get("seq")
+    seq, epoch, data_ts = record.get("seq"), record.get("epoch"), record.get("timestamp")
     return Item(
         channel=channel, key=entity, seq=seq if isinstance(seq, int) else 0, tp=tp, offset=offset, ts_ms=ts_ms,
         frame=frame, sport=record.get("sport"), league=record.get("league") or record.get("series"),
         event_id=event_id, bookmaker=record.get("bookmaker"), slot=f"{channel}|{entity}",
+        epoch=epoch if isinstance(epoch, int) else 0, data_ts=data_ts if isinstance(data_ts, str) else None,
     )
 
 

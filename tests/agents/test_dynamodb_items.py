@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from agents.dynamodb_sink import STATE_SK, newest_per_key, parse_tolerant, record_items, version_sk
+from agents.dynamodb_sink import STATE_SK, is_newer, newest_per_key, parse_tolerant, record_items, version_sk
 from schemas.canonical import Event, Odds, Outcome, RaceResult, Score
 
 NOW = 1_700_000_000
@@ -37,10 +37,10 @@ def test_event_state_item_has_keys_gsi_and_the_record():
 
 
 def test_history_item_has_version_key_and_ttl():
-    """History items are V#<zero-padded seq> with expiresAt = now + ttl_days, and stay out of the GSI."""
+    """History items are V#<zero-padded epoch>#<zero-padded seq> with expiresAt = now + ttl_days, out of the GSI."""
     history = record_items(event(seq=42), now_s=NOW, ttl_days=30).history
     assert history["pk"]["S"] == "EVENT#ev1"
-    assert history["sk"]["S"] == "V#000000000042"
+    assert history["sk"]["S"] == "V#0000000000000#000000000042"
     assert history["expiresAt"]["N"] == str(NOW + 30 * 86400)
     assert "gsi1pk" not in history
 
@@ -51,14 +51,15 @@ def test_unsequenced_versions_do_not_collide():
     later_ts = datetime(2025, 3, 16, 5, tzinfo=UTC)
     later = record_items(event(seq=0, ts=later_ts), now_s=NOW, ttl_days=1).history["sk"]["S"]
     assert first != later
-    assert first < later < version_sk(1, 0)
+    assert first < later < version_sk(0, 1, 0)
 
 
 def test_odds_items_group_markets_under_the_event():
     """Current odds sit under ODDS#<eventId> with one sort key per bookmaker and market; history per market."""
     items = record_items(odds(), now_s=NOW, ttl_days=7)
     assert (items.state["pk"]["S"], items.state["sk"]["S"]) == ("ODDS#ev1", "ODDS#fanduel#moneyline")
-    assert (items.history["pk"]["S"], items.history["sk"]["S"]) == ("ODDS#ev1#fanduel#moneyline", "V#000000000002")
+    assert (items.history["pk"]["S"], items.history["sk"]["S"]) == (
+        "ODDS#ev1#fanduel#moneyline", "V#0000000000000#000000000002")
 
 
 def test_race_result_items():
@@ -85,3 +86,19 @@ def test_parse_tolerant_keeps_fields_it_does_not_know():
     assert record == odds()
     items = record_items(record, now_s=NOW, ttl_days=1, wire=kept)
     assert orjson.loads(items.state["record"]["S"])["futureField"] == "from a newer schema"
+
+
+def test_one_history_row_per_epoch_and_seq():
+    """seq 1 of two lineages are two rows: a new lineage never overwrites another's history."""
+    one = record_items(event(seq=1).model_copy(update={"epoch": 1_000}), now_s=NOW, ttl_days=1).history["sk"]["S"]
+    two = record_items(event(seq=1).model_copy(update={"epoch": 2_000}), now_s=NOW, ttl_days=1).history["sk"]["S"]
+    assert one < two
+
+
+def test_newer_version_order_within_and_across_epochs():
+    """Within an epoch the higher seq wins; across epochs the later record time (a backfill is history)."""
+    assert is_newer((5, 2, 10), (5, 1, 20))           # same lineage: seq decides, even with an older time
+    assert not is_newer((5, 1, 30), (5, 2, 10))
+    assert is_newer((9, 1, 30), (5, 7, 20))           # a new lineage with newer data (state expired)
+    assert not is_newer((9, 1, 10), (5, 7, 20))       # a backfill of older data: history only
+    assert is_newer((9, 1, 20), (5, 7, 20))           # same time: the later lineage

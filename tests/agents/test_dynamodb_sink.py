@@ -49,7 +49,7 @@ async def test_state_and_history_items_are_written_with_ttl(stack, ddb, unique):
         state = await eventually(lambda: aget(ddb, settings, f"EVENT#{eid}", "STATE"), message="state item")
     assert state["seq"]["N"] == "7"
     assert state["gsi1pk"]["S"].startswith("SPORT#basketball#")
-    history = await aget(ddb, settings, f"EVENT#{eid}", "V#000000000007")
+    history = await aget(ddb, settings, f"EVENT#{eid}", "V#0000000000000#000000000007")
     expires = int(history["expiresAt"]["N"])
     assert abs(expires - (time.time() + settings.aws.ttl_days * 86400)) < 120
 
@@ -62,7 +62,8 @@ async def test_older_seq_never_overwrites_newer(stack, ddb, unique):
         await produce(settings, topics.EVENTS, eid.encode(), event(eid, 5, home=5).to_json())
         await eventually(lambda: aget(ddb, settings, f"EVENT#{eid}", "STATE"), message="seq 5")
         await produce(settings, topics.EVENTS, eid.encode(), event(eid, 3, home=3).to_json())
-        await eventually(lambda: aget(ddb, settings, f"EVENT#{eid}", "V#000000000003"), message="seq 3 history")
+        await eventually(lambda: aget(ddb, settings, f"EVENT#{eid}", "V#0000000000000#000000000003"),
+                         message="seq 3 history")
     state = await aget(ddb, settings, f"EVENT#{eid}", "STATE")
     assert state["seq"]["N"] == "5"
     assert '"home":5' in state["record"]["S"]
@@ -72,13 +73,37 @@ async def test_conditional_put_reports_stale_writes(stack, ddb, unique):
     """put_if_newer: True for a newer version, False (not an error) for an older or the same one."""
     table = DynamoTable(ddb, stack.aws.dynamodb_table)
 
-    def item(seq: int) -> Item:
-        return {"pk": {"S": f"EVENT#cond-{unique}"}, "sk": {"S": "STATE"}, "seq": {"N": str(seq)}, "ts": {"N": "1"}}
+    def item(seq: int, epoch: int = 7, ts: int = 1) -> Item:
+        return {"pk": {"S": f"EVENT#cond-{unique}"}, "sk": {"S": "STATE"}, "epoch": {"N": str(epoch)},
+                "seq": {"N": str(seq)}, "ts": {"N": str(ts)}}
 
     assert await table.put_if_newer(item(2)) is True
     assert await table.put_if_newer(item(1)) is False
     assert await table.put_if_newer(item(2)) is False
     assert await table.put_if_newer(item(3)) is True
+    # Another lineage: the later record time wins, whatever the seq.
+    assert await table.put_if_newer(item(1, epoch=9, ts=0)) is False  # a backfill of older data
+    assert await table.put_if_newer(item(1, epoch=9, ts=5)) is True   # a new lineage (state expired)
+    assert await table.put_if_newer(item(4, epoch=7, ts=4)) is False  # the old lineage is over
+
+
+async def test_new_lineage_replaces_the_state_and_keeps_the_old_history(stack, ddb, unique):
+    """Seq 5 of one epoch, then seq 1 of a later epoch with newer data: the state is the newer version and
+    both history rows stay (seq 1 used to be refused as older than 5)."""
+    settings = sink_settings(stack, unique)
+    eid = f"ev-{unique}"
+    old = event(eid, 5, home=5).model_copy(update={"epoch": 1_000})
+    new = event(eid, 1, home=6).model_copy(update={"epoch": 2_000})
+    async with running(lambda stop, ready: run_dynamodb_sink(settings, stop, ready=ready, auto_offset_reset="latest")):
+        await produce(settings, topics.EVENTS, eid.encode(), old.to_json())
+        await eventually(lambda: aget(ddb, settings, f"EVENT#{eid}", "STATE"), message="epoch 1000 seq 5")
+        await produce(settings, topics.EVENTS, eid.encode(), new.to_json())
+        await eventually(lambda: aget(ddb, settings, f"EVENT#{eid}", "V#0000000002000#000000000001"),
+                         message="epoch 2000 seq 1 history")
+    state = await aget(ddb, settings, f"EVENT#{eid}", "STATE")
+    assert (state["epoch"]["N"], state["seq"]["N"]) == ("2000", "1")
+    assert '"home":6' in state["record"]["S"]
+    assert await aget(ddb, settings, f"EVENT#{eid}", "V#0000000001000#000000000005") is not None
 
 
 class GatedTable:

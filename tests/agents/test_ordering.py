@@ -65,7 +65,7 @@ def test_status_never_goes_back_from_final_without_a_correction():
     published, reasons, _ = run([(ev(3, 1, status="final"), PRIMARY, 1000),
                                  (ev(3, 1, status="live", provider="theoddsapi"), SECONDARY, 200_000)])
     assert [p["status"] for p in published] == ["final"]
-    assert reasons[-1] in {"behind", "standby"}
+    assert reasons[-1] == "behind"
 
 
 def test_a_source_without_a_score_does_not_erase_it():
@@ -77,9 +77,13 @@ def test_a_source_without_a_score_does_not_erase_it():
 
 
 def test_better_source_takes_over_at_once():
-    """A higher-priority source replaces a lower one as soon as it reports."""
-    published, _, _ = run([(ev(0, 0, provider="theoddsapi"), SECONDARY, 1000), (ev(0, 0), PRIMARY, 2000)])
-    assert [p["source"] for p in published] == [SECONDARY, PRIMARY]
+    """A higher-priority source replaces a lower one as soon as it reports; the same content is no new version."""
+    published, reasons, _ = run([(ev(0, 0, provider="theoddsapi"), SECONDARY, 1000), (ev(0, 0), PRIMARY, 2000),
+                                     (ev(1, 0), PRIMARY, 3000)])
+    assert [p["seq"] for p in published] == [1, 2]
+    assert reasons[1] == "unchanged"
+    assert published[-1]["source"] == PRIMARY
+    assert published[-1]["provenance"] == {"live": PRIMARY, "fixture": PRIMARY}
 
 
 def test_failover_when_primary_is_stale_then_no_flapping_on_return():
@@ -88,17 +92,18 @@ def test_failover_when_primary_is_stale_then_no_flapping_on_return():
         (ev(0, 0), PRIMARY, 0),
         (ev(0, 0, provider="theoddsapi"), SECONDARY, 1_000),            # standby: primary fresh
         (ev(1, 0, provider="theoddsapi", ts="2024-01-01T20:01:30Z"), SECONDARY, 90_000),  # primary stale: failover
-        (ev(1, 0, ts="2024-01-01T20:01:31Z"), PRIMARY, 91_000),         # primary back, same score: hysteresis
+        (ev(1, 0, ts="2024-01-01T20:01:31Z", clock="9:00"), PRIMARY, 91_000),  # primary back: hysteresis
         (ev(2, 0, provider="theoddsapi", ts="2024-01-01T20:01:40Z"), SECONDARY, 100_000),
-        (ev(2, 0, ts="2024-01-01T20:01:41Z"), PRIMARY, 101_000),        # still within hysteresis
+        (ev(2, 0, ts="2024-01-01T20:01:41Z", clock="8:00"), PRIMARY, 101_000),  # still within hysteresis
         (ev(2, 0, ts="2024-01-01T20:02:10Z", clock="1:00"), PRIMARY, 125_000),  # hysteresis passed: back
     ]
     published, reasons, state = run(steps)
     assert reasons[1] == "standby"
-    assert [(p["score"]["home"], p["source"]) for p in published] == [
-        (0, PRIMARY), (1, SECONDARY), (2, SECONDARY), (2, PRIMARY)]
+    assert reasons[3] == reasons[5] == "standby"  # the primary's clock is not followed during hysteresis
+    assert [(p["score"]["home"], p.get("clock"), p["provenance"]["live"]) for p in published] == [
+        (0, None, PRIMARY), (1, None, SECONDARY), (2, None, SECONDARY), (2, "1:00", PRIMARY)]
     assert [p["seq"] for p in published] == [1, 2, 3, 4]
-    assert state["failoverFrom"] is None
+    assert state["groups"]["live"]["failoverFrom"] is None
 
 
 def test_feed_status_down_fails_over_immediately():
@@ -116,3 +121,91 @@ def test_odds_move_both_ways():
     published, _, _ = run([(odds, "theoddsapi/odds", 0), (lower, "theoddsapi/odds", 5_000)])
     assert [p["outcomes"][0]["price"] for p in published] == [2.0, 1.8]
     assert not any(p["correction"] for p in published)
+
+
+ODDS_FEED, SCORES_FEED = "theoddsapi/odds", "theoddsapi/scores"
+
+
+def test_an_odds_feed_never_takes_over_the_score_freeze_of_issue_13():
+    """The followed scores feed is silent past stale_ms while the odds feed (no score) keeps polling:
+    the odds feed takes over what it carries (the fixture), never the score, so the scores feed's
+    next score is published at once (it used to wait out the 30 s hysteresis as `standby`)."""
+    policy = Policy({"default": ["theoddsapi/scores", "theoddsapi"]}, stale_ms=60_000, hysteresis_ms=30_000)
+    steps = [
+        (ev(1, 0, provider="theoddsapi"), SCORES_FEED, 0),
+        (ev(None, None, provider="theoddsapi", ts="2024-01-01T20:01:10Z"), ODDS_FEED, 70_000),
+        (ev(2, 0, provider="theoddsapi", ts="2024-01-01T20:01:15Z"), SCORES_FEED, 75_000),
+        (ev(None, None, provider="theoddsapi", ts="2024-01-01T20:01:20Z"), ODDS_FEED, 80_000),
+        (ev(3, 0, provider="theoddsapi", ts="2024-01-01T20:01:25Z"), SCORES_FEED, 85_000),
+    ]
+    state, scores = None, []
+    for record, source, received in steps:
+        decision = decide(record, state, source, received, policy=policy)
+        state = decision.state
+        if decision.publish:
+            scores.append((decision.publish["score"]["home"], decision.publish["provenance"]["live"]))
+    assert scores == [(1, SCORES_FEED), (2, SCORES_FEED), (3, SCORES_FEED)]
+    assert state["groups"]["live"]["source"] == SCORES_FEED
+
+
+def test_fresher_progress_from_another_source_is_published_at_once_then_confirmed():
+    """The followed source is slow: another source's forward progress goes out at once with its
+    provenance; the followed source's later identical report publishes nothing new."""
+    published, reasons, state = run([
+        (ev(0, 0), PRIMARY, 0),
+        (ev(1, 0, provider="theoddsapi", ts="2024-01-01T20:00:03Z"), SECONDARY, 3_000),  # fresher
+        (ev(0, 0, ts="2024-01-01T20:00:05Z"), PRIMARY, 5_000),   # primary has not caught up: no step back
+        (ev(1, 0, ts="2024-01-01T20:00:15Z"), PRIMARY, 15_000),  # primary confirms
+        (ev(2, 0, ts="2024-01-01T20:00:30Z"), PRIMARY, 30_000),
+    ])
+    assert [(p["score"]["home"], p["provenance"]["live"]) for p in published] == [
+        (0, PRIMARY), (1, SECONDARY), (2, PRIMARY)]
+    assert reasons[1:4] == ["fresh", "behind", "unchanged"]
+    assert not any(p["correction"] for p in published)
+    assert state["groups"]["live"]["pending"] is None
+
+
+def test_the_followed_source_corrects_a_fresher_score_it_never_confirms():
+    """Another source's score the followed source still contradicts after confirm_ms is corrected."""
+    published, reasons, _ = run([
+        (ev(0, 0), PRIMARY, 0),
+        (ev(1, 0, provider="theoddsapi", ts="2024-01-01T20:00:03Z"), SECONDARY, 3_000),
+        (ev(0, 0, ts="2024-01-01T20:00:10Z"), PRIMARY, 10_000),   # lagging: held
+        (ev(0, 0, ts="2024-01-01T20:00:40Z"), PRIMARY, 40_000),   # still 0-0 past confirm_ms: a correction
+    ])
+    assert [(p["score"]["home"], p["correction"], p["replacesSeq"]) for p in published] == [
+        (0, False, None), (1, False, None), (0, True, 2)]
+    assert reasons[-1] == "correction"
+
+
+def test_a_source_that_lacks_a_group_never_takes_it_but_status_progress_is_fresh():
+    """The odds feed knows the match went live (commence time passed) before the scores feed."""
+    policy = Policy({"default": ["theoddsapi/scores", "theoddsapi"]})
+    first = decide(ev(None, None, status="scheduled", provider="theoddsapi"), None, SCORES_FEED, 0, policy=policy)
+    live = decide(ev(None, None, status="live", provider="theoddsapi", ts="2024-01-01T20:00:05Z"), first.state,
+                  ODDS_FEED, 5_000, policy=policy)
+    assert live.publish is not None
+    assert live.publish["status"] == "live"
+    assert live.publish["provenance"]["live"] == ODDS_FEED
+    assert live.state["groups"]["live"]["source"] != ODDS_FEED
+
+
+def test_a_version_is_published_only_when_content_changes():
+    """Two sources with the same score: a change of `source` alone is no new version."""
+    published, reasons, _ = run([(ev(1, 0), PRIMARY, 0),
+                                 (ev(1, 0, provider="theoddsapi", ts="2024-01-01T20:00:02Z"), SECONDARY, 2_000),
+                                 (ev(1, 0, ts="2024-01-01T20:00:04Z"), PRIMARY, 4_000)])
+    assert len(published) == 1
+    assert reasons[1:] == ["standby", "repeat"]
+
+
+def test_epoch_names_the_lineage_and_seq_counts_within_it():
+    """A new lineage (state empty: first sight, expiry, a replay) gets its own epoch; seq restarts at 1."""
+    first = decide(ev(0, 0), None, PRIMARY, 1_000, policy=POLICY)
+    second = decide(ev(1, 0, ts="2024-01-01T20:00:01Z"), first.state, PRIMARY, 2_000, policy=POLICY)
+    assert (first.publish["epoch"], first.publish["seq"]) == (1_000, 1)
+    assert (second.publish["epoch"], second.publish["seq"]) == (1_000, 2)
+    after_expiry = decide(ev(1, 0, ts="2024-01-01T20:00:01Z"), None, PRIMARY, 9_000_000, policy=POLICY)
+    assert (after_expiry.publish["epoch"], after_expiry.publish["seq"]) == (9_000_000, 1)
+    replay = decide(ev(1, 0), None, PRIMARY, 1_000, policy=POLICY, epoch=42)
+    assert replay.publish["epoch"] == 42

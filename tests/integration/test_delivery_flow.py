@@ -37,7 +37,7 @@ async def test_raw_odds_land_in_dynamodb_and_the_archive(stack, worker, unique, 
         return [r for r in iter_archive(settings.aws.s3_bucket, topic, start, end, client=s3) if unique in str(r.value)]
 
     def history_key(record) -> tuple[str, str]:
-        sk = version_sk(record.seq, int(record.timestamp.timestamp() * 1000))
+        sk = version_sk(record.epoch, record.seq, int(record.timestamp.timestamp() * 1000))
         if record.type == "event":
             return f"EVENT#{record.id}", sk
         return f"ODDS#{record.event_id}#{record.bookmaker}#{record.market}", sk

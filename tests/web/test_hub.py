@@ -21,9 +21,11 @@ class Log:
         self.offsets: dict[tuple[str, int], int] = {}
         self.ts = 1_000
 
-    def event(self, event_id: str, seq: int, *, partition: int = 0, sport: str = "soccer", home: int = 0) -> Item:
+    def event(self, event_id: str, seq: int, *, partition: int = 0, sport: str = "soccer", home: int = 0,
+              epoch: int = 0, timestamp: str | None = None) -> Item:
         record = {"type": "event", "id": event_id, "seq": seq, "sport": sport, "league": "EPL",
-                  "homeTeam": "H", "awayTeam": "A", "score": {"home": home, "away": 0}, "status": "live"}
+                  "homeTeam": "H", "awayTeam": "A", "score": {"home": home, "away": 0}, "status": "live",
+                  "epoch": epoch, **({"timestamp": timestamp} if timestamp else {})}
         return self._item("live_scores", EVENTS, partition, event_id, record)
 
     def odds(self, event_id: str, bookmaker: str, seq: int, *, partition: int = 0) -> Item:
@@ -104,6 +106,22 @@ def test_seq_may_restart_after_the_entity_ttl():
     hub.publish(log.event("e1", 7))
     log.ts += 10_000
     assert hub.publish(log.event("e1", 1))
+
+
+def test_a_new_lineage_or_a_backfill_reaches_clients_once_and_only_newer_data_becomes_the_snapshot():
+    """Another epoch is not a redelivery: delivered once. A backfill (older record time) stays out of the
+    snapshot; a new lineage with newer data replaces it."""
+    log, hub = Log(), Hub()
+    client = subscribed(hub, "live_scores")
+    live = log.event("e1", 5, home=5, epoch=100, timestamp="2026-01-01T20:00:00Z")
+    backfill = log.event("e1", 1, home=4, epoch=200, timestamp="2026-01-01T19:00:00Z")
+    assert hub.publish(live)
+    assert hub.publish(backfill)
+    assert not hub.publish(log.event("e1", 1, home=4, epoch=200, timestamp="2026-01-01T19:00:00Z"))  # again
+    assert [(f["epoch"], f["seq"]) for f in frames(client)] == [(100, 5), (200, 1)]
+    assert hub.state["live_scores"]["e1"].epoch == 100
+    assert hub.publish(log.event("e1", 1, home=6, epoch=300, timestamp="2026-01-01T21:00:00Z"))
+    assert hub.state["live_scores"]["e1"].epoch == 300
 
 
 def test_snapshot_on_subscribe_is_the_latest_state_of_matching_entities():
