@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,10 @@ LATENCY = Histogram("sportsflow_stage_latency_seconds", "Latency from provider r
 WS_CLIENTS = Gauge("sportsflow_websocket_clients", "Connected WebSocket clients")
 WS_DROPS = Counter("sportsflow_websocket_drops_total", "WebSocket connections closed abnormally")
 DEAD_LETTERS = Counter("sportsflow_dead_letters_total", "Records sent to the dead-letter topic", ["provider"])
+RAW_RECORDS = Counter("sportsflow_raw_records_total", "Raw records the worker normalized (or dead-lettered)",
+                      ["provider"])
+DEAD_LETTER_SHARE = Gauge("sportsflow_dead_letter_share",
+                          "Share of a provider's raw records dead-lettered since the process started", ["provider"])
 INGESTION = Counter("sportsflow_ingestion_total", "Provider fetches and /ingest posts by outcome",
                     ["provider", "outcome"])
 FEED_UP = Gauge("sportsflow_feed_up", "1 while a provider feed delivers, 0 while it is down", ["provider", "feed"])
@@ -66,3 +71,20 @@ def serve(port: int, host: str = "127.0.0.1", registry: CollectorRegistry = REGI
         log.warning("cannot serve Prometheus metrics on %s:%s: %s", host, port, exc)
         return None
     return MetricsServer(server, thread)
+
+
+def dead_letter_report(exposition: str) -> str | None:
+    """One line from a worker's `/metrics` text: per provider, dead letters / raw records (share).
+
+    None while the worker has not normalized anything yet.
+    """
+    raw: dict[str, float] = {}
+    dead: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "sportsflow_raw_records_total":
+                raw[sample.labels["provider"]] = sample.value
+            elif sample.name == "sportsflow_dead_letters_total":
+                dead[sample.labels["provider"]] = sample.value
+    parts = [f"{p} {int(dead.get(p, 0))}/{int(n)} ({dead.get(p, 0) / n:.1%})" for p, n in sorted(raw.items()) if n]
+    return "dead letters: " + ", ".join(parts) if parts else None

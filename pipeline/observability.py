@@ -136,13 +136,22 @@ def observe_canonical(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes]
     metrics.RECORDS.labels(stage="published", outcome="ok").inc()
 
 
+# provider -> [raw records, dead letters] since start: the dead-letter share gauge per provider.
+_DEAD_LETTER_COUNTS: dict[str, list[int]] = {}
+
+
 def observe_processed(provider: str, *, dead_letter: bool) -> None:
     """One record processed by the worker; `dead_letter`: it failed and went to the dead-letter topic."""
     emf.record_processed(failed=dead_letter)
     emf.record_records(provider, "dead_letter" if dead_letter else "normalized")
     metrics.RECORDS.labels(stage="normalized", outcome="dead_letter" if dead_letter else "ok").inc()
+    metrics.RAW_RECORDS.labels(provider=provider).inc()
+    counts = _DEAD_LETTER_COUNTS.setdefault(provider, [0, 0])
+    counts[0] += 1
     if dead_letter:
+        counts[1] += 1
         metrics.DEAD_LETTERS.labels(provider=provider).inc()
+    metrics.DEAD_LETTER_SHARE.labels(provider=provider).set(counts[1] / counts[0])
 
 
 def observe_fetch(provider: str, *, ok: bool) -> None:

@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 
 import click
 
+from pipeline.metrics import dead_letter_report
 from pipeline.readiness import NotReadyError, Probe, http_answers, wait_until_ready
 from pipeline.settings import Settings, get_settings
 from pipeline.web.auth import issue_token
@@ -146,6 +148,20 @@ def _announce_when_ready(settings: Settings, children: dict[str, subprocess.Pope
     click.echo("Watch it:       .venv/bin/python -m pipeline.cli watch\nCtrl-C stops everything.\n")
 
 
+REPORT_EVERY_S = 30.0
+
+
+def _print_dead_letters(settings: Settings) -> None:
+    """Per provider, how many raw records the worker dead-lettered (from its /metrics)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.metrics.port_worker}/metrics", timeout=2) as r:
+            line = dead_letter_report(r.read().decode())
+    except OSError:
+        return  # the worker is still starting: next time
+    if line:
+        click.echo(line)
+
+
 def run_all(settings: Settings) -> None:
     """`make run`: worker, simulator, connectors and broadcaster as child processes."""
     env = {**os.environ, **demo_environment(settings), "PYTHONUNBUFFERED": "1"}
@@ -172,10 +188,14 @@ def run_all(settings: Settings) -> None:
             children[name] = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)  # noqa: S603
             click.echo(f"started {name:12} pid {children[name].pid:>7}  log {logs / f'{name}.log'}")
         _announce_when_ready(settings, children)
+        reported_at = time.monotonic()
         while True:
             for name, child in children.items():
                 if child.poll() is not None:
                     raise click.ClickException(f"{name} exited with {child.returncode}; see {logs / name}.log")
+            if time.monotonic() - reported_at >= REPORT_EVERY_S:
+                reported_at = time.monotonic()
+                _print_dead_letters(settings)
             time.sleep(1)
     except KeyboardInterrupt:
         click.echo("\nstopping...")

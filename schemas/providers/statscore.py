@@ -4,6 +4,9 @@ Feeds:
 - `events`: the REST envelope `{"api": {"timestamp", "data": ...}}` of `events.show` (`data.competition`
   -> `season` -> `stage` -> `group` -> `event`, singular) or `livescore.index` (`data.competitions[]` ->
   `seasons[]` -> `stages[]` -> `groups[]` -> `events[]`); both nestings are walked. One Event per event.
+  A filter that matches nothing (`status_type=live` between matches) answers `competitions: []`, which is
+  no events, not an error: the vendor's client reads `data['competitions'] ?? []` (statscore/apiclient
+  `CompetitionsService::getAll`, which `EventsService` extends).
 - `incidents`: one RabbitMQ push message `{id, type, ut, data: {incident?, event}}`, or the `feed.show`
   envelope whose `api.data` is a list of such messages. Each message carries the whole event after the
   change, so it becomes one Event; the incident itself (a shot, a goal) has no canonical record.
@@ -258,10 +261,12 @@ def _walk(node: Any, depth: int, feed_slug: str, path: str) -> Iterator[tuple[An
 def normalize_events(payload: Any, params: Mapping[str, str]) -> list[CanonicalRecord]:
     """events.show / livescore.index: one event per listed event, with score, status and clock."""
     env = validate(RawEnvelope, _dict(payload, "events", "$"), PROVIDER, "events")
+    if env.api.data == []:  # PHP encodes an empty result's `data` as an empty array
+        return []
     data = _dict(env.api.data, "events", "$.api.data")
-    competitions = list(_children(data, "competition", "competitions", "$.api.data"))
-    if not competitions:
+    if "competition" not in data and "competitions" not in data:
         raise NormalizationError(PROVIDER, "events", "no competition or competitions", "$.api.data")
+    competitions = list(_children(data, "competition", "competitions", "$.api.data"))
     at = _epoch(env.api.timestamp)
     records: list[CanonicalRecord] = []
     for competition, comp_path in competitions:

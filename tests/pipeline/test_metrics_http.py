@@ -61,3 +61,24 @@ async def test_telemetry_serves_the_component_port_for_its_lifetime() -> None:
             assert "sportsflow_records_total" in response.text
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_dead_letter_share_per_provider_is_scraped_and_reported() -> None:
+    """The worker's /metrics carries raw records and dead letters per provider; `make run` prints the share."""
+    server = metrics.serve(0)
+    assert server is not None
+    try:
+        for dead in (False, False, False, True):
+            observability.observe_processed("share-test", dead_letter=dead)
+        text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
+    finally:
+        server.close()
+    assert 'sportsflow_raw_records_total{provider="share-test"} 4.0' in text
+    assert 'sportsflow_dead_letter_share{provider="share-test"} 0.25' in text
+    report = metrics.dead_letter_report(text)
+    assert report is not None
+    assert "share-test 1/4 (25.0%)" in report
+
+
+def test_dead_letter_report_waits_for_records() -> None:
+    assert metrics.dead_letter_report("") is None

@@ -108,6 +108,19 @@ def test_unknown_status_id_falls_back_to_status_type() -> None:
     assert only_event(normalize_events(doc, {})).period == "4th set"
 
 
+def test_a_filter_that_matches_nothing_is_no_events_not_an_error() -> None:
+    """`status_type=live` between matches: `competitions: []` (or PHP's empty `data: []`) is zero events.
+
+    The vendor's own client reads `data['competitions'] ?? []`; dead-lettering this made 499 of 514
+    demo records dead letters.
+    """
+    doc = load("livescore_index_status_type_live.json")
+    doc["api"]["data"]["competitions"] = []
+    assert normalize_events(doc, {}) == []
+    doc["api"]["data"] = []
+    assert normalize_events(doc, {}) == []
+
+
 def test_deleted_event_yields_nothing() -> None:
     """An event withdrawn upstream has no canonical record."""
     msg = push_message()
