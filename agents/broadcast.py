@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from pipeline import topics
+from pipeline import headers, topics
 from pipeline.kafka_clients import client_options
 from pipeline.settings import Settings
 from pipeline.web.hub import Hub
@@ -26,6 +26,21 @@ log = logging.getLogger(__name__)
 def channel_by_topic(prefix: str) -> dict[str, str]:
     """The topics this feed reads (`<prefix>canonical.*`) and their WebSocket channels."""
     return {prefix + topic: channel for topic, channel in topics.CHANNEL_BY_TOPIC.items()}
+
+
+STAGE_HEADERS = {headers.PROVIDER_TS: "provider", headers.RECEIVED_TS: "received",
+                 headers.PUBLISHED_TS: "published"}
+
+
+def stages_of(record_headers: Any, read_ms: int) -> dict[str, int]:
+    """The record's stage timestamps (epoch ms) for its frame, plus when this process read it."""
+    stages: dict[str, int] = {}
+    for name, value in record_headers or ():
+        stage = STAGE_HEADERS.get(name)
+        if stage is not None and value.isdigit():
+            stages[stage] = int(value)
+    stages["hub"] = read_ms
+    return stages
 
 
 async def _assign_all(consumer: Any, names: list[str]) -> list[Any]:
@@ -91,12 +106,14 @@ async def feed_hub(
                 log.info("snapshot state rebuilt: %d entities", hub.stats()["entities"])
                 ready.set()
             batches = await consumer.getmany(timeout_ms=200)
+            read_ms = headers.now_ms()
             for tp, messages in batches.items():
                 channel = channels[tp.topic]
                 for message in messages:
                     try:
                         item = make_item(message.value, channel=channel, topic=tp.topic, partition=tp.partition,
-                                         offset=message.offset, ts_ms=message.timestamp, key=message.key)
+                                         offset=message.offset, ts_ms=message.timestamp, key=message.key,
+                                         stages=stages_of(message.headers, read_ms))
                     except (ValueError, TypeError) as exc:  # one unreadable record never stops the feed
                         log.warning("skipping unreadable record %s:%s@%s: %s", tp.topic, tp.partition,
                                     message.offset, exc)

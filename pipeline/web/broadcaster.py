@@ -49,6 +49,7 @@ from pipeline.web.protocol import (
     control,
     parse_message,
 )
+from pipeline.web.static import StaticFiles
 
 log = logging.getLogger(__name__)
 # Closes that are not drops (WebSocketDropRate): a clean close or server shutdown, and the client's
@@ -194,14 +195,18 @@ class Broadcaster:
         self.settings = settings
         self.hub = hub
         self.sessions: set[Session] = set()
+        self.static = StaticFiles()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path == "/health":
             body = orjson.dumps({"status": "ok", "clients": len(self.sessions)})
             return Response(HTTPStatus.OK, "OK", Headers([("Content-Type", "application/json")]), body)
+        if path == "/":
+            return self.static.redirect_to_board()
         if path != "/ws":
-            return connection.respond(HTTPStatus.NOT_FOUND, "use /ws\n")
+            page = self.static.response(path)  # the live board (plain files, no auth: the page asks for a token)
+            return page if page is not None else connection.respond(HTTPStatus.NOT_FOUND, "use /ws or /board\n")
         if len(self.sessions) >= self.settings.max_clients:
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "at capacity, try another server\n")
         return None

@@ -12,7 +12,9 @@ Client -> server (JSON text messages; any of them may carry `"token"` instead of
 
 Server -> client:
 
-    data      the canonical record's JSON plus "channel" and "cursor" ("<topic>:<partition>:<offset>")
+    data      the canonical record's JSON plus "channel", "cursor" ("<topic>:<partition>:<offset>") and
+              "stages" (epoch ms: "provider" update time, "received" by the connector, "published" by the worker, "hub":
+              read by this broadcaster; each when known)
     {"type": "subscribed", "subscriptions": [...]}     then the snapshot, then:
     {"type": "synced", "cursor": {"<topic>:<partition>": offset, ...}}   (live deltas follow)
     {"type": "resumed", "recovered": true, "replayed": N}               then N frames, then "synced"
@@ -26,6 +28,7 @@ it missed. Cursors are Kafka coordinates, so they are valid on every broadcaster
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -86,13 +89,19 @@ class Item:
 
 
 def make_item(value: bytes, *, channel: str, topic: str, partition: int, offset: int, ts_ms: int,
-              key: bytes | None) -> Item:
-    """Decode the routing fields once and build the frame once: the record plus channel and cursor."""
+              key: bytes | None, stages: Mapping[str, int] | None = None) -> Item:
+    """Decode the routing fields once and build the frame once: the record plus channel and cursor.
+
+    `stages` (epoch ms per pipeline stage, from the record's Kafka headers) goes into the frame as
+    `"stages"`, so a client can split latency into the provider's share and the engine's.
+    """
     record: dict[str, Any] = orjson.loads(value)
     if not isinstance(record, dict) or value[:1] != b"{":
         raise ValueError("a canonical record is a JSON object")
     tp = f"{topic}:{partition}"
     head = b'{"channel":"' + channel.encode() + b'","cursor":"' + f"{tp}:{offset}".encode() + b'"'
+    if stages:
+        head += b',"stages":' + orjson.dumps(stages)
     frame = head + (b"," + value[1:] if record else b"}")
     kind = record.get("type")
     event_id = record.get("eventId") or (record.get("id") if kind in ("event", "race_result") else None)

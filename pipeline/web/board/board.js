@@ -1,0 +1,226 @@
+// The live board: keeps the latest state of every entity from the feed and draws it.
+// Reads from the URL: token (then removed from the address bar), sport/league filters,
+// stale=<seconds> (default 6).
+
+import { Feed } from "./feed.js";
+import { OddsTable, Scores, ago, renderFeeds, renderRaces } from "./render.js";
+
+const params = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+const WINDOW_MS = 60_000;
+const MAX_SAMPLES = 20_000;
+
+// -- token: from the URL once, then this tab's session storage ------------------------------
+
+let token = params.get("token") || sessionStorage.getItem("sportsflow.token") || "";
+if (params.has("token")) {
+  sessionStorage.setItem("sportsflow.token", token);
+  params.delete("token");
+  history.replaceState(null, "", location.pathname + (params.size ? `?${params}` : ""));
+}
+
+// -- state ---------------------------------------------------------------------------------
+
+const events = new Map();
+const odds = new Map(); // entity key -> {record, previous: {side: price}, changedAt}
+const races = new Map();
+const feeds = new Map();
+const lastSeen = new Map(); // provider -> when its last data frame arrived
+const samples = { provider: [], engine: [], worker: [], transit: [], delivery: [] }; // [at, ms]
+const dirty = new Map(); // event id -> arrival time of its newest frame: cards to update
+const changed = new Set(); // panels to redraw: "odds", "races", "feeds"
+let layoutDirty = true;
+
+const scores = new Scores($("scores"));
+const oddsTable = new OddsTable($("odds"));
+
+function sample(name, at, value) {
+  if (!Number.isFinite(value)) return;
+  const list = samples[name];
+  list.push([at, value]);
+  if (list.length > MAX_SAMPLES) list.splice(0, list.length - MAX_SAMPLES);
+}
+
+// Per-stage latency of a live frame: provider lag = our receive time - the provider's update
+// time; engine = frame on screen - our receive time (browser and server clocks are compared).
+function measure(frame, at) {
+  const stages = frame.stages || {};
+  const providerTime = stages.provider ?? (frame.sourceTimestamp ? Date.parse(frame.sourceTimestamp) : NaN);
+  if (stages.received) {
+    sample("provider", at, stages.received - providerTime);
+    sample("engine", at, at - stages.received);
+    sample("worker", at, (stages.published ?? NaN) - stages.received);
+    sample("transit", at, stages.hub - (stages.published ?? NaN));
+    sample("delivery", at, at - stages.hub);
+  }
+}
+
+function onFrame(frame, { live, at }) {
+  if (frame.provider && frame.type !== "feed_status") lastSeen.set(frame.provider, at);
+  if (live) measure(frame, at);
+  switch (frame.channel) {
+    case "live_scores": {
+      const before = events.get(frame.id);
+      if (!before || before.status !== frame.status || before.league !== frame.league) layoutDirty = true;
+      events.set(frame.id, frame);
+      dirty.set(frame.id, at);
+      break;
+    }
+    case "betting_odds": {
+      const key = `${frame.eventId}|${frame.bookmaker}|${frame.market}`;
+      const before = odds.get(key);
+      const previous = Object.fromEntries((before?.record.outcomes || []).map((o) => [o.side, o.price]));
+      odds.set(key, { record: frame, previous, changedAt: at });
+      if (live) oddsTable.lastKey = key;
+      changed.add("odds");
+      break;
+    }
+    case "race_results":
+      races.set(frame.id, frame);
+      changed.add("races");
+      break;
+    case "feed_status":
+      feeds.set(`${frame.provider}|${frame.feed}`, frame);
+      changed.add("feeds");
+      break;
+    default:
+  }
+  scheduleDraw();
+}
+
+function onControl(frame) {
+  if (frame.type === "resumed" && !frame.recovered) {
+    // A fresh snapshot follows: start from it, so nothing the server no longer has lingers.
+    for (const map of [events, odds, races, feeds]) map.clear();
+    layoutDirty = true;
+    for (const panel of ["odds", "races", "feeds"]) changed.add(panel);
+  }
+  if (frame.type === "authenticated") {
+    const missing = ["live_scores", "betting_odds", "race_results", "feed_status"]
+      .filter((c) => !frame.channels.includes(c));
+    $("scope").textContent = missing.length ? `This token does not grant: ${missing.join(", ")}` : "";
+  }
+}
+
+// -- drawing (at most once per animation frame) ---------------------------------------------
+
+let drawPending = false;
+function scheduleDraw() {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(draw);
+}
+
+function draw() {
+  drawPending = false;
+  for (const [id, at] of dirty) if (events.has(id)) scores.update(events.get(id), at);
+  dirty.clear();
+  if (layoutDirty) {
+    for (const id of scores.cards.keys()) if (!events.has(id)) scores.forget(id);
+    scores.layout([...events.values()]);
+    layoutDirty = false;
+  }
+  if (changed.has("odds")) oddsTable.render(odds, titleOf, Date.now());
+  if (changed.has("races")) renderRaces($("races"), races);
+  if (changed.has("feeds")) renderFeeds($("feeds"), feeds, lastSeen, Date.now());
+  changed.clear();
+  $("counts").textContent = `${events.size} events · ${odds.size} prices · ${races.size} races`;
+}
+
+function titleOf(eventId) {
+  const event = events.get(eventId);
+  const entry = [...odds.values()].find((o) => o.record.eventId === eventId)?.record;
+  const source = event || entry || {};
+  const teams = source.homeTeam ? `${source.homeTeam} v ${source.awayTeam}` : eventId;
+  return source.league ? `${teams} · ${source.league}` : teams;
+}
+
+// -- latency and connection readouts --------------------------------------------------------
+
+function percentile(sorted, p) {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
+}
+
+function stats(name, now) {
+  const list = samples[name];
+  while (list.length && list[0][0] < now - WINDOW_MS) list.shift();
+  const values = list.map(([, v]) => v).sort((a, b) => a - b);
+  return { n: values.length, p50: percentile(values, 50), p99: percentile(values, 99) };
+}
+
+function ms(value) {
+  if (!Number.isFinite(value)) return "—";
+  return Math.abs(value) >= 10_000 ? `${(value / 1000).toFixed(0)} s` : `${Math.round(value)} ms`;
+}
+
+function drawLatency(now) {
+  for (const name of ["provider", "engine"]) {
+    const s = stats(name, now);
+    $(`${name}-p50`).textContent = ms(s.p50);
+    $(`${name}-p99`).textContent = ms(s.p99);
+    $(`${name}-n`).textContent = s.n ? `${s.n} updates in the last minute` : "waiting for live updates";
+  }
+  const parts = ["worker", "transit", "delivery"].map((n) => ms(stats(n, now).p50));
+  $("breakdown").textContent = `p50 split: worker ${parts[0]} · Kafka → broadcaster ${parts[1]} · to this page ${parts[2]}`;
+}
+
+const STATE_TEXT = {
+  connecting: () => "Connecting…",
+  live: () => "Live",
+  stale: () => "Stale",
+  resumed: (d) => (d.recovered ? "Resumed · nothing missed" : "Resumed · fresh snapshot"),
+  denied: () => "Token needed",
+};
+
+window.sportsflowBoard = { states: [] }; // a history of connection states, for people and tests
+
+function onState(state, detail) {
+  window.sportsflowBoard.states.push({ state, ...detail, at: Date.now() });
+  const pill = $("conn");
+  pill.className = `conn conn-${state}${state === "resumed" && !detail.recovered ? " unrecovered" : ""}`;
+  pill.dataset.state = state;
+  if (state === "resumed") pill.dataset.recovered = String(detail.recovered);
+  $("conn-text").textContent = STATE_TEXT[state](detail);
+  const notes = [];
+  if (detail.why) notes.push(detail.why);
+  if (detail.retryInS) notes.push(`retrying in ${detail.retryInS} s (attempt ${detail.attempt})`);
+  if (detail.reconnecting) notes.push(`reconnecting (attempt ${detail.attempt})`);
+  if (detail.resumed) notes.push(`resumed, ${detail.resumed}`);
+  if (state === "connecting" && detail.attempt) notes.push(`attempt ${detail.attempt + 1}`);
+  $("conn-detail").textContent = notes.join(" · ");
+  if (state === "denied" && !feed.token) askForToken("This feed needs an access token.");
+  else if (state === "denied") askForToken(`${detail.why}${detail.reason ? ` (${detail.reason})` : ""}. Paste another token.`);
+}
+
+function askForToken(message) {
+  $("auth").hidden = false;
+  $("auth-message").textContent = message;
+  $("token-input").focus();
+}
+
+$("auth").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const value = $("token-input").value.trim();
+  if (!value) return;
+  sessionStorage.setItem("sportsflow.token", value);
+  $("auth").hidden = true;
+  feed.useToken(value);
+});
+
+const filters = {};
+for (const name of ["sport", "league"]) if (params.getAll(name).length) filters[name] = params.getAll(name);
+const scheme = location.protocol === "https:" ? "wss" : "ws";
+const feed = new Feed({
+  url: `${scheme}://${location.host}/ws`, token, filters,
+  staleAfterS: Number(params.get("stale")) || 6, onFrame, onState, onControl,
+});
+
+setInterval(() => {
+  const now = Date.now();
+  drawLatency(now);
+  $("last-frame").textContent = feed.lastMessageAt ? `last message ${ago(now - feed.lastMessageAt)}` : "";
+  for (const panel of ["odds", "races", "feeds"]) changed.add(panel); // ages: "x s ago"
+  scheduleDraw();
+}, 1000);
+
+feed.open();
