@@ -124,12 +124,14 @@ def _announce_when_ready(settings: Settings, children: dict[str, subprocess.Pope
     """Print each URL once its service answers, so a client that connects on reading it is served."""
     token = issue_token(settings.broadcaster, "demo-client")
     ws_url = f"ws://{settings.broadcaster.host}:{settings.broadcaster.port}/ws"
+    board = f"http://{settings.broadcaster.host}:{settings.broadcaster.port}/board?token={token}"
     api = f"http://{settings.api.host}:{settings.api.port}"
     sim = f"http://{settings.simulator.host}:{settings.simulator.port}"
     lines = {
         "simulator": f"Simulator:      {sim}",
         "api": f"REST API:       {api}/events",
-        "broadcaster": f"WebSocket feed: {ws_url}\nDemo token:     {token}\nConnect with:   {ws_url}?token={token}\n"
+        "broadcaster": f"Live board:     {board}\n"
+                       f"WebSocket feed: {ws_url}\nDemo token:     {token}\nConnect with:   {ws_url}?token={token}\n"
                        'Then send:      {"action":"subscribe","subscriptions":["live_scores","betting_odds"]}',
     }
     checks = {

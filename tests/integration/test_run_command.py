@@ -1,4 +1,4 @@
-"""`sportsflow run` (what `make run` runs) prints the WebSocket URL only once a client can connect.
+"""`sportsflow run` (what `make run` runs) prints the WebSocket and board URLs only once a client can connect.
 
 Observed as a user would: the command runs as a process, its output is read line by line, and a
 WebSocket client connects the instant the URL appears. The run uses free ports and its own app id so
@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 
 import orjson
@@ -54,6 +55,13 @@ def test_a_client_connecting_the_moment_the_url_is_printed_is_accepted(stack) ->
             if match:
                 url = match.group(1)
         assert url is not None, "no WebSocket URL printed:\n" + "".join(seen)
+        # The live board's link (printed just before) is served at once too, with the demo token in it.
+        board = next((m.group(1) for m in map(re.compile(r"Live board:\s+(http://\S+)").match, seen) if m), None)
+        assert board is not None, "no board URL printed:\n" + "".join(seen)
+        assert board.split("token=")[1] == url.split("token=")[1]
+        with urllib.request.urlopen(board, timeout=5) as page:
+            assert page.status == 200
+            assert b"Sportsflow" in page.read()
         # Connect at once, as a client reading the printout would.
         with connect(url, open_timeout=5) as ws:
             ws.send('{"action":"subscribe","subscriptions":["live_scores"]}')
