@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from agents.gameclock import game_clock
 from agents.normalize import OutRecord
 from agents.resolve import Resolution
 from pipeline import topics
@@ -30,6 +31,7 @@ def canonicalize(record: dict[str, Any], resolution: Resolution) -> None:
     if resolution.swapped:
         _swap(record)
     if kind == "event":
+        record.update(game_clock(record))
         record["refs"] = dict(fixture.refs)
         record["providerNames"] = {
             provider: {"homeTeam": s[0], "awayTeam": s[1], "league": s[2]}

@@ -68,6 +68,17 @@ class Status(StrEnum):
 TERMINAL_STATUSES = frozenset({Status.FINAL, Status.CANCELLED, Status.ABANDONED})
 
 
+class Phase(StrEnum):
+    """Where a game is, in every sport's terms (with `Event.periodNumber`)."""
+
+    PREGAME = "pregame"
+    REGULATION = "regulation"
+    BREAK = "break"  # half time, between periods or before extra time
+    OVERTIME = "overtime"  # overtime or extra time
+    SHOOTOUT = "shootout"  # penalties, shootout
+    ENDED = "ended"
+
+
 class Side(StrEnum):
     HOME = "home"
     AWAY = "away"
@@ -136,8 +147,15 @@ class Event(_Versioned):
     score: Score = Field(default_factory=Score, description="Integers; both null before the start.")
     status: Status
     start_time: UtcDateTime
-    period: str | None = None
-    clock: str | None = None
+    period: str | None = Field(None, description="The provider's own period text ('Q1', '1st_half', '2H').")
+    clock: str | None = Field(None, description="The provider's own clock text ('07:32', \"45+2'\").")
+    period_number: int | None = Field(
+        None, ge=0, description="1-based half/quarter/period/inning/set; overtime continues the count (NBA OT1 = 5).")
+    phase: Phase | None = None
+    clock_seconds: int | None = Field(
+        None, ge=0, description="Soccer, rugby, handball: match time played; other timed sports: time left in the "
+        "period.")
+    clock_running: bool | None = Field(None, description="The clock runs (live, in regulation or overtime).")
     provider_event_id: str
     refs: dict[str, str] = Field(default_factory=dict, description="Provider -> that provider's event id.")
     provider_names: dict[str, ProviderNames] = Field(
