@@ -1,7 +1,8 @@
 """SportsDataIO as the simulator serves it: v3 scores and odds by date, v4 soccer scores.
 
 Times are US-Eastern wall times without an offset (`DateTime`, `Day`, `Updated`), as in the
-real v3 payloads; v4 soccer adds `UpdatedUtc`. A date lists the games whose Eastern start date
+real v3 payloads; v4 soccer gives `DateTime` and `Day` in UTC (its `Updated` stays Eastern) and adds
+`UpdatedUtc`. A date lists the games whose Eastern start date
 it is; paths take `2017-JUL-31` or ISO dates. Auth is Azure API Management's: the
 `Ocp-Apim-Subscription-Key` header (or `key=`); a wrong key gets its 401 body, the `quota`
 fault its 403 "Out of call volume quota". Every answer carries `Cache-Control: max-age=5`.
@@ -139,7 +140,10 @@ def soccer_game(match: Match, sim: Simulator) -> dict[str, Any]:
         "AwayTeamId": game_id(match) % 1000 + 1, "HomeTeamKey": team_key(match.home), "HomeTeamName": match.home,
         "AwayTeamKey": team_key(match.away), "AwayTeamName": match.away,
         "HomeTeamScore": match.home_score if started else None, "AwayTeamScore": match.away_score if started else None,
-        "Period": "Regular" if live else None, "Clock": match.ticks_live * 90 // sim.world.live_ticks if live else None,
+        # Soccer v4 gives DateTime and Day in UTC (v3 in US Eastern); Period says how a game ended.
+        "DateTime": match.commence.strftime("%Y-%m-%dT%H:%M:%S"), "Day": match.commence.strftime("%Y-%m-%dT00:00:00"),
+        "Period": "Regular" if match.status == "final" else None,
+        "Clock": match.ticks_live * 90 // sim.world.live_ticks if live else None,
         "UpdatedUtc": match.updated_at.strftime("%Y-%m-%dT%H:%M:%S"), "GlobalGameId": 90_000_000 + game_id(match),
     }
 

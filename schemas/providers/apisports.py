@@ -14,6 +14,13 @@ Format facts this module relies on:
   `rankings/races` lists results but no race name, date or season: the connector passes those
   from `/races?id=` as the params `_race_name`, `_race_start` (ISO-8601) and `_season`
   (optionally `_race_status`, an api-formula-1 status, default `Completed`).
+
+Times and statuses, and who says so: football `fixture.date`, basketball `date` and formula-1 race
+`date` are ISO-8601 with an offset, UTC unless the request sets `timezone` (API-Football v3 docs,
+"timezone" parameter; `fixture.timezone` echoes it), so the offset is always honoured, never assumed;
+`fixture.timestamp` / `timestamp` are epoch seconds. Status codes are the documented `status.short`
+lists (API-Football v3 "fixture statuses": TBD NS 1H HT 2H ET BT P SUSP INT FT AET PEN PST CANC ABD AWD
+WO LIVE; api-basketball v1: NS Q1-Q4 OT BT HT FT AOT POST CANC SUSP AWD ABD), in `_apisports_status.py`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,14 @@ Format facts this module relies on:
 - Period and clock are reported only while a game is in play; a finished game has neither.
 - The event's `timestamp` is the document's own time (`generated_at`, v4 `match_situation.updated_at`),
   else the envelope's receive time, else the start time.
+
+Times and statuses, and who says so: v4 `start_time`, v3 `scheduled`, NBA `scheduled` and `generated_at`
+are ISO-8601 UTC with `Z` or `+00:00` (Soccer v4 and NBA v8 API docs and the v4 migration guide). Soccer
+`sport_event_status.status` is one of not_started, match_about_to_start, started, live, postponed,
+delayed / start_delayed, interrupted, suspended, ended, closed, cancelled, abandoned (Soccer v4 docs,
+"sport event status"); `match_status` halftime overrides it. NBA `status` is one of scheduled, created,
+inprogress, halftime, complete, closed, cancelled, delayed, postponed, time-tbd, if-necessary, unnecessary
+(NBA v8 docs, "game status").
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ Points = Annotated[int, Field(ge=0)]
 SOCCER_STATUS: Mapping[str, Status] = {
     "not_started": Status.SCHEDULED,
     "match_about_to_start": Status.SCHEDULED,
+    "started": Status.LIVE,  # documented in Soccer v4 (the match has begun), unseen in our samples
     "live": Status.LIVE,
     "start_delayed": Status.DELAYED,
     "delayed": Status.DELAYED,

@@ -23,6 +23,8 @@ What each message becomes:
 - `bet_settlement`, `bet_cancel`, rollbacks, `snapshot_complete`, `alive`: `[]` (no canonical record type
   for settlements; heartbeats and recovery markers belong to the connector).
 Unknown message types raise. Paths in errors are XPath-like: `/odds_change/odds/market[2]@id`.
+Times: every message's `timestamp` attribute is epoch milliseconds, UTC (UOF message docs; the samples'
+13-digit values); a fixture's `start_time` comes from the REST fixture, ISO-8601 with offset.
 
 Known limit: `Odds.entity_key` is event|bookmaker|market, so several lines of one market (totals 2.5 and
 3.5; handicaps 14 and 16 both being `spread`) share a key and the last one wins downstream.

@@ -1,10 +1,24 @@
 """SportsDataIO: v3 US-league scores and odds, v4 soccer scores.
 
-Format facts this module relies on:
+Field by field, and which source says so ("models" = SportsDataIO's own .NET client models,
+`FantasyData.Api.Client.Model.<Sport>`, whose descriptions are the vendor's data dictionary):
+- US leagues (v3): `DateTime`, `Day`, NFL `Date` are US-Eastern wall time without offset (models: "The
+  date and time of the game in US Eastern Time"); `DateTimeUTC` is UTC ("The date and time of the game
+  (in UTC)") and wins when present. The samples agree: ScoresBasic `DateTime` 16:10 vs `DateTimeUTC` 20:10.
+- Soccer (v4): `DateTime` and `Day` are UTC (models, Soccer `Game`: "The date/time that the game is
+  scheduled to be played in UTC"; `GameInfoResult`: "The date and time of the game (in UTC)").
+  `Updated` is US Eastern in every sport ("based on US Eastern Time (EST/EDT)"), `UpdatedUtc` UTC; the UCL
+  sample has `Updated` 05:46:08 and `UpdatedUtc` 09:46:08 (EDT). `LastUpdated` and odds lines' `Created`
+  / `Updated` are US Eastern (models: "(in US Eastern Time)").
+- Statuses, US leagues (data dictionary, samples): Scheduled, InProgress, Final, F/OT, F/SO, Suspended,
+  Postponed, Delayed, Canceled, Forfeit, NotNecessary. Soccer (models, Soccer `Game.Status`): Scheduled,
+  InProgress, Break (half-time), Final, Awarded (decided by the league, e.g. 3:0: final), Postponed,
+  Canceled, Suspended.
+- Soccer `Period` is how the game ended (models: "The final period of the game. Possible values:
+  Regular, ExtraTime, PenaltyShootout"), not the current half, so it is the period only of a final game;
+  `Clock` is the minute while in progress ("NULL" before and after).
 - Field-name casing differs by endpoint and sport (`GameID` vs `GameId`, `DateTimeUTC`), so raw
   models match keys case-insensitively; error paths use the PascalCase spelling (`$[0].HomeScore`).
-- `DateTime`, `Day`, `Date`, `Updated`, `LastUpdated` are US-Eastern wall time without offset;
-  `DateTimeUTC` / `UpdatedUtc` (newer payloads) are UTC and win when present.
 - Ids are per sport (`GameID` 49127 is MLB-only), so provider event ids are `nfl:17660`-style.
   NFL score objects name the game `ScoreID`; every other object has `GameID`.
 - Teams are keys (`PIT`); soccer v4 has full names (`HomeTeamName`). Odds objects put the key
@@ -56,6 +70,10 @@ GAME_STATUSES: Mapping[str, Status] = {
     "canceled": Status.CANCELLED,
     "forfeit": Status.FINAL,
     "notnecessary": Status.CANCELLED,
+}
+# Soccer v4 `Status` (models, Soccer `Game`): the US vocabulary plus Break (half-time) and Awarded.
+SOCCER_STATUSES: Mapping[str, Status] = {
+    **GAME_STATUSES, "break": Status.HALFTIME, "awarded": Status.FINAL,
 }
 # A live game's period that means the break (`Quarter: "Half"` in NFL/NBA).
 BREAK_PERIODS: Mapping[str, Status] = {"half": Status.HALFTIME}
@@ -198,13 +216,14 @@ def _eastern(value: datetime | None) -> datetime | None:
     return None if value is None else to_utc(value, US_EASTERN)
 
 
-def _start_time(game: _RawGameBase, feed_slug: str, path: str) -> datetime:
+def _start_time(game: _RawGameBase, feed_slug: str, path: str, *, utc: bool = False) -> datetime:
+    """`DateTimeUTC`, else `DateTime` / `Date` / `Day`: US Eastern in v3, UTC in soccer v4 (`utc`)."""
     if game.date_time_utc is not None:
         return to_utc(game.date_time_utc)
     local = game.date_time or game.date or game.day
     if local is None:
         raise NormalizationError(PROVIDER, feed_slug, "no DateTimeUTC, DateTime or Day", f"{path}.DateTime")
-    return to_utc(local, US_EASTERN)
+    return to_utc(local) if utc else to_utc(local, US_EASTERN)
 
 
 def _updated(game: _RawGameBase) -> datetime | None:
@@ -213,8 +232,9 @@ def _updated(game: _RawGameBase) -> datetime | None:
     return _eastern(game.updated or game.last_updated)
 
 
-def _status(game: _RawGameBase, period: str | None, feed_slug: str, path: str) -> Status:
-    status = GAME_STATUSES.get(game.status.strip().lower())
+def _status(game: _RawGameBase, period: str | None, feed_slug: str, path: str,
+            statuses: Mapping[str, Status] = GAME_STATUSES) -> Status:
+    status = statuses.get(game.status.strip().lower())
     if status is None:
         raise NormalizationError(PROVIDER, feed_slug, f"unknown game status {game.status!r}", f"{path}.Status")
     if status is Status.LIVE and period is not None:
@@ -299,18 +319,19 @@ def normalize_soccer_scores(payload: Any, params: Mapping[str, str]) -> list[Can
     records: list[CanonicalRecord] = []
     for path, item in _items(payload, "soccer-scores"):
         game = validate(RawSoccerGame, item, PROVIDER, "soccer-scores", path)
-        status = _status(game, game.period, "soccer-scores", path)
+        status = _status(game, None, "soccer-scores", path, SOCCER_STATUSES)
         started = status is not Status.SCHEDULED
         score = Score(home=game.home_team_score, away=game.away_team_score) if started else Score()
         provider_event_id = f"soccer:{_game_id(game, 'soccer-scores', path)}"
         updated = _updated(game)
-        start_time = _start_time(game, "soccer-scores", path)
+        start_time = _start_time(game, "soccer-scores", path, utc=True)
         records.append(
             Event(
                 id=provisional_event_id(PROVIDER, provider_event_id), sport=Sport.SOCCER,
                 league=competition.upper(), home_team=game.home_team_name, away_team=game.away_team_name,
                 score=score, status=status, start_time=start_time,
-                period=game.period if started else None,
+                # `Period` says how a game ended (Regular, ExtraTime, PenaltyShootout), not the current half.
+                period=game.period if status is Status.FINAL else None,
                 clock=f"{game.clock}'" if status is Status.LIVE and game.clock is not None else None,
                 provider=PROVIDER, provider_event_id=provider_event_id,
                 timestamp=updated or received_at or start_time, source_timestamp=updated,

@@ -12,7 +12,12 @@ Feeds:
   change, so it becomes one Event; the incident itself (a shot, a goal) has no canonical record.
 
 Format facts this module relies on:
-- `start_date` is "YYYY-MM-DD HH:MM" without a zone; read as UTC (to confirm with STATSCORE).
+- `start_date` is "YYYY-MM-DD HH:MM" without a zone; read as UTC. Source: none says it outright; the
+  vendor's samples (statscore/apiclient test assets) show it with no offset next to epoch `ut` values.
+  To confirm with STATSCORE.
+- `ut` (event, message) and `api.timestamp` are epoch seconds (vendor samples, `feed.show` messages).
+- Statuses: `status_id` from `GET /v2/statuses` (statuses.index) and `GET /v2/sports/{id}` (sports.show),
+  `status_type` one of scheduled, live, finished, cancelled, interrupted, other, deleted (same sources).
 - Home/away is `participants[].counter` 1/2. `inverted_participants="yes"` events are refused: whether the
   flag swaps home/away or only the display order is undocumented in our sources, and guessing would
   publish wrong sides.

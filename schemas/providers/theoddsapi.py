@@ -6,6 +6,12 @@ Format facts this module relies on:
   say which, so the request's `oddsFormat` param decides.
 - `/odds` carries no status: an event is in play once `commence_time` has passed.
 - `/scores` scores are strings, `null` before the start; `completed` is the only status.
+
+Times and statuses, and who says so: `commence_time` and every `last_update` (event, bookmaker, market) are
+ISO-8601 UTC with `Z` (The Odds API v4 docs; `dateFormat=unix` would send epoch seconds, which we never
+request); `/scores` has `completed` true/false and no other status (v4 docs, `/scores` response). An event
+is live when its `commence_time` has passed at the response's receive time (v4 docs: `/odds` drops
+completed events and says nothing else about state).
 """
 
 from __future__ import annotations

@@ -297,8 +297,29 @@ def test_soccer_schedules_basic_values():
     assert (event.sport, event.league) == ("soccer", "UCL")
     assert (event.home_team, event.away_team) == ("FK Panevėžys", "Helsingin JK")
     assert (event.score.home, event.score.away, event.status) == (3, 0, Status.FINAL)
-    assert event.start_time == utc(2024, 7, 9, 19, 30)
+    # Soccer's DateTime is UTC (15:30 in Lithuania's 18:30 evening); only `Updated` is US Eastern.
+    assert event.start_time == utc(2024, 7, 9, 15, 30)
     assert event.timestamp == utc(2024, 7, 10, 9, 46, 8)
+    payload = load("soccer_v4_schedules_basic_ucl_item.json")
+    del payload[0]["UpdatedUtc"]
+    payload[0]["Period"] = "Regular"
+    (eastern,) = events("soccer-scores", payload, competition="ucl")
+    assert eastern.timestamp == utc(2024, 7, 10, 9, 46, 8)  # Updated 05:46:08 EDT
+    assert eastern.period == "Regular"  # how the game ended
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    ("Break", Status.HALFTIME), ("Awarded", Status.FINAL), ("Scheduled", Status.SCHEDULED),
+    ("InProgress", Status.LIVE), ("Final", Status.FINAL), ("Postponed", Status.POSTPONED),
+    ("Canceled", Status.CANCELLED), ("Suspended", Status.SUSPENDED),
+])
+def test_soccer_documented_statuses(status, expected):
+    """Every status of the soccer Game model is read; Break (half-time) is no dead letter."""
+    game = {**load("soccer_v4_schedules_basic_ucl_item.json")[0], "Status": status, "IsClosed": False,
+            "Period": None}
+    (event,) = events("soccer-scores", [game], competition="ucl")
+    assert event.status == expected
+    assert event.period is None
 
 
 def test_soccer_live_clock_and_errors():
