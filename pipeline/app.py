@@ -25,6 +25,7 @@ from typing import Any
 import faust
 
 from agents.normalize import RESOLVE, OutRecord, process_raw
+from agents.pins import PinsFile
 from agents.process import process_candidates
 from agents.resolve import FixtureCache
 from pipeline import guard, health, topics
@@ -106,11 +107,13 @@ async def resolve_and_order(stream: Any) -> None:
     expiry = guard.Expiry(int(settings.dedupe_ttl_s * 1000))
     state = guard.DeferredState()
     parsed_fixtures = FixtureCache()
+    pins = PinsFile(get_settings().processing.team_pins_file)
 
     def entity_state(key: str) -> Any:
         return guard.loads_or_none(entities_table.data.get(key.encode()))
 
     async for events in stream.take_events(512, within=0.002):
+        pins.refresh()
         futures = []
         for event in events:
             message = event.message

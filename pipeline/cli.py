@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -82,6 +84,19 @@ def normalize_cmd(
     from pipeline.normalize_cli import run_normalize
 
     sys.exit(run_normalize(provider, feed, params, list_feeds, file))
+
+
+@main.command("resolve")
+@click.option("--reference", "references", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Team spellings {sport: {spelling: team name}} (the pins file format; repeatable).")
+@click.option("--tolerance-s", type=float, default=None, help="Start-time tolerance (default: the worker's).")
+@click.argument("files", nargs=-1, required=True, type=click.File("rb"))
+def resolve_cmd(references: tuple[Path, ...], tolerance_s: float | None, files: tuple[Any, ...]) -> None:
+    """Resolve canonical records (JSON lines from `sportsflow normalize`, FILE or -) to canonical ids."""
+    from pipeline.resolve_cli import main as run_resolve
+
+    tolerance = get_settings().processing.match_tolerance_s if tolerance_s is None else tolerance_s
+    sys.exit(run_resolve(list(files), list(references), tolerance))
 
 
 @main.command()
@@ -198,8 +213,6 @@ def archive() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Backfill and replay (pipeline/replay_cli.py holds the bodies; README "Backfill and replay").
-
-from typing import Any  # noqa: E402
 
 from pipeline.replay_cli import apply_options as _replay_options  # noqa: E402
 

@@ -180,6 +180,8 @@ class ProcessingSettings(_Section):
     match_tolerance_s: float = Field(
         2 * 3600.0, description="Start times within this of each other can be the same fixture across providers."
     )
+    team_pins_file: Path | None = Field(
+        None, description="JSON {sport: {spelling: team name}} pinned by operators; re-read when it changes.")
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new consumer group starts on the raw topics (earliest: lose nothing)."
     )

@@ -128,7 +128,7 @@ def test_published_names_are_canonical_whoever_reports() -> None:
     records = [copy.deepcopy(r) for r in FIXTURES["atletico-real"]]
     resolve_all(records)
     assert {(r["homeTeam"], r["awayTeam"], r["league"]) for r in records} == {
-        ("Atletico Madrid", "Real Madrid", "La Liga")}
+        ("Atlético Madrid", "Real Madrid", "La Liga")}
     swapped = records[3]
     assert swapped["score"] == {"home": 0, "away": 1}, "STATSCORE's home score is the fixture's away score"
     assert swapped["providerNames"]["statscore"] == {

@@ -1,0 +1,50 @@
+"""Operator pins: a file re-read when it changes; a bad file keeps the pins in force."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from agents.names import set_pins
+from agents.pins import PinsError, PinsFile, parse_pins
+from agents.resolve import route_key, team_key
+
+
+@pytest.fixture(autouse=True)
+def _no_pins_after():
+    yield
+    set_pins({})
+
+
+def test_a_pinned_spelling_resolves_as_the_named_team(tmp_path: Path) -> None:
+    path = tmp_path / "pins.json"
+    clock = [0.0]
+    pins = PinsFile(path, every_s=5.0, clock=lambda: clock[0])
+    assert team_key("soccer", "Lilywhites") != team_key("soccer", "Tottenham Hotspur")
+    path.write_text(json.dumps({"soccer": {"Lilywhites": "Tottenham Hotspur"}}))
+    assert pins.refresh()
+    assert team_key("soccer", "Lilywhites") == team_key("soccer", "Tottenham Hotspur")
+    record = {"type": "event", "sport": "soccer", "homeTeam": "Lilywhites", "awayTeam": "Arsenal"}
+    assert route_key(record) == route_key(record | {"homeTeam": "Tottenham Hotspur"})
+
+    path.write_text("{broken")
+    os.utime(path, (1, 1))
+    clock[0] = 1.0
+    assert not pins.refresh(), "checked at most every 5 s"
+    clock[0] = 10.0
+    assert not pins.refresh(), "a broken file is not applied"
+    assert team_key("soccer", "Lilywhites") == team_key("soccer", "Tottenham Hotspur")
+
+    path.unlink()
+    clock[0] = 20.0
+    assert pins.refresh()
+    assert team_key("soccer", "Lilywhites") != team_key("soccer", "Tottenham Hotspur")
+
+
+@pytest.mark.parametrize("text", ["[]", '{"soccer": ["x"]}', '{"soccer": {"x": ""}}', '{"soccer": {"x": 1}}'])
+def test_malformed_pins_are_rejected_with_the_reason(text: str) -> None:
+    with pytest.raises(PinsError, match=r"pins\.json"):
+        parse_pins(text.encode(), "pins.json")
