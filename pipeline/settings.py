@@ -108,7 +108,18 @@ class BroadcasterSettings(_Section):
     compression_level: int = Field(6, description="zlib level when compression is on (1 fastest .. 9 smallest).")
     compression_window_bits: int = Field(12, description="Server window bits when compression is on (9..15).")
     max_message_bytes: int = Field(64 * 1024, description="Largest client message accepted (close 1009 above).")
-    max_clients: int = Field(20_000, description="Connections beyond this are refused with HTTP 503.")
+    max_clients: int = Field(
+        20_000, description="Authenticated clients beyond this are refused (HTTP 503, or close 1013 on auth)."
+    )
+    max_pending: int = Field(
+        500, description="Connections still waiting to authenticate beyond this are refused with HTTP 503."
+    )
+    max_queue_bytes: int = Field(
+        16 * 1024 * 1024,
+        description="Bytes one client's outbox may hold (live, snapshot, control frames); above: dropped (4008).",
+    )
+    max_messages_per_s: float = Field(20.0, description="Sustained client messages per second (close 4029 above).")
+    message_burst: int = Field(60, description="Client messages accepted at once before the per-second rate applies.")
     ping_interval_s: float = Field(20.0, description="Keepalive ping interval.")
     ping_timeout_s: float = Field(20.0, description="A client that does not answer a ping this soon is dropped.")
     close_timeout_s: float = Field(5.0, description="Closing handshake timeout (slow clients, shutdown).")

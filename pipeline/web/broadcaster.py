@@ -7,7 +7,12 @@ Auth: a JWT in the `token` query parameter, or in the first message (`{"action":
 "token": ...}` or a `token` field of any message). Close codes: 4401 unauthenticated (missing,
 malformed, expired, badly signed, unaccepted algorithm; also when the token expires on a live
 connection), 4403 channel not in the token's scope, 4400 bad message, 1009 message too big,
-4008 slow consumer, 1001 server shutting down.
+4008 slow consumer, 4029 too many messages, 1013 at capacity, 1001 server shutting down.
+
+Limits (docs/security.md): `max_clients` authenticated clients, and apart from them at most
+`max_pending` connections still waiting to authenticate; per client `max_queue_bytes` of queued
+frames of any kind (live, snapshot, acknowledgements) and `max_messages_per_s` messages (a token
+bucket of `message_burst`). A closed client's outbox is freed at once.
 
 Writing: frames are pushed synchronously (`websockets.broadcast`, the already-encoded bytes as a
 text frame) while the client's write buffer is below `write_buffer_bytes`; beyond that they wait
@@ -39,10 +44,12 @@ from pipeline.web.auth import AuthError, Principal, verify_token
 from pipeline.web.hub import ClientQueue, Hub
 from pipeline.web.protocol import (
     CHANNELS,
+    CLOSE_AT_CAPACITY,
     CLOSE_BAD_MESSAGE,
     CLOSE_FORBIDDEN,
     CLOSE_GOING_AWAY,
     CLOSE_SLOW,
+    CLOSE_TOO_MANY_MESSAGES,
     CLOSE_UNAUTHENTICATED,
     Command,
     ProtocolError,
@@ -71,10 +78,24 @@ class Session:
         self.hub = hub
         self.settings = settings
         self.principal: Principal | None = None
-        self.queue = ClientQueue(settings.queue_size, allowed=(), on_ready=self.flush)
+        self.queue = ClientQueue(settings.queue_size, allowed=(), on_ready=self.flush,
+                                 max_bytes=settings.max_queue_bytes)
         self.writer: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._tokens = float(settings.message_burst)
+        self._refilled = time.monotonic()
+
+    def take_message(self) -> bool:
+        """Count one client message against its token bucket; False when it is over its rate."""
+        now = time.monotonic()
+        rate, burst = self.settings.max_messages_per_s, self.settings.message_burst
+        self._tokens = min(float(burst), self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -183,8 +204,10 @@ class Session:
             self.ws.transport.abort()
 
     def release(self) -> None:
+        """The connection is gone: free its outbox now and break the session <-> queue cycle."""
         if self._expiry is not None:
             self._expiry.cancel()
+            self._expiry = None
         if self.writer is not None:
             self.writer.cancel()
         self.hub.detach(self.queue)
@@ -194,22 +217,44 @@ class Broadcaster:
     def __init__(self, settings: BroadcasterSettings, hub: Hub) -> None:
         self.settings = settings
         self.hub = hub
-        self.sessions: set[Session] = set()
+        self.sessions: set[Session] = set()  # every open connection
+        self.clients: set[Session] = set()  # authenticated: these count toward max_clients
+        self.pending: set[Session] = set()  # waiting for a token in their first message
+        self.dropped_rate = 0
         self.static = StaticFiles()
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
-        if path == "/health":
-            body = orjson.dumps({"status": "ok", "clients": len(self.sessions)})
+        url = urlsplit(request.path)
+        if url.path == "/health":
+            body = orjson.dumps({
+                "status": "ok", "clients": len(self.clients), "pending": len(self.pending),
+                "droppedSlow": self.hub.dropped_slow, "droppedRate": self.dropped_rate,
+                "queuedBytes": sum(s.queue.queued_bytes for s in self.sessions),
+            })
             return Response(HTTPStatus.OK, "OK", Headers([("Content-Type", "application/json")]), body)
-        if path == "/":
+        if url.path == "/":
             return self.static.redirect_to_board()
-        if path != "/ws":
-            page = self.static.response(path)  # the live board (plain files, no auth: the page asks for a token)
+        if url.path != "/ws":
+            page = self.static.response(url.path)  # the live board (plain files, no auth: the page asks for a token)
             return page if page is not None else connection.respond(HTTPStatus.NOT_FOUND, "use /ws or /board\n")
-        if len(self.sessions) >= self.settings.max_clients:
-            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "at capacity, try another server\n")
+        # A query token is checked at once (it counts as a client); without one the connection is
+        # pending until its first message, within a budget of its own.
+        if not self.settings.auth_required or "token" in parse_qs(url.query):
+            if len(self.clients) >= self.settings.max_clients:
+                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "at capacity, try another server\n")
+        elif len(self.pending) >= self.settings.max_pending:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many unauthenticated connections\n")
         return None
+
+    def _admit(self, session: Session) -> bool:
+        """An authenticated session becomes a client, if there is room."""
+        if session in self.clients:
+            return True
+        if len(self.clients) >= self.settings.max_clients:
+            return False
+        self.pending.discard(session)
+        self.clients.add(session)
+        return True
 
     async def handle(self, ws: ServerConnection) -> None:
         """Serve one connection until it closes (runs as the connection's handler task)."""
@@ -219,25 +264,35 @@ class Broadcaster:
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.socket_send_buffer)
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
-        try:
-            if not self.settings.auth_required:
-                session.anonymous()
-            elif query.get("token"):
-                session.authenticate(query["token"][0])
-        except AuthError as exc:
-            await ws.close(CLOSE_UNAUTHENTICATED, exc.reason)
-            return
         self.sessions.add(session)
-        self.hub.attach(session.queue)
-        observe_ws_opened()
+        opened = False
         try:
+            try:
+                if not self.settings.auth_required:
+                    session.anonymous()
+                elif query.get("token"):
+                    session.authenticate(query["token"][0])
+            except AuthError as exc:
+                await ws.close(CLOSE_UNAUTHENTICATED, exc.reason)
+                return
+            if session.principal is None:
+                self.pending.add(session)
+            elif not self._admit(session):
+                await ws.close(CLOSE_AT_CAPACITY, "at capacity, try another server")
+                return
+            self.hub.attach(session.queue)
+            observe_ws_opened()
+            opened = True
             await self._read(session)
         except ConnectionClosed:
             pass
         finally:
             self.sessions.discard(session)
+            self.pending.discard(session)
+            self.clients.discard(session)
             session.release()
-            observe_ws_closed(abnormal=dropped(ws.close_code))
+            if opened:
+                observe_ws_closed(abnormal=dropped(ws.close_code))
 
     async def _read(self, session: Session) -> None:
         ws = session.ws
@@ -249,6 +304,11 @@ class Broadcaster:
             except TimeoutError:
                 await ws.close(CLOSE_UNAUTHENTICATED, "no token received")
                 return
+            if not session.take_message():
+                self.dropped_rate += 1
+                session.close(CLOSE_TOO_MANY_MESSAGES, "too many messages")
+                break
+            pending = session.principal is None
             try:
                 session.apply(parse_message(text))
             except ProtocolError as exc:
@@ -260,6 +320,9 @@ class Broadcaster:
             except PermissionError as exc:
                 await ws.close(CLOSE_FORBIDDEN, str(exc)[:120])
                 return
+            if pending and session.principal is not None and not self._admit(session):
+                session.close(CLOSE_AT_CAPACITY, "at capacity, try another server")
+        assert session.closer is not None
         await session.closer
 
     async def serve(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:

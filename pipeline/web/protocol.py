@@ -46,6 +46,8 @@ CLOSE_BAD_MESSAGE: Final = 4400
 CLOSE_UNAUTHENTICATED: Final = 4401
 CLOSE_FORBIDDEN: Final = 4403
 CLOSE_SLOW: Final = 4008
+CLOSE_TOO_MANY_MESSAGES: Final = 4029
+CLOSE_AT_CAPACITY: Final = 1013  # RFC 6455 "try again later"
 
 MAX_FILTER_VALUES: Final = 1000
 MAX_RESUME_ENTRIES: Final = 10_000
@@ -212,4 +214,6 @@ def parse_message(text: str | bytes) -> Command:
 
 def control(kind: str, **fields: Any) -> bytes:
     """A control frame (acknowledgements, sync markers): `{"type": kind, ...}`."""
-    return orjson.dumps({"type": kind, **fields})
+    # A copy: orjson's result keeps its whole ~4 KB output buffer allocated, and control frames may
+    # wait in an outbox by the thousand.
+    return bytes(memoryview(orjson.dumps({"type": kind, **fields})))

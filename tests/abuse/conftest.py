@@ -3,14 +3,16 @@ loopback ports, with their logs kept, so an attack is judged the way an operator
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from pipeline import topics
 from pipeline.resources import boto_client, ensure_table
 from pipeline.settings import Settings
-from tests.abuse.procs import INGEST_KEY, Proc, answers, start, stop
+from tests.abuse.procs import INGEST_KEY, Proc, answers, delete_topics, seed_canonical, start, stop
 from tests.conftest import wait_for
 
 
@@ -35,3 +37,48 @@ def api_proc(abuse_table: str) -> Iterator[Proc]:
     finally:
         stop(proc)
 
+
+
+@pytest.fixture(scope="module")
+def canonical_prefix(stack: Settings) -> Iterator[str]:
+    """Canonical topics of the module's own (`<prefix>canonical.*`) holding 1,000 events and 1,000 odds,
+    so a subscribe-to-all queues a real snapshot."""
+    prefix = f"abuse{uuid.uuid4().hex[:8]}."
+    names = [prefix + t for t in topics.CANONICAL_TOPICS]
+    asyncio.run(seed_canonical(stack, prefix, names))
+    yield prefix
+    asyncio.run(delete_topics(stack, names))
+
+
+def broadcaster_env(prefix: str, **settings: object) -> dict[str, str]:
+    env = {"SPORTSFLOW_BROADCASTER__PORT": "{port}", "SPORTSFLOW_METRICS__PORT_BROADCASTER": "{metrics_port}",
+           "SPORTSFLOW_BROADCASTER__TOPIC_PREFIX": prefix, "SPORTSFLOW_BROADCASTER__REPLAY_S": "3600"}
+    env.update({f"SPORTSFLOW_BROADCASTER__{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+@pytest.fixture(scope="module")
+def broadcaster_proc(canonical_prefix: str) -> Iterator[Proc]:
+    """`sportsflow broadcast` with its default per-client limits (room for 1,000 clients and 50 pending);
+    a dropped client that does not read gets 10 s to take its close frame."""
+    env = broadcaster_env(canonical_prefix, max_clients=1100, max_pending=50, close_timeout_s=10)
+    proc = start(["broadcast"], env, "broadcast")
+    try:
+        wait_for(lambda: answers(f"{proc.url}/health", proc), timeout=90, message="the broadcaster to answer")
+        yield proc
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def tight_broadcaster_proc(canonical_prefix: str) -> Iterator[Proc]:
+    """A broadcaster whose only bound on a flooding client is its 256 KB byte budget (no message rate
+    limit), with small socket buffers so what the client does not read stays in the process."""
+    proc = start(["broadcast"], broadcaster_env(
+        canonical_prefix, max_queue_bytes=256 * 1024, max_messages_per_s=1_000_000, message_burst=1_000_000,
+        socket_send_buffer=4096, write_buffer_bytes=4096, close_timeout_s=10), "broadcast-tight")
+    try:
+        wait_for(lambda: answers(f"{proc.url}/health", proc), timeout=90, message="the broadcaster to answer")
+        yield proc
+    finally:
+        stop(proc)

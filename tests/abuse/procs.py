@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
+from pipeline.resources import ensure_topics
+from pipeline.settings import Settings
 from tests.conftest import ROOT, free_port
 
 INGEST_KEY = "abuse-ingest-key-7f3e9c1d"
@@ -77,3 +82,31 @@ def timed_get(client: httpx.Client, url: str) -> tuple[float, int]:
     start_s = time.perf_counter()
     status = client.get(url).status_code
     return time.perf_counter() - start_s, status
+
+
+async def seed_canonical(settings: Settings, prefix: str, names: list[str]) -> None:
+    """Create `names` and write 1,000 events and 1,000 odds (about 300 bytes each) to them."""
+    await ensure_topics(settings, names, partitions=2)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await producer.start()
+    try:
+        for n in range(1000):
+            event = {"type": "event", "id": f"ev-{n}", "seq": 1, "sport": "soccer", "league": "EPL",
+                     "homeTeam": f"Home {n}", "awayTeam": f"Away {n}", "status": "live",
+                     "score": {"home": n % 5, "away": 0}, "startTime": "2026-01-01T00:00:00Z"}
+            odds = {"type": "odds", "eventId": f"ev-{n}", "bookmaker": "b1", "market": "moneyline", "seq": 1,
+                    "sport": "soccer", "outcomes": [{"side": "home", "price": 1.5}, {"side": "away", "price": 2.5}]}
+            await producer.send(prefix + "canonical.events", orjson.dumps(event), key=f"ev-{n}".encode())
+            await producer.send(prefix + "canonical.odds", orjson.dumps(odds), key=f"ev-{n}|b1|moneyline".encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def delete_topics(settings: Settings, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()

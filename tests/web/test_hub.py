@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import orjson
 import pytest
 
-from pipeline.web.hub import ClientQueue, Hub
-from pipeline.web.protocol import Filters, Item, make_item
+from pipeline.web.hub import FRAME_OVERHEAD, ClientQueue, Hub
+from pipeline.web.protocol import Filters, Item, control, make_item
 from pipeline.web.resume import PartitionRing
 
 EVENTS = "canonical.events"
@@ -294,3 +297,73 @@ def test_ring_tracks_what_it_covers():
     assert ring.covers(11)
     assert not ring.covers(10)
     assert [i.offset for i in ring.after(12)] == [13]
+
+
+def test_every_queued_byte_counts_control_frames_included():
+    """Acks, snapshot and live frames all count against the byte budget; popping gives the bytes back."""
+    log, hub = Log(), Hub()
+    for n in range(20):
+        hub.publish(log.event(f"e{n}", 1))
+    client = ClientQueue(1000, max_bytes=50_000)
+    hub.attach(client)
+    hub.subscribe(client, ["live_scores"], ANY)
+    snapshot_bytes = client.queued_bytes
+    assert snapshot_bytes == sum(len(f) + FRAME_OVERHEAD for f in client.outbox.values())
+    ack = control("unsubscribed", subscriptions=[])
+    while not client.check_slow():  # a client that sends and never reads
+        client.send_now(ack)
+    assert client.slow
+    assert 50_000 < client.queued_bytes <= 50_000 + len(ack) + FRAME_OVERHEAD
+    client.discard()
+    assert client.queued_bytes == 0
+
+
+def test_conflation_replaces_bytes_instead_of_adding_them():
+    """A newer state of an entity replaces the older frame's bytes; popping everything leaves zero."""
+    log, hub = Log(), Hub()
+    client = subscribed(hub, "live_scores")
+    for seq in range(1, 50):
+        hub.publish(log.event("e1", seq))
+    assert len(client) == 1
+    assert client.queued_bytes == len(next(iter(client.outbox.values()))) + FRAME_OVERHEAD
+    frames(client)
+    assert client.queued_bytes == 0
+
+
+def test_a_snapshot_over_the_budget_stops_being_copied():
+    """Subscribing to more state than the budget holds marks the client slow without queueing it all."""
+    log, hub = Log(), Hub()
+    for n in range(500):
+        hub.publish(log.event(f"e{n}", 1))
+    client = ClientQueue(1000, max_bytes=10_000)
+    hub.attach(client)
+    hub.subscribe(client, ["live_scores"], ANY)
+    assert client.slow
+    assert len(client) < 100
+
+
+def test_detached_client_is_freed_without_a_garbage_collection():
+    """A client whose server object points back at it (a cycle) is freed by detach, with the GC off."""
+    log, hub = Log(), Hub()
+
+    class Server:  # what the broadcaster's Session is to its queue
+        def __init__(self) -> None:
+            self.queue = ClientQueue(100, on_ready=self.flush)
+
+        def flush(self) -> None:
+            pass
+
+    server = Server()
+    hub.attach(server.queue)
+    hub.subscribe(server.queue, ["live_scores"], ANY)
+    for n in range(10):
+        hub.publish(log.event(f"e{n}", 1))
+    queue_ref, server_ref = weakref.ref(server.queue), weakref.ref(server)
+    gc.disable()
+    try:
+        hub.detach(server.queue)
+        del server
+        assert server_ref() is None
+        assert queue_ref() is None
+    finally:
+        gc.enable()
