@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline import headers, topics
 from pipeline.kafka_clients import client_options
+from pipeline.observability import observe_broadcast
 from pipeline.settings import Settings
 from pipeline.web.hub import Hub
 from pipeline.web.protocol import make_item
@@ -32,14 +33,17 @@ STAGE_HEADERS = {headers.PROVIDER_TS: "provider", headers.RECEIVED_TS: "received
                  headers.PUBLISHED_TS: "published"}
 
 
-def stages_of(record_headers: Any, read_ms: int) -> dict[str, int]:
-    """The record's stage timestamps (epoch ms) for its frame, plus when this process read it."""
+def stages_of(record_headers: Any, read_ms: int, sent_ms: int | None = None) -> dict[str, int]:
+    """The record's stage timestamps (epoch ms) for its frame, plus when this process read it and
+    (`sent_ms`) when it fans the frame out: `hub.publish` writes to the sockets at once."""
     stages: dict[str, int] = {}
     for name, value in record_headers or ():
         stage = STAGE_HEADERS.get(name)
         if stage is not None and value.isdigit():
             stages[stage] = int(value)
     stages["hub"] = read_ms
+    if sent_ms is not None:
+        stages["sent"] = sent_ms
     return stages
 
 
@@ -107,19 +111,23 @@ async def feed_hub(
                 ready.set()
             batches = await consumer.getmany(timeout_ms=200)
             read_ms = headers.now_ms()
+            last = None
             for tp, messages in batches.items():
                 channel = channels[tp.topic]
                 for message in messages:
                     try:
                         item = make_item(message.value, channel=channel, topic=tp.topic, partition=tp.partition,
                                          offset=message.offset, ts_ms=message.timestamp, key=message.key,
-                                         stages=stages_of(message.headers, read_ms))
+                                         stages=stages_of(message.headers, read_ms, headers.now_ms()))
                     except (ValueError, TypeError) as exc:  # one unreadable record never stops the feed
                         log.warning("skipping unreadable record %s:%s@%s: %s", tp.topic, tp.partition,
                                     message.offset, exc)
                         hub.note_unreadable(f"{tp.topic}:{tp.partition}", message.offset)
                         continue
                     hub.publish(item)
+                    last = message
+            if last is not None:  # one sample per Kafka batch keeps the hot loop free of metric calls
+                observe_broadcast(last.headers, read_ms, headers.now_ms())
             hub.flush()
     finally:
         await consumer.stop()

@@ -7,6 +7,13 @@ subscribed to live_scores, and publishes raw score updates at `rate` per second,
 with its receive time (the moment the connector "had the provider's response"). The client
 measures arrival time minus that stamp (carried as the record's sourceTimestamp, ms resolution).
 Baseline in the same run: Kafka alone (produce -> consume of the same records, no processing).
+
+The split comes from the frame's own `stages` (epoch ms, one clock: everything runs here):
+- provider lag: provider update time -> received. The synthetic provider "updates" on the rate's
+  schedule, so this is how late the load generator itself ran;
+- engine: received -> canonical publish (the worker);
+- delivery: canonical publish -> the client has the frame (Kafka hop, broadcaster, socket), itself
+  split at the broadcaster's receive and send stamps (`to_broadcaster`, `fan_out`, `socket`).
 """
 
 from __future__ import annotations
@@ -47,11 +54,13 @@ async def publish_at_rate(settings: Settings, run: str, rate: int, seconds: floa
     await producer.start()
     sent = 0
     try:
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time()
         while (elapsed := time.perf_counter() - started) < seconds:
             due = int(elapsed * rate)
             while sent < due:
-                envelope = score_update(run, sent % fixtures, 1 + sent // fixtures, now=datetime.now(UTC))
+                scheduled = datetime.fromtimestamp(wall + sent / rate, UTC)
+                envelope = score_update(run, sent % fixtures, 1 + sent // fixtures, now=datetime.now(UTC),
+                                        updated_at=scheduled)
                 await producer.send(topics.raw_topic("theoddsapi"), value=envelope.to_json(),
                                     key=envelope.key.encode(), headers=record_headers(envelope))
                 sent += 1
@@ -62,7 +71,21 @@ async def publish_at_rate(settings: Settings, run: str, rate: int, seconds: floa
     return sent
 
 
-async def receive(url: str, run: str, until: asyncio.Event, latencies: list[float]) -> None:
+PARTS = ("provider_lag", "engine", "delivery", "to_broadcaster", "fan_out", "socket")
+
+
+def split(stamps: dict[str, int], arrived_ms: float) -> dict[str, float]:
+    """One frame's latency parts (ms) from its `stages` and the client's arrival time."""
+    parts = {"engine": stamps["published"] - stamps["received"], "delivery": arrived_ms - stamps["published"],
+             "to_broadcaster": stamps["hub"] - stamps["published"],
+             "fan_out": stamps["sent"] - stamps["hub"], "socket": arrived_ms - stamps["sent"]}
+    if "provider" in stamps:
+        parts["provider_lag"] = stamps["received"] - stamps["provider"]
+    return parts
+
+
+async def receive(url: str, run: str, until: asyncio.Event, latencies: list[float],
+                  parts: dict[str, list[float]]) -> None:
     async with connect(url, max_size=None) as ws:
         await ws.send(orjson.dumps({"action": "subscribe", "subscriptions": ["live_scores"]}).decode())
         while not until.is_set():
@@ -73,8 +96,10 @@ async def receive(url: str, run: str, until: asyncio.Event, latencies: list[floa
             now_ms = time.time() * 1000
             frame = orjson.loads(text)
             if frame.get("type") == "event" and str(frame.get("providerEventId", "")).startswith(run):
-                stamp = datetime.fromisoformat(frame["sourceTimestamp"].replace("Z", "+00:00")).timestamp() * 1000
+                stamp = frame["stages"]["received"]
                 latencies.append(now_ms - stamp)
+                for name, value in split(frame["stages"], now_ms).items():
+                    parts[name].append(value)
 
 
 async def kafka_baseline(settings: Settings, rate: int, seconds: float) -> list[float]:
@@ -127,6 +152,7 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int) 
         [sys.executable, "-m", "pipeline.cli", "broadcast"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     worker.start()
     latencies: list[float] = []
+    parts: dict[str, list[float]] = {name: [] for name in PARTS}
     try:
         for _ in range(600):  # the broadcaster accepts clients once it follows the tail
             if b"WebSocket feed on" in log_path.read_bytes():
@@ -134,7 +160,7 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int) 
             await asyncio.sleep(0.1)
         token = issue_token(settings.broadcaster, "latency-benchmark")
         done = asyncio.Event()
-        client = asyncio.create_task(receive(f"ws://127.0.0.1:{port}/ws?token={token}", run, done, latencies))
+        client = asyncio.create_task(receive(f"ws://127.0.0.1:{port}/ws?token={token}", run, done, latencies, parts))
         await asyncio.sleep(0.5)
         sent = await publish_at_rate(settings, run, rate, seconds, fixtures)
         await asyncio.sleep(3)
@@ -146,9 +172,18 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int) 
         broadcaster.wait(timeout=20)
     warm = latencies[len(latencies) // 10:]  # the first 10 %: JIT-less warm-up, connection set-up
     baseline = await kafka_baseline(settings, rate, min(seconds, 10))
-    return {"rate": rate, "sent": sent, "frames": len(latencies), "p50_ms": pct(warm, 50), "p95_ms": pct(warm, 95),
-            "p99_ms": pct(warm, 99), "max_ms": pct(warm, 100), "kafka_only_p50_ms": pct(baseline, 50),
-            "kafka_only_p99_ms": pct(baseline, 99)}
+    result: dict[str, Any] = {
+        "rate": rate, "sent": sent, "frames": len(latencies), "p50_ms": pct(warm, 50), "p95_ms": pct(warm, 95),
+        "p99_ms": pct(warm, 99), "max_ms": pct(warm, 100), "kafka_only_p50_ms": pct(baseline, 50),
+        "kafka_only_p99_ms": pct(baseline, 99)}
+    for name, values in parts.items():
+        warm_part = values[len(values) // 10:]
+        result[f"{name}_p50_ms"], result[f"{name}_p99_ms"] = pct(warm_part, 50), pct(warm_part, 99)
+    return result
+
+
+SUMMARY = ("p50_ms", "p95_ms", "p99_ms", "kafka_only_p50_ms", "kafka_only_p99_ms",
+           *(f"{name}_{p}_ms" for name in PARTS for p in ("p50", "p99")))
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -158,8 +193,7 @@ async def main_async(args: argparse.Namespace) -> None:
         result = await one_run(settings, args.rate, args.seconds, args.fixtures)
         print(json.dumps(result))
         runs.append(result)
-    print(json.dumps({key: statistics.median(r[key] for r in runs)
-                      for key in ("p50_ms", "p95_ms", "p99_ms", "kafka_only_p50_ms", "kafka_only_p99_ms")}))
+    print(json.dumps({key: statistics.median(r[key] for r in runs) for key in SUMMARY}))
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ turns what accumulated into EMF documents (namespace `Sportsflow`) that the awsl
 and CloudWatch Logs turns into metrics. The names, units and dimension sets are the contract of
 `terraform/modules/monitoring` (alarms) and `terraform/modules/ecs` (broadcaster scaling):
 
-    LatencyMs            ms  dimension sets [Stage], [Provider, Stage]; distribution (Values/Counts)
+    LatencyMs            ms  dimension sets [Stage], [Provider, Stage]; distribution (Values/Counts);
+                             stages: `Stage` below (worker: the first four; broadcaster: the last three)
     Records              n   [Stage], [Provider, Stage]
     FeedUp               0/1 [Provider, Feed]
     ErrorRate            %   no dimensions: records that became dead letters / records processed
@@ -33,8 +34,12 @@ from typing import Any, Final, Literal
 import orjson
 
 NAMESPACE: Final = "Sportsflow"
-Stage = Literal["provider_share", "normalize", "publish", "end_to_end"]
-STAGES: Final[tuple[Stage, ...]] = ("provider_share", "normalize", "publish", "end_to_end")
+# provider_share: provider update -> connector received; normalize, publish: inside the worker;
+# end_to_end: connector received -> canonical publish; broadcast: canonical publish -> a broadcaster
+# read it; fan_out: broadcaster read -> frame sent; to_frame: connector received -> frame sent.
+Stage = Literal["provider_share", "normalize", "publish", "end_to_end", "broadcast", "fan_out", "to_frame"]
+STAGES: Final[tuple[Stage, ...]] = ("provider_share", "normalize", "publish", "end_to_end", "broadcast", "fan_out",
+                                    "to_frame")
 MAX_VALUES: Final = 100  # EMF: at most 100 distinct values per metric in one document
 _BUCKETS_PER_DECADE: Final = 24  # ~10 % wide buckets: percentiles within ~5 %
 _STAGE_SETS: Final = (("Stage",), ("Provider", "Stage"))
@@ -98,12 +103,26 @@ _UNITS: Final = {
 # Which processes write each metric (the `component` property of their documents). A CloudWatch
 # metric has no component dimension: an alarm or a scaling policy on it sees only these processes.
 OWNERS: Final[dict[str, frozenset[str]]] = {
-    "LatencyMs": frozenset({"worker"}), "Records": frozenset({"worker", "connectors"}),
+    "LatencyMs": frozenset({"worker", "broadcaster"}),  # by stage: STAGE_OWNERS
+    "Records": frozenset({"worker", "connectors"}),
     "ErrorRate": frozenset({"worker"}), "DeadLetters": frozenset({"worker"}),
     "ConsumerLag": frozenset({"worker"}), "FeedUp": frozenset({"connectors"}),
     "FailedIngestionRate": frozenset({"connectors", "api"}),
     "WebSocketConnections": frozenset({"broadcaster"}), "WebSocketDropRate": frozenset({"broadcaster"}),
 }
+
+STAGE_OWNERS: Final[dict[str, str]] = {
+    "provider_share": "worker", "normalize": "worker", "publish": "worker", "end_to_end": "worker",
+    "broadcast": "broadcaster", "fan_out": "broadcaster", "to_frame": "broadcaster",
+}
+
+
+def owners(metric: str, dimensions: dict[str, str | None]) -> frozenset[str]:
+    """The processes that write `metric` with these dimension values (None: any value)."""
+    stage = dimensions.get("Stage")
+    if metric == "LatencyMs" and stage is not None:
+        return frozenset({STAGE_OWNERS[stage]}) if stage in STAGE_OWNERS else frozenset()
+    return OWNERS.get(metric, frozenset())
 
 
 class EmfAggregator:

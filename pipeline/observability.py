@@ -4,7 +4,7 @@ Process set-up, once per long-running command (`setup_process`): scrubber with t
 secret values -> logging (JSON outside `local`) -> Sentry (if a DSN is set). Then `telemetry()`
 serves Prometheus `/metrics` and flushes EMF lines for the component's lifetime.
 
-Hooks (cheap, no I/O): `observe_canonical`, `observe_processed`, `observe_fetch`,
+Hooks (cheap, no I/O): `observe_canonical`, `observe_broadcast`, `observe_processed`, `observe_fetch`,
 `observe_feed`, `observe_consumer_lag`, `observe_ws_opened`, `observe_ws_closed`.
 """
 
@@ -134,6 +134,19 @@ def observe_canonical(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes]
             metrics.LATENCY.labels(stage=stage).observe(max(end - start, 0) / 1000)
     emf.record_records(name, "published")
     metrics.RECORDS.labels(stage="published", outcome="ok").inc()
+
+
+def observe_broadcast(headers: Iterable[tuple[str, bytes]] | None, received_ms: int, sent_ms: int) -> None:
+    """A broadcaster read a canonical record at `received_ms` and fanned it out at `sent_ms`."""
+    stamps = h.as_dict(headers)
+    name = (stamps.get(h.PROVIDER) or b"unknown").decode("utf-8", "replace")
+    published, connector = _ms(stamps, h.PUBLISHED_TS), _ms(stamps, h.RECEIVED_TS)
+    spans: tuple[tuple[emf.Stage, int | None, int], ...] = (
+        ("broadcast", published, received_ms), ("fan_out", received_ms, sent_ms), ("to_frame", connector, sent_ms))
+    for stage, start, end in spans:
+        if start is not None:
+            emf.record_latency(name, stage, end - start)
+            metrics.LATENCY.labels(stage=stage).observe(max(end - start, 0) / 1000)
 
 
 # provider -> [raw records, dead letters] since start: the dead-letter share gauge per provider.

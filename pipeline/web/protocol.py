@@ -14,7 +14,8 @@ Server -> client:
 
     data      the canonical record's JSON plus "channel", "cursor" ("<topic>:<partition>:<offset>") and
               "stages" (epoch ms: "provider" update time, "received" by the connector, "published" by the worker, "hub":
-              read by this broadcaster; each when known)
+              read by this broadcaster, "sent": fanned out to its clients; each when known; frames of a
+              snapshot or a resume keep the stamps of the record's live fan-out)
     {"type": "subscribed", "subscriptions": [...]}     then the snapshot, then:
     {"type": "synced", "cursor": {"<topic>:<partition>": offset, ...}}   (live deltas follow)
     {"type": "resumed", "recovered": true, "replayed": N}               then N frames, then "synced"

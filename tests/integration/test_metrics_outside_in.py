@@ -5,7 +5,8 @@ simulator, `sportsflow connect` (pollers against it), a Faust worker with its ow
 `sportsflow broadcast` with real WebSocket clients (one stays, one drops without a close frame) and
 `sportsflow api` (one accepted and one rejected /ingest post). The test reads their EMF lines on
 stdout, as the awslogs driver would ship them, and scrapes their Prometheus `/metrics`. The list of
-metrics and dimensions comes from parsing terraform/ (tests/terraform/app_metrics.py).
+metrics and dimensions comes from parsing terraform/ (tests/terraform/app_metrics.py). Last, the
+staying client checks a live frame's freshness stamps.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def missing_emf(procs: list[Process], refs: list[Ref]) -> list[str]:
     docs = {p.component: p.emf_documents() for p in procs}
     missing = []
     for metric, dims in refs:
-        owners = emf.OWNERS.get(metric, frozenset())
+        owners = emf.owners(metric, dict(dims))
         if not owners:
             missing.append(f"{metric}: no owner declared in pipeline/emf.py")
         missing += [f"{metric} {dict(dims)} from {owner}" for owner in sorted(owners)
@@ -127,7 +128,7 @@ def missing_prometheus(procs: list[Process], refs: list[Ref]) -> list[str]:
     for metric, dims in refs:
         series, labels = EMF_EQUIVALENTS[metric]
         wanted = {labels[k]: v for k, v in dims if k in labels}
-        for owner in sorted(emf.OWNERS[metric]):
+        for owner in sorted(emf.owners(metric, dict(dims))):
             samples = [value for name, got, value in scraped[owner] if name == series
                        and all(k in got and (v is None or got[k] == v) for k, v in wanted.items())]
             if not samples or (metric not in MAY_BE_ZERO and max(samples) <= 0):
@@ -240,3 +241,11 @@ async def test_every_metric_terraform_names_is_emitted_by_its_owner(processes: d
 
         await _until(lambda: missing_emf(services, refs), 180, "EMF documents", procs)
         await _until(lambda: missing_prometheus(services, refs), 30, "Prometheus series", procs)
+
+        # Freshness from the client's side: a live frame carries its stage stamps, in order.
+        async with asyncio.timeout(60 * TIME_UNIT):
+            while "channel" not in (frame := orjson.loads(await staying.recv())):
+                pass
+        arrived = time.time() * 1000
+        stamps = frame["stages"]
+        assert stamps["received"] <= stamps["published"] <= stamps["hub"] <= stamps["sent"] <= arrived + 1

@@ -163,3 +163,18 @@ def test_disabled_aggregator_records_nothing() -> None:
     agg.latency("jolpica", "normalize", 3)
     agg.ws_opened()
     assert agg.flush() == []
+
+
+def test_every_latency_stage_has_one_owner() -> None:
+    assert set(emf.STAGE_OWNERS) == set(emf.STAGES)
+    assert emf.owners("LatencyMs", {"Stage": "to_frame"}) == {"broadcaster"}
+    assert emf.owners("LatencyMs", {"Stage": "end_to_end"}) == {"worker"}
+
+
+def test_broadcast_stages_are_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    agg = EmfAggregator()
+    monkeypatch.setattr(emf, "DEFAULT", agg)
+    observability.observe_broadcast([(h.PROVIDER, b"jolpica"), (h.RECEIVED_TS, b"1000"), (h.PUBLISHED_TS, b"1010")],
+                                    1013, 1014)
+    stages = {d["Stage"]: d["LatencyMs"]["Sum"] for d in _docs(agg.flush()) if "LatencyMs" in d}
+    assert stages == {"broadcast": 3, "fan_out": 1, "to_frame": 14}

@@ -31,7 +31,7 @@ def test_dimension_values_are_resolved() -> None:
 def test_every_referenced_metric_has_a_unit_an_owner_and_a_prometheus_series() -> None:
     for metric, dims in referenced():
         assert metric in emf._UNITS, metric
-        assert emf.OWNERS.get(metric), metric
+        assert emf.owners(metric, dict(dims)), metric
         series, labels = EMF_EQUIVALENTS[metric]
         assert series.startswith("sportsflow_")
         assert {k for k, _ in dims} <= set(labels) | {"Provider"}, (metric, dims)

@@ -83,3 +83,18 @@ def test_make_item_refuses_what_is_not_a_json_object():
     for value in (b"garbage", b"[1]", b'"x"'):
         with pytest.raises(ValueError, match="JSON"):
             make_item(value, channel="live_scores", topic="t", partition=0, offset=0, ts_ms=0, key=None)
+
+
+def test_frames_carry_the_stage_stamps_and_the_send_time() -> None:
+    """The record's stage headers and the broadcaster's read and send times go into the frame."""
+    from agents.broadcast import stages_of
+    from pipeline import headers as h
+
+    headers = [(h.PROVIDER_TS, b"900"), (h.RECEIVED_TS, b"1000"), (h.PUBLISHED_TS, b"1012"), (h.APP, b"x"),
+               (h.NORMALIZED_TS, b"1010"), (h.RECEIVED_TS, b"12; drop")]
+    item = make_item(b'{"id":"e1","seq":3,"type":"event"}', channel="live_scores", topic="canonical.events",
+                     partition=0, offset=5, ts_ms=1012, key=b"e1", stages=stages_of(headers[:5], 1015, 1016))
+    frame = orjson.loads(item.frame)
+    assert frame["stages"] == {"provider": 900, "received": 1000, "published": 1012, "hub": 1015, "sent": 1016}
+    assert frame["id"] == "e1"
+    assert "received" not in stages_of(headers[5:], 1, 2)
