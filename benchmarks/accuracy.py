@@ -6,7 +6,9 @@ Plays `matches` fixtures of The Odds API (scores and odds feeds, three sports) t
 with faults: duplicated raw records, stale (out-of-order) snapshots, malformed payloads, a
 provider outage, and optionally a SIGKILL of the worker and a restart of the Kafka broker.
 Compares canonical.events and canonical.odds with what the provider served and prints
-delivered-correct / expected, lost, duplicated and wrong. Needs the local stack (`sportsflow stack up`).
+delivered-correct / expected, lost, duplicated (two versions, one content), wrong, gaps inside a
+lineage (epoch), scores moving back without a correction; exits 1 unless all of those are 0.
+Needs the local stack (`sportsflow stack up`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -24,6 +27,7 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from agents.ordering import content_hash
 from benchmarks._procs import ROOT, Worker, restart_broker
 from benchmarks.accuracy_truth import Published, Truth, names_to_sides, score
 from connectors.errors import ProviderError
@@ -245,19 +249,22 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         pid = record.get("providerEventId")
         if pid not in ours:
             continue
+        version = (int(record.get("epoch", 0)), int(record["seq"]))
+        content, correction = content_hash(record), bool(record.get("correction"))
         if record["type"] == "event":
             score_ = record["score"]
             state = None if score_["home"] is None else (score_["home"], score_["away"], record["status"])
-            published.add(f"event|{pid}", record["seq"], state)
+            published.add(f"event|{pid}", version, state, content, correction)
         elif record["type"] == "odds":
-            published.add(f"odds|{pid}|{record['bookmaker']}|{record['market']}", record["seq"],
-                          names_to_sides(record))
+            published.add(f"odds|{pid}|{record['bookmaker']}|{record['market']}", version,
+                          names_to_sides(record), content, correction)
     result = score(truth, published)
     return {
         "expected_updates": result.expected, "delivered_correct": result.correct,
         "accuracy_pct": round(100 * result.accuracy, 4), "lost": result.lost, "duplicated": result.duplicated,
-        "wrong": result.wrong, "seq_not_increasing": result.seq_gaps,
-        "redelivered_same_key_and_seq": published.redelivered, "conflicting_versions": published.conflicting,
+        "wrong": result.wrong, "seq_gaps": result.seq_gaps, "backwards_without_correction": result.backwards,
+        "new_lineages": result.lineages, "ok": result.ok and published.conflicting == 0,
+        "redelivered_same_key_and_version": published.redelivered, "conflicting_versions": published.conflicting,
         "dead_letters": f"{dead_letters}/{stats['malformed_injected']}",
         "provider_responses": recorder.responses, "worker_starts": worker.starts,
         "play_s": round(play_s, 1), "drain_s": round(drain_s, 1), **stats,
@@ -272,7 +279,9 @@ def main() -> None:
     parser.add_argument("--restart-broker", action="store_true")
     parser.add_argument("--quiet-s", type=float, default=20.0, help="stop reading after this long without news")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args)), indent=2))
+    result = asyncio.run(run(args))
+    print(json.dumps(result, indent=2))
+    sys.exit(0 if result["ok"] else 1)
 
 
 if __name__ == "__main__":

@@ -50,23 +50,32 @@ class Truth:
                     self.served(key, outcomes, market.get("last_update") or book.get("last_update") or "")
 
 
+@dataclass(frozen=True)
+class Version:
+    state: State | None  # what the truth compares (score + status, or prices); None: no score yet
+    content: str  # the full content's hash (agents.ordering.content_hash): what a consumer sees
+    correction: bool = False
+
+
 @dataclass
 class Published:
-    """Canonical records read back, de-duplicated by (entity key, seq)."""
+    """Canonical records read back, per entity and version (epoch, seq)."""
 
-    versions: dict[str, dict[int, State]] = field(default_factory=lambda: defaultdict(dict))
+    versions: dict[str, dict[tuple[int, int], Version]] = field(default_factory=lambda: defaultdict(dict))
     redelivered: int = 0
-    conflicting: int = 0
+    conflicting: int = 0  # one (entity, epoch, seq) naming two contents: the invariant broken
 
-    def add(self, entity: str, seq: int, state: State | None) -> None:
+    def add(self, entity: str, version: tuple[int, int], state: State | None, content: str = "",
+            correction: bool = False) -> None:
         seen = self.versions[entity]
-        if seq in seen:
-            if seen[seq] == state:
-                self.redelivered += 1  # same key + seq + content: an idempotent consumer ignores it
+        found = seen.get(version)
+        if found is not None:
+            if found.content == content and found.state == state:
+                self.redelivered += 1  # same key + version + content: an idempotent consumer ignores it
             else:
                 self.conflicting += 1
             return
-        seen[seq] = state
+        seen[version] = Version(state, content or repr(state), correction)
 
 
 def names_to_sides(record: dict[str, Any]) -> State:
@@ -81,24 +90,51 @@ class Score:
     expected: int = 0
     correct: int = 0
     lost: int = 0
-    duplicated: int = 0
+    duplicated: int = 0  # consecutive versions with the same content: a version published for nothing
     wrong: int = 0
-    seq_gaps: int = 0
+    seq_gaps: int = 0  # versions missing inside a lineage (seq jumped)
+    lineages: int = 0  # lineages beyond the first per entity (a new epoch: consumers must resync)
+    backwards: int = 0  # a score or status moving back without `correction`
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.expected if self.expected else 1.0
 
+    @property
+    def ok(self) -> bool:
+        return self.lost == self.duplicated == self.wrong == self.seq_gaps == self.backwards == 0
+
+
+_STATUS = {"scheduled": 0, "live": 1, "final": 2}
+
+
+def _moves_back(old: State | None, new: State | None) -> bool:
+    """Event states are (home, away, status): a score that drops or a status that goes back."""
+    if old is None or new is None or len(old) != 3 or len(new) != 3 or not isinstance(old[0], int):
+        return False
+    return new[0] < old[0] or new[1] < old[1] or _STATUS.get(new[2], 0) < _STATUS.get(old[2], 0)
+
+
+def audit(versions: dict[tuple[int, int], Version], result: Score) -> list[Version]:
+    """Check one entity's versions (gaps, lineages, duplicates, backwards moves); return them in order."""
+    ordered = [versions[v] for v in sorted(versions)]
+    epochs: dict[int, list[int]] = defaultdict(list)
+    for epoch, seq in sorted(versions):
+        epochs[epoch].append(seq)
+    result.lineages += max(len(epochs) - 1, 0)
+    result.seq_gaps += sum(seqs[-1] - len(seqs) for seqs in epochs.values())  # each lineage counts from 1
+    for a, b in itertools.pairwise(ordered):
+        result.duplicated += a.content == b.content
+        result.backwards += _moves_back(a.state, b.state) and not b.correction
+    return ordered
+
 
 def score(truth: Truth, published: Published) -> Score:
     result = Score()
     for entity, expected in truth.expected.items():
-        versions = published.versions.get(entity, {})
-        seqs = sorted(versions)
-        result.seq_gaps += sum(1 for a, b in itertools.pairwise(seqs) if b <= a)
-        states = [versions[s] for s in seqs if versions[s] is not None]
+        ordered = audit(published.versions.get(entity, {}), result)
+        states = [v.state for v in ordered if v.state is not None]
         result.expected += len(expected)
-        result.duplicated += sum(1 for a, b in itertools.pairwise(states) if a == b)
         # Walk both sequences: expected states must appear in order; anything else is wrong.
         i = 0
         for state in states:
