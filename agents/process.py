@@ -60,10 +60,12 @@ def resolve_record(record: dict[str, Any], route: str, fixtures: list[Fixture], 
 def process_candidates(
     route: str, value: bytes, carried: list[tuple[str, bytes]], fixtures: list[Fixture],
     entity_state: Callable[[str], dict[str, Any] | None], *, policy: Policy, tolerance_ms: int,
-    is_down: Callable[[str], bool], epoch: int | None = None,
+    is_down: Callable[[str], bool], epoch: int | None = None, ttl_ms: int | None = None,
 ) -> StageTwoResult:
     """`epoch`: the lineage id of entities whose lineage starts here (default: the message's receipt
-    time, so processing the same message again after a crash starts the same lineage)."""
+    time, so processing the same message again after a crash starts the same lineage).
+    `ttl_ms`: a stored state last updated longer ago than this (by receipt times) is expired, whether
+    or not the expiry sweep has deleted it yet, so a new lineage starts."""
     message = orjson.loads(value)
     source: str = message["source"]
     received_ms: int = message["receivedMs"]
@@ -76,6 +78,8 @@ def process_candidates(
                 result.outputs.append(review_out(resolution.review, carried))
         key = entity_key(record)
         state = result.entities.get(key) or entity_state(key)
+        if state is not None and ttl_ms is not None and received_ms - int(state.get("updated", 0)) > ttl_ms:
+            state = None
         decision: Decision = decide(record, state, source, received_ms, policy=policy, is_down=is_down,
                                     epoch=epoch)
         result.entities[key] = decision.state

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import faust
@@ -105,6 +106,7 @@ async def resolve_and_order(stream: Any) -> None:
     policy = guard.policy(settings)
     tolerance_ms = int(settings.match_tolerance_s * 1000)
     expiry = guard.Expiry(int(settings.dedupe_ttl_s * 1000))
+    fixture_expiry = guard.Expiry(int(settings.fixture_ttl_s * 1000))
     state = guard.DeferredState()
     parsed_fixtures = FixtureCache()
     pins = PinsFile(get_settings().processing.team_pins_file)
@@ -115,6 +117,8 @@ async def resolve_and_order(stream: Any) -> None:
     async for events in stream.take_events(512, within=0.002):
         pins.refresh()
         futures = []
+        if any(e.message.partition not in expiry.indexed for e in events):
+            _index_tables(expiry, fixture_expiry, {e.message.partition for e in events} | _assigned())
         for event in events:
             message = event.message
             try:
@@ -122,6 +126,7 @@ async def resolve_and_order(stream: Any) -> None:
                 result = process_candidates(
                     message.key.decode() if message.key else "", message.value, list(message.headers or []),
                     fixtures, entity_state, policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,
+                    ttl_ms=expiry.ttl_ms,
                 )
             except Exception as exc:
                 parsed_fixtures.forget(message.key)  # it may hold a half-applied change
@@ -135,14 +140,36 @@ async def resolve_and_order(stream: Any) -> None:
                 stored = guard.dumps([f.as_dict() for f in fixtures])
                 state.set(fixtures_table, partition, message.key, stored)
                 parsed_fixtures.put(message.key, stored, fixtures)
+                fixture_expiry.touch(partition, message.key.decode(), max(f.start_ms for f in fixtures))
             for key, entity in result.entities.items():
+                entity["p"] = partition  # so the expiry index can be rebuilt from the table after a restart
                 state.set(entities_table, partition, key.encode(), guard.dumps(entity))
                 expiry.touch(partition, key, entity["updated"])
-            for key in expiry.due(partition, now_ms=h.now_ms()):
+            now = h.now_ms()
+            for key in expiry.due(partition, now_ms=now):
                 state.delete(entities_table, partition, key.encode())
+            for route in fixture_expiry.due(partition, now_ms=now):
+                parsed_fixtures.forget(route.encode())
+                state.delete(fixtures_table, partition, route.encode())
         if futures:
             await asyncio.gather(*futures)  # a failed delivery has already stopped the worker
         state.flush()
+
+
+def _assigned() -> set[int]:
+    """The resolve topic's partitions this worker holds now (their tables are restored before processing)."""
+    name = resolve_topic.get_topic_name()
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+
+
+def _index_tables(expiry: guard.Expiry, fixture_expiry: guard.Expiry, partitions: set[int]) -> None:
+    """Rebuild the expiry indexes from the tables (restored from their changelogs) for new partitions."""
+    started = time.monotonic()
+    entities = expiry.seed(guard.entity_entries(entities_table.data.items()), partitions)
+    fixtures = fixture_expiry.seed(
+        guard.fixture_entries(fixtures_table.data.items(), app.conf.topic_partitions), partitions)
+    log.info("expiry indexed %d entities and %d fixture routes for partitions %s in %.2fs",
+             entities, fixtures, sorted(partitions), time.monotonic() - started)
 
 
 @app.task  # type: ignore[untyped-decorator]

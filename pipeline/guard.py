@@ -9,9 +9,11 @@ import sys
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from agents.normalize import OutRecord, dead_letter
 from agents.ordering import Policy
@@ -114,10 +116,13 @@ def resolve_dead_letter(message: Any, exc: Exception) -> OutRecord:
 
 
 class Expiry:
-    """Remembers when each entity was last updated, per partition, and yields those past the TTL.
+    """Remembers when each entry was last updated, per partition, and yields those past the TTL.
 
     Deletes must happen while an event of the partition that wrote the key is being processed
     (Faust writes the tombstone to that partition's changelog), so expiry is driven from the agent.
+    The index lives in memory, so it is rebuilt from the table itself (`seed`) when the worker
+    starts and whenever it is handed a partition it has not indexed: entries restored from the
+    changelog after a restart or a rebalance expire like the others.
     """
 
     def __init__(self, ttl_ms: int, batch: int = 100) -> None:
@@ -125,9 +130,19 @@ class Expiry:
         self.batch = batch
         self._updated: dict[int, dict[str, int]] = defaultdict(dict)
         self._next_sweep = 0.0
+        self.indexed: set[int] = set()
 
     def touch(self, partition: int, key: str, updated_ms: int) -> None:
         self._updated[partition][key] = updated_ms
+
+    def seed(self, entries: Iterable[tuple[int, str, int]], partitions: Iterable[int]) -> int:
+        """Index (partition, key, updated_ms) entries of a table; `partitions` are now indexed. Returns the count."""
+        count = 0
+        for partition, key, updated_ms in entries:
+            self._updated[partition].setdefault(key, updated_ms)
+            count += 1
+        self.indexed.update(partitions)
+        return count
 
     def due(self, partition: int, now_ms: int) -> list[str]:
         if time.monotonic() < self._next_sweep:
@@ -138,6 +153,27 @@ class Expiry:
         for key in expired:
             del entries[key]
         return expired
+
+
+def entity_entries(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[int, str, int]]:
+    """(partition, key, updated) of stored entity states (which record their partition as `p`)."""
+    for key, value in items:
+        state = loads_or_none(value)
+        if isinstance(state, dict) and "p" in state:
+            yield int(state["p"]), key.decode(), int(state.get("updated", 0))
+
+
+def fixture_entries(items: Iterable[tuple[bytes, bytes]], partitions: int) -> Iterator[tuple[int, str, int]]:
+    """(partition, route, latest start) of stored fixture lists. A route's partition is the resolve
+    topic's (the producer's murmur2 partitioner over the route key)."""
+    for key, value in items:
+        fixtures = loads_or_none(value)
+        if isinstance(fixtures, list) and fixtures:
+            yield route_partition(key, partitions), key.decode(), max(int(f.get("start", 0)) for f in fixtures)
+
+
+def route_partition(key: bytes, partitions: int) -> int:
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class _Progress:

@@ -176,6 +176,9 @@ class ProcessingSettings(_Section):
     dedupe_ttl_s: float = Field(
         6 * 3600.0, description="Entity state (dedupe hashes, seq) is forgotten this long after its last update."
     )
+    fixture_ttl_s: float = Field(
+        3 * 86400.0, description="A route's fixtures are forgotten this long after the latest one's start time."
+    )
     priorities: dict[str, list[str]] = Field(
         default_factory=lambda: {"default": list(DEFAULT_PRIORITY)},
         description="Source precedence per sport (or `default`): provider or provider/feed, best first (JSON).",

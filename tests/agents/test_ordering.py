@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
+
 from agents.ordering import Policy, decide
+from agents.process import process_candidates
+from pipeline import topics
 
 POLICY = Policy({"default": ["sportradar", "sportsdataio", "theoddsapi/scores", "theoddsapi"]},
                 stale_ms=60_000, hysteresis_ms=30_000)
@@ -209,3 +213,22 @@ def test_epoch_names_the_lineage_and_seq_counts_within_it():
     assert (after_expiry.publish["epoch"], after_expiry.publish["seq"]) == (9_000_000, 1)
     replay = decide(ev(1, 0), None, PRIMARY, 1_000, policy=POLICY, epoch=42)
     assert replay.publish["epoch"] == 42
+
+
+def test_a_state_past_its_ttl_starts_a_new_lineage_even_before_the_sweep_deletes_it():
+    """process_candidates treats a stored state older than the TTL (by receipt time) as gone."""
+    stored = decide(ev(1, 0), None, PRIMARY, 1_000, policy=POLICY).state
+    record = ev(2, 0, providerEventId="g1", homeTeam="A", awayTeam="B", league="NBA",
+                startTime="2024-01-01T19:00:00Z")
+    message = orjson.dumps({"source": PRIMARY, "receivedMs": 50_000, "records": [record]})
+    kept = process_candidates("fx|basketball|a|b", message, [], [], lambda _k: stored, policy=POLICY,
+                              tolerance_ms=0, is_down=lambda _s: False, ttl_ms=60_000)
+    expired = process_candidates("fx|basketball|a|b", message, [], [], lambda _k: stored, policy=POLICY,
+                                 tolerance_ms=0, is_down=lambda _s: False, ttl_ms=10_000)
+
+    def versions(result):
+        return [(r["epoch"], r["seq"]) for r in (orjson.loads(o.value) for o in result.outputs
+                                                 if o.topic == topics.EVENTS)]
+
+    assert versions(kept) == [(1_000, 2)]
+    assert versions(expired) == [(50_000, 1)]

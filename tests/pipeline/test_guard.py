@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from pipeline import guard
 
 
@@ -80,6 +82,32 @@ def test_expiry_yields_entities_past_their_ttl_once(monkeypatch):
     assert expiry.due(0, now_ms=5500) == ["old"]
     assert expiry.due(0, now_ms=99999) == ["fresh"]
     assert expiry.due(1, now_ms=5500) == ["other-partition"]
+
+
+def test_expiry_index_is_rebuilt_from_restored_tables(monkeypatch):
+    """After a restart the in-memory index is empty: seeding it from the stored states (which record
+    their partition) and fixture lists (partition of the route key) expires them as before."""
+    monkeypatch.setattr(guard.time, "monotonic", iter(range(0, 100, 2)).__next__)
+    entities = {b"e-old": guard.dumps({"seq": 3, "updated": 0, "p": 2}),
+                b"e-new": guard.dumps({"seq": 1, "updated": 9000, "p": 2}),
+                b"e-legacy": guard.dumps({"seq": 1, "updated": 0})}  # written before states had `p`
+    expiry = guard.Expiry(ttl_ms=1000)
+    assert expiry.seed(guard.entity_entries(entities.items()), {2}) == 2
+    assert expiry.indexed == {2}
+    assert expiry.due(2, now_ms=5000) == ["e-old"]
+    route = b"fx|soccer|a|b"
+    fixtures = {route: guard.dumps([{"id": "sf_1", "start": 100}, {"id": "sf_2", "start": 4000}])}
+    fixture_expiry = guard.Expiry(ttl_ms=1000)
+    fixture_expiry.seed(guard.fixture_entries(fixtures.items(), partitions=8), range(8))
+    part = guard.route_partition(route, 8)
+    assert fixture_expiry.due(part, now_ms=4500) == []  # the later fixture started 500 ms ago
+    assert fixture_expiry.due(part, now_ms=5500) == [route.decode()]
+
+
+def test_route_partition_is_the_producers_partitioner():
+    """The route key lands where aiokafka's default partitioner puts it (murmur2, as the Java client)."""
+    for key in (b"fx|soccer|arsenal|chelsea", b"race|f1|2026|3", b"px|theoddsapi|x1"):
+        assert guard.route_partition(key, 8) == DefaultPartitioner()(key, list(range(8)), list(range(8)))
 
 
 class FakeTable:
