@@ -105,6 +105,11 @@ class HttpProvider:
         """Further requests a response calls for within the same poll (e.g. a race's results)."""
         return []
 
+    def unauthorized(self, feed: FeedRequest) -> bool:
+        """The provider answered HTTP 401. True when this provider renews the credential itself (an OAuth
+        token refreshed in the background), so the poll may be retried soon; False: the key is refused."""
+        return False
+
     def check(self, feed: FeedRequest, response: httpx.Response, payload: Any) -> None:
         """Raise ProviderError for failures a provider reports with a success status."""
 

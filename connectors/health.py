@@ -76,6 +76,9 @@ class FeedHealth:
     def down(self, now: float, reason: str) -> Transition | None:
         """Down at once: the feed itself says so (a dropped push connection, a producer unsubscribed)."""
         self.failures = max(self.failures, self.policy.max_failures)
+        if self.status == "down" and self.reason != reason:  # still down, but now we know why: say so
+            self.reason = reason
+            return Transition("down", reason)
         return self._go("down", reason)
 
     def check(self, now: float) -> Transition | None:

@@ -60,6 +60,34 @@ class CircuitBreaker:
 
 
 @dataclass
+class CredentialGate:
+    """What every feed sharing one provider credential must respect before its next request.
+
+    `hold(s)` after a 429 / `Retry-After` or a spent quota: no feed of the key asks before then.
+    `refuse(s, reason)` after a non-retriable answer (bad or revoked key, forbidden, plan limit): the
+    feeds stay down with `reason` and the key is probed again only after `s`, by one feed.
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    until: float = 0.0
+    refusal: str | None = None
+
+    def hold(self, seconds: float) -> None:
+        self.until = max(self.until, self.clock() + seconds)
+
+    def refuse(self, seconds: float, reason: str) -> None:
+        self.refusal = reason
+        self.until = max(self.until, self.clock() + seconds)
+
+    def wait_s(self) -> float:
+        return max(0.0, self.until - self.clock())
+
+    def accepted(self) -> None:
+        """A request with this credential succeeded: whatever refused it is over."""
+        self.refusal = None
+
+
+@dataclass
 class QuotaBudget:
     """Spreads the provider's remaining quota over the time left in its period.
 

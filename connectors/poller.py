@@ -21,9 +21,10 @@ import orjson
 
 from connectors.base import FeedRequest, HttpProvider
 from connectors.errors import CircuitOpenError, ProviderError, QuotaExhaustedError
-from connectors.policy import Backoff, CircuitBreaker, QuotaBudget, max_age_s, retry_after_s
+from connectors.health import HealthMonitor
+from connectors.policy import Backoff, CircuitBreaker, CredentialGate, QuotaBudget, max_age_s, retry_after_s
 from connectors.publisher import RawPublisher
-from pipeline.observability import observe_fetch
+from pipeline.observability import observe_fetch, observe_poll_interval
 from pipeline.settings import ProviderSettings
 from schemas.envelope import RawEnvelope, content_hash
 from schemas.timeutil import utc_now
@@ -31,12 +32,17 @@ from schemas.timeutil import utc_now
 log = logging.getLogger(__name__)
 
 
+# A refused credential (bad or revoked key, forbidden, plan limit) is probed again this often.
+REFUSED_RETRY_S = 300.0
+
+
 @dataclass
 class ProviderState:
-    """Shared by all feeds of one provider."""
+    """Shared by all feeds of one provider credential: one breaker, quota budget and gate per key."""
 
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     budget: QuotaBudget = field(default_factory=QuotaBudget)
+    gate: CredentialGate = field(default_factory=CredentialGate)
     feeds: int = 1
     requests: int = 0
     failures: int = 0
@@ -80,12 +86,16 @@ class FeedPoller:
         self, provider: HttpProvider, feed: FeedRequest, *, settings: ProviderSettings, client: httpx.AsyncClient,
         publisher: RawPublisher, state: ProviderState, backoff: Backoff | None = None,
         on_poll: Callable[[FeedRequest, bool, str | None], None] | None = None,
+        monitor: HealthMonitor | None = None, refused_retry_s: float = REFUSED_RETRY_S,
     ) -> None:
         self.provider, self.feed, self.settings = provider, feed, settings
         self.client, self.publisher, self.state = client, publisher, state
         self.backoff = backoff or Backoff()
         self.seen = SeenHashes()
         self.on_poll = on_poll
+        self.monitor = monitor
+        self.refused_retry_s = refused_retry_s
+        self.paced_by: str | None = None  # why the feed polls slower than configured (logged once)
         # Conditional-request validators, only for a feed answered by one request and one page.
         self._validators: tuple[str, str | None, str | None] | None = None
         self._settled: set[str] = set()  # names of final follow-ups already published
@@ -100,7 +110,17 @@ class FeedPoller:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def step(self) -> float:
-        """One poll; returns the delay before the next (the cadence, or the backoff after a failure)."""
+        """One poll; returns the delay before the next (the cadence, or the backoff after a failure).
+
+        While the credential is held (a 429's `Retry-After`, a spent quota, a refused key) no request is
+        made: the delay is what is left of the hold, and a refused key keeps this feed down with its reason.
+        """
+        gate = self.state.gate
+        held = gate.wait_s()
+        if held > 0:
+            if gate.refusal is not None and self.monitor is not None:
+                self.monitor.down(self.provider.name, self.feed.name, gate.refusal)
+            return held
         try:
             delay = (await self.poll_once()).next_in_s
         except ProviderError as exc:
@@ -109,19 +129,37 @@ class FeedPoller:
             return self._after_failure(exc)
         observe_fetch(self.provider.name, ok=True)
         self.backoff.reset()
+        if gate.refusal is not None:
+            log.warning("%s/%s: the provider accepts the credential again", self.provider.name, self.feed.name)
+            gate.accepted()
         return delay
 
     def _after_failure(self, exc: ProviderError) -> float:
         self.state.failures += 1
+        gate = self.state.gate
+        if isinstance(exc, CircuitOpenError):
+            if self.on_poll:
+                self.on_poll(self.feed, False, exc.reason)
+            return max(0.5, self.state.breaker.remaining_s())
+        if not exc.retriable or isinstance(exc, QuotaExhaustedError):
+            # Asking again soon cannot help and every feed of the key would get the same answer: hold them
+            # all, say why once, and probe again on a slow schedule (or when the quota period ends).
+            quota_end = exc.retry_after if isinstance(exc, QuotaExhaustedError) else None
+            delay = quota_end or self.refused_retry_s
+            reason = f"refused: {exc}"
+            if gate.refusal != reason:
+                log.error("%s; every feed of this credential stops; next try in %.0fs", exc, delay)
+            gate.refuse(delay, reason)
+            if self.monitor is not None:
+                self.monitor.down(self.provider.name, self.feed.name, reason)
+            elif self.on_poll:
+                self.on_poll(self.feed, False, reason)
+            return delay
         if self.on_poll:
             self.on_poll(self.feed, False, exc.reason)
-        if isinstance(exc, CircuitOpenError):
-            return max(0.5, self.state.breaker.remaining_s())
-        if isinstance(exc, QuotaExhaustedError):
-            log.error("%s", exc)
-            return exc.retry_after or 3600.0
         delay = self.backoff.next_delay()
         if exc.retry_after is not None:
+            gate.hold(exc.retry_after)  # the provider said wait: no feed of this key asks before then
             delay = max(delay, exc.retry_after)
         log.warning("%s; retrying in %.1fs", exc, delay)
         return delay
@@ -239,6 +277,8 @@ class FeedPoller:
         if status >= 500:
             self.state.breaker.record_failure()
             raise ProviderError(name, feed, "server error", status=status)
+        if status == 401 and self.provider.unauthorized(feed_request):
+            raise ProviderError(name, feed, "token refused; renewing it", status=401, retry_after=1.0)
         if status in (401, 403) and _mentions_quota(response):
             raise QuotaExhaustedError(name, feed, "provider reports the quota is used up", status=status,
                                       retriable=False, retry_after=3600.0)
@@ -272,12 +312,34 @@ class FeedPoller:
         return len(fresh)
 
     def _result(self, published: int, live: bool, response: httpx.Response) -> PollResult:
-        interval = self.provider.interval(self.feed, self.settings, live)
-        cache_age = max_age_s(response.headers)
-        if cache_age is not None:
-            interval = max(interval, cache_age)
-        interval = max(interval, self.state.budget.min_interval_s(self.state.feeds), self._pause_s)
+        configured = self.provider.interval(self.feed, self.settings, live)
+        interval = max(configured, max_age_s(response.headers) or 0.0)
+        budget = self.state.budget
+        quota_s = budget.min_interval_s(self.state.feeds)
+        if quota_s > interval:
+            self._paced("quota", quota_s, configured,
+                        f"{budget.remaining} requests left for {self.state.feeds} feeds until the quota resets")
+        elif self._pause_s > interval:
+            self._paced("rate limit window", self._pause_s, configured, "the provider's short window is spent")
+        else:
+            self._paced(None, interval, configured, "")
+        interval = max(interval, quota_s, self._pause_s)
+        observe_poll_interval(self.provider.name, self.feed.name, interval, budget.remaining)
+        if self.monitor is not None:
+            self.monitor.stretch(self.provider.name, self.feed.name, interval)  # health expects the paced beat
         return PollResult(published, live, interval)
+
+    def _paced(self, reason: str | None, interval: float, configured: float, detail: str) -> None:
+        """Log once when the feed starts (or stops) polling slower than configured, and why."""
+        if reason == self.paced_by:
+            return
+        name = f"{self.provider.name}/{self.feed.name}"
+        if reason is None:
+            log.info("%s: polling at the configured %.1fs again", name, configured)
+        else:
+            log.warning("%s: %s pacing: polling every %.0fs instead of the configured %.1fs (%s)",
+                        name, reason, interval, configured, detail)
+        self.paced_by = reason
 
 
 def _mentions_quota(response: httpx.Response) -> bool:

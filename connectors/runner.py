@@ -166,11 +166,13 @@ def build_pollers(
         timed = TimedPublisher(publisher)
         on_poll = _on_poll(monitor, timed) if monitor is not None else None
         if monitor is not None:
-            monitor.register(provider.name, feed.name, provider.interval(feed, provider_settings, live=False))
+            # Starts are spread over START_SPREAD_S: a feed not yet started is not silent.
+            monitor.register(provider.name, feed.name,
+                             max(START_SPREAD_S, provider.interval(feed, provider_settings, live=False)))
         if feed_paths is not None:
             feed_paths.setdefault(feed.path, []).append(feed.name)
         pollers.append(FeedPoller(provider, feed, settings=provider_settings, client=client, publisher=timed,
-                                  state=state, on_poll=on_poll))
+                                  state=state, on_poll=on_poll, monitor=monitor))
     return pollers
 
 

@@ -33,6 +33,7 @@ from connectors.base import FeedRequest, HttpProvider
 from connectors.errors import ProviderError
 from connectors.health import HealthMonitor
 from connectors.policy import Backoff
+from connectors.poller import REFUSED_RETRY_S
 from connectors.publisher import RawPublisher
 from connectors.push_stream import PushFeed
 from pipeline.settings import ProviderSettings
@@ -117,7 +118,11 @@ class TokenCache:
             except ProviderError as exc:
                 if self.monitor is not None:
                     self.monitor.failure(PROVIDER, self.feed, exc.reason)
-                await self._wait(self.backoff.next_delay(), stop)
+                # A refused client secret will not be accepted a second later: ask again on a slow schedule.
+                delay = self.backoff.next_delay() if exc.retriable else max(self.backoff.cap_s, REFUSED_RETRY_S)
+                if not exc.retriable:
+                    log.error("%s; asking for a token again in %.0fs", exc, delay)  # noqa: TRY400 - no traceback to add
+                await self._wait(delay, stop)
 
     async def _wait(self, seconds: float, stop: asyncio.Event) -> None:
         if self._sleep is not None:
@@ -183,6 +188,12 @@ class Statscore(HttpProvider):
         cache = self._tokens.get(settings.client_id or "")
         token = cache.current() if cache is not None else None
         return {}, {"token": token or ""}
+
+    def unauthorized(self, feed: FeedRequest) -> bool:
+        """HTTP 401 on a data request: the token expired early or was revoked; refresh it now."""
+        for cache in self._tokens.values():
+            cache.expire()
+        return True
 
     def check(self, feed: FeedRequest, response: httpx.Response, payload: Any) -> None:
         error = payload.get("api", {}).get("error") if isinstance(payload, dict) else None

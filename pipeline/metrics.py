@@ -28,6 +28,9 @@ DEAD_LETTER_SHARE = Gauge("sportsflow_dead_letter_share",
                           "Share of a provider's raw records dead-lettered since the process started", ["provider"])
 INGESTION = Counter("sportsflow_ingestion_total", "Provider fetches and /ingest posts by outcome",
                     ["provider", "outcome"])
+POLL_INTERVAL = Gauge("sportsflow_poll_interval_seconds",
+                      "Effective interval of a polled feed (after quota and rate-limit pacing)", ["provider", "feed"])
+QUOTA_REMAINING = Gauge("sportsflow_quota_remaining", "Requests left in the provider's quota period", ["provider"])
 FEED_UP = Gauge("sportsflow_feed_up", "1 while a provider feed delivers, 0 while it is down", ["provider", "feed"])
 CONSUMER_LAG = Gauge("sportsflow_consumer_lag", "Messages behind on the worker's input topics")
 

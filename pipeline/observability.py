@@ -174,6 +174,13 @@ def observe_fetch(provider: str, *, ok: bool) -> None:
     metrics.INGESTION.labels(provider=provider, outcome="ok" if ok else "failed").inc()
 
 
+def observe_poll_interval(provider: str, feed: str, interval_s: float, quota_remaining: int | None) -> None:
+    """A polled feed's effective interval (quota pacing included) and its credential's remaining quota."""
+    metrics.POLL_INTERVAL.labels(provider=provider, feed=feed).set(interval_s)
+    if quota_remaining is not None:
+        metrics.QUOTA_REMAINING.labels(provider=provider).set(quota_remaining)
+
+
 def observe_feed(provider: str, feed: str, *, up: bool) -> None:
     emf.set_feed_up(provider, feed, up)
     metrics.FEED_UP.labels(provider=provider, feed=feed).set(1 if up else 0)

@@ -105,6 +105,12 @@ def register(app: web.Application, sim: Simulator) -> None:
         ]
         return web.json_response(events, headers=credits.charge(2 if "daysFrom" in request.query else 1))
 
+    async def set_credits(request: web.Request) -> web.Response:
+        """`POST /_sim/theoddsapi/credits {"remaining": n}`: the plan has n credits left (a quota test)."""
+        credits.used = MONTHLY_CREDITS - int((await request.json())["remaining"])
+        return web.json_response({"remaining": MONTHLY_CREDITS - credits.used})
+
+    app.router.add_post("/_sim/theoddsapi/credits", set_credits)
     app.router.add_get("/v4/sports/{sport}/odds", with_faults(PROVIDER, odds))
     app.router.add_get("/v4/sports/{sport}/odds/", with_faults(PROVIDER, odds))
     app.router.add_get("/v4/sports/{sport}/scores", with_faults(PROVIDER, scores))

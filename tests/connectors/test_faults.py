@@ -97,10 +97,17 @@ async def test_fault_backs_off_and_loses_no_update(kind):
             assert published_during_fault == 0
         else:
             assert published_during_fault > 0
+        gate = poller.state.gate
+        if gate.wait_s() > 0:  # the provider said wait (Retry-After, quota): nothing is asked until then
+            asked = sim.requests["sportsdataio"]
+            assert await poller.step() == pytest.approx(gate.wait_s(), abs=1.0)
+            assert sim.requests["sportsdataio"] == asked
+            gate.until = 0.0  # ... and the wait is over
         # Recovery: the next poll succeeds, resets the backoff and publishes what changed meanwhile.
         world.tick()
         assert await poller.step() == 5.0
         assert poller.backoff.attempt == 0
+        assert gate.refusal is None
         assert sim.faults.pending("sportsdataio") == 0
         assert sim.requests["sportsdataio"] == 4  # one request per poll: no retry storm inside a poll
     assert latest_scores(publisher) == world_scores(world)
@@ -136,7 +143,7 @@ async def test_apisports_quota_exhaustion_stops_requests_until_the_day_resets():
         feed = next(f for f in provider.feeds(config) if f.feed == "basketball-games")
         publisher = MemoryPublisher()
         poller = make_poller(provider, feed, config, client, publisher)
-        poller.state.budget.clock = lambda: now[0]
+        poller.state.budget.clock = poller.state.gate.clock = lambda: now[0]
         world.tick()
         await poller.step()
         sim.faults.add("apisports", Fault("quota"))
