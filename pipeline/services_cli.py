@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import click
 
@@ -97,23 +98,42 @@ async def broadcast_main(settings: Settings, stop: asyncio.Event) -> None:
         waiting.cancel()
 
 
-def demo_environment(settings: Settings) -> dict[str, str]:
-    """Point every connector at the simulator with the simulator's keys and a fast cadence."""
-    from connectors.registry import all_connectors
+# Every Sportsflow process and its `sportsflow` command line: what `sportsflow run` starts, and what
+# docker-compose.yml and terraform/ deploy (the simulator only in the demo; tests keep them in step).
+PROCESSES: dict[str, list[str]] = {
+    "simulator": ["simulate", "--demo"],
+    "worker": ["worker"],
+    "broadcaster": ["broadcast"],
+    "connectors": ["connect"],
+    "sink": ["sink"],
+    "archive": ["archive"],
+    "api": ["api"],
+}
 
-    sim_url = f"http://{settings.simulator.host}:{settings.simulator.port}"
+
+DEMO_ENV = Path(__file__).resolve().parent.parent / "demo.env"
+# The simulator address demo.env names; `sportsflow run` swaps in the one its simulator listens on.
+DEMO_SIMULATOR_URL = "http://127.0.0.1:8900"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (the Compose env-file subset demo.env uses: no quotes, no interpolation)."""
     env: dict[str, str] = {}
-    for name in all_connectors():
-        prefix = f"SPORTSFLOW_PROVIDERS__{name.upper()}__"
-        env.setdefault(prefix + "BASE_URL", sim_url)
-        env.setdefault(prefix + "API_KEY", f"sim-{name}-key")
-        env.setdefault(prefix + "POLL_LIVE_S", "1")
-        env.setdefault(prefix + "POLL_IDLE_S", "2")
-        # OAuth providers (STATSCORE) authenticate with a client id and the simulator's key as secret.
-        env.setdefault(prefix + "CLIENT_ID", f"sim-{name}-client")
-        env.setdefault(prefix + "CLIENT_SECRET", f"sim-{name}-key")
-    env["SPORTSFLOW_PROVIDERS__THEODDSAPI__PARAMS__SPORTS"] = "basketball_nba,americanfootball_nfl,soccer_epl"
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{path}:{number}: not KEY=VALUE")
+        env[name.strip()] = value.strip()
     return env
+
+
+def demo_environment(settings: Settings, path: Path = DEMO_ENV) -> dict[str, str]:
+    """demo.env: every connector at the simulator (at `settings.simulator`) with its keys and a fast cadence."""
+    sim_url = f"http://{settings.simulator.host}:{settings.simulator.port}"
+    return {name: sim_url if value == DEMO_SIMULATOR_URL else value for name, value in read_env_file(path).items()}
 
 
 def _alive(child: subprocess.Popen[bytes]) -> Callable[[], bool]:
@@ -168,15 +188,7 @@ def run_all(settings: Settings) -> None:
     """`make run`: worker, simulator, connectors and broadcaster as child processes."""
     env = {**os.environ, **demo_environment(settings), "PYTHONUNBUFFERED": "1"}
     exe = [sys.executable, "-m", "pipeline.cli"]
-    commands = {
-        "simulator": [*exe, "simulate", "--demo"],
-        "worker": [*exe, "worker"],
-        "broadcaster": [*exe, "broadcast"],
-        "connectors": [*exe, "connect"],
-        "dynamodb-sink": [*exe, "sink"],
-        "archive": [*exe, "archive"],
-        "api": [*exe, "api"],
-    }
+    commands = {name: [*exe, *argv] for name, argv in PROCESSES.items()}
     def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the children like Ctrl-C does, never orphans them
 

@@ -54,6 +54,27 @@ locals {
       consume = []
       groups  = []
     }
+    sink = {
+      produce = flatten([local.deadletter_topic])
+      consume = flatten([local.sink_topics])
+      groups  = flatten([local.sink_group])
+    }
+    archive = {
+      produce = []
+      consume = flatten([local.raw_topics, local.canonical_topics])
+      groups  = flatten([local.archive_group])
+    }
+  }
+
+  # Consumer groups of the sink and the archive (agents/dynamodb_sink.py, agents/s3_archive.py),
+  # and what each consumer group reads: the lag its service scales on.
+  sink_topics   = ["canonical.events", "canonical.odds", "canonical.race_results"]
+  sink_group    = "${local.faust_app_id}-dynamodb"
+  archive_group = "${local.faust_app_id}-archive"
+  lag_scaling = {
+    worker  = { group = local.faust_app_id, topics = local.raw_topics, target = var.worker_lag_per_task_target }
+    sink    = { group = local.sink_group, topics = local.sink_topics, target = var.sink_lag_per_task_target }
+    archive = { group = local.archive_group, topics = concat(local.raw_topics, local.canonical_topics), target = var.archive_lag_per_task_target }
   }
 
   # DynamoDB / S3 access per service: "none", "read" or "write" (write includes read).
@@ -62,6 +83,8 @@ locals {
     worker      = { dynamodb = "write", s3 = "write" }
     broadcaster = { dynamodb = "read", s3 = "none" }
     api         = { dynamodb = "read", s3 = "none" }
+    sink        = { dynamodb = "write", s3 = "none" }
+    archive     = { dynamodb = "none", s3 = "write" }
   }
 
   secrets_manager_prefix = "sportsflow/${var.environment}/providers/"
@@ -214,9 +237,7 @@ module "ecs" {
 
   cpu_target_percent             = var.cpu_target_percent
   msk_cluster_name               = module.msk.cluster_name
-  worker_consumer_group          = local.faust_app_id
-  worker_lag_topics              = local.raw_topics
-  worker_lag_per_task_target     = var.worker_lag_per_task_target
+  lag_scaling                    = local.lag_scaling
   broadcaster_connections_target = var.broadcaster_connections_per_task_target
   metrics_namespace              = module.monitoring.metrics_namespace
 }

@@ -92,7 +92,7 @@ variable "enable_sentry" {
 }
 
 variable "services" {
-  description = "Per-service Fargate sizing and autoscaling bounds. Keys: connectors, worker, broadcaster, api."
+  description = "Per-service Fargate sizing and autoscaling bounds. Keys: connectors, worker, broadcaster, api, sink, archive."
   type = map(object({
     cpu           = number
     memory        = number
@@ -105,11 +105,13 @@ variable "services" {
     worker      = { cpu = 1024, memory = 2048, desired_count = 2, min_count = 2, max_count = 12 }
     broadcaster = { cpu = 1024, memory = 2048, desired_count = 2, min_count = 2, max_count = 20 }
     api         = { cpu = 512, memory = 1024, desired_count = 2, min_count = 2, max_count = 8 }
+    sink        = { cpu = 512, memory = 1024, desired_count = 2, min_count = 1, max_count = 6 }
+    archive     = { cpu = 512, memory = 1024, desired_count = 1, min_count = 1, max_count = 4 }
   }
 
   validation {
-    condition     = toset(keys(var.services)) == toset(["connectors", "worker", "broadcaster", "api"])
-    error_message = "services must define exactly connectors, worker, broadcaster and api."
+    condition     = toset(keys(var.services)) == toset(["connectors", "worker", "broadcaster", "api", "sink", "archive"])
+    error_message = "services must define exactly connectors, worker, broadcaster, api, sink and archive."
   }
 }
 
@@ -123,6 +125,18 @@ variable "worker_lag_per_task_target" {
   description = "Target consumer lag (messages on the raw topics) per worker task."
   type        = number
   default     = 1000
+}
+
+variable "sink_lag_per_task_target" {
+  description = "Target consumer lag (messages on the canonical topics) per DynamoDB sink task."
+  type        = number
+  default     = 2000
+}
+
+variable "archive_lag_per_task_target" {
+  description = "Target consumer lag (messages on the raw and canonical topics) per archive task."
+  type        = number
+  default     = 20000
 }
 
 variable "broadcaster_connections_per_task_target" {

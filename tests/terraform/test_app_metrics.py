@@ -15,7 +15,7 @@ def test_the_reader_finds_every_alarm_widget_and_scaling_policy() -> None:
     """The reader is not vacuous: each app alarm, dashboard entry and the broadcaster policy is found."""
     places = {ref.where for ref in app_metric_refs()}
     alarms = tf_locals("monitoring")["app_alarms"]
-    found_alarms = [r for r in app_metric_refs() if r.where == "monitoring: aws_cloudwatch_metric_alarm.app"]
+    found_alarms = [r for r in app_metric_refs() if r.where == "monitoring: local app_alarms"]
     assert len(found_alarms) == len(alarms)
     assert "ecs: aws_appautoscaling_policy.broadcaster_connections" in places
     assert "monitoring: local dashboard_metrics" in places

@@ -19,6 +19,7 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
 from pipeline import resources, topics
+from pipeline.services_cli import PROCESSES
 from pipeline.settings import AwsSettings, Environment, KafkaSettings, Settings
 from tests.terraform.hcl import blocks, resource, tf_locals
 
@@ -32,8 +33,9 @@ GSI1 = {"name": "gsi1", "hash_key": "gsi1pk", "range_key": "gsi1sk"}
 TTL_ATTRIBUTE = "expiresAt"
 
 PROVIDERS = ["theoddsapi", "sportsdataio", "sportradar", "apisports", "statscore", "jolpica"]
-SERVICES = {"connectors", "worker", "broadcaster", "api"}
-CLI_COMMANDS = {"connectors": "connect", "worker": "worker", "broadcaster": "broadcast", "api": "api"}
+# Every Sportsflow process but the demo's provider simulator is deployed.
+SERVICES = set(PROCESSES) - {"simulator"}
+CLI_COMMANDS = {name: PROCESSES[name][0] for name in SERVICES}
 
 
 # --- HCL helpers ---------------------------------------------------------------------------
@@ -42,15 +44,20 @@ CLI_COMMANDS = {"connectors": "connect", "worker": "worker", "broadcaster": "bro
 def resolve(value: Any, scope: dict[str, Any]) -> list[str]:
     """Evaluate the few expression forms the root module's topic locals use.
 
-    Literal lists, `${local.x}` and `${flatten([local.x, local.y, "literal"])}`; anything
+    Literal lists, `${local.x}`, `${local.x}-suffix`, `${flatten([local.x, local.y, "literal"])}` and
+    `${concat(local.x, local.y)}`; anything
     else fails, so a new expression form cannot silently cover nothing.
     """
     if isinstance(value, list):
         return [item for v in value for item in resolve(v, scope)]
     if not isinstance(value, str):
         raise TypeError(f"unsupported value {value!r}")
-    if m := re.fullmatch(r"\$\{flatten\(\[(.*)\]\)\}", value):
-        return [item for arg in m.group(1).split(",") for item in _resolve_term(arg.strip(), scope)]
+    if m := re.fullmatch(r"\$\{(?:flatten\(\[(.*)\]\)|concat\((.*)\))\}", value):
+        args = m.group(1) if m.group(1) is not None else m.group(2)
+        return [item for arg in args.split(",") for item in _resolve_term(arg.strip(), scope)]
+    if m := re.fullmatch(r"\$\{(local\.\w+)\}([\w.*-]+)", value):  # "${local.x}-suffix" of a one-value local
+        [head] = _resolve_term(m.group(1), scope)
+        return [head + m.group(2)]
     if m := re.fullmatch(r"\$\{(local\.\w+)\}", value):
         return _resolve_term(m.group(1), scope)
     if "${" in value:
@@ -177,7 +184,7 @@ def test_dynamodb_table_is_protected() -> None:
     assert table["stream_view_type"] == "NEW_AND_OLD_IMAGES"
     [sse] = table["server_side_encryption"]
     assert sse["enabled"] is True
-    assert sse["kms_key_arn"] == "${aws_kms_key.data.arn}"
+    assert sse["kms_key_arn"] == "${module.kms.arn}"
 
 
 def test_archive_bucket_is_encrypted_versioned_and_tls_only() -> None:
@@ -227,7 +234,7 @@ def test_msk_uses_iam_auth_and_tls() -> None:
     assert auth["unauthenticated"] is False
     [enc] = cluster["encryption_info"]
     assert enc["encryption_in_transit"] == [{"client_broker": "TLS", "in_cluster": True}]
-    assert enc["encryption_at_rest_kms_key_arn"] == "${aws_kms_key.msk.arn}"
+    assert enc["encryption_at_rest_kms_key_arn"] == "${module.kms.arn}"
     [logging] = cluster["logging_info"]
     assert logging["broker_logs"][0]["cloudwatch_logs"][0]["enabled"] is True
     assert cluster["enhanced_monitoring"] != "DEFAULT"
@@ -437,12 +444,32 @@ def test_autoscaling_uses_lag_connections_and_cpu() -> None:
     """Worker scales on consumer lag, broadcaster on WebSocketConnections, all on CPU."""
     policies = blocks("ecs", "resource", "aws_appautoscaling_policy")
     assert policies["cpu"]["for_each"] == "${local.containers}"
-    lag = policies["worker_lag"]["target_tracking_scaling_policy_configuration"][0]
+    assert policies["lag"]["for_each"] == "${var.lag_scaling}"
+    lag = policies["lag"]["target_tracking_scaling_policy_configuration"][0]
     lag_metric = lag["customized_metric_specification"][0]["dynamic"][0]["metrics"]["content"][0]
     assert lag_metric["metric_stat"][0]["metric"][0]["metric_name"] == "SumOffsetLag"
+    assert lag_metric["metric_stat"][0]["metric"][0]["dimensions"][1]["value"] == "${each.value.group}"
     connections = policies["broadcaster_connections"]["target_tracking_scaling_policy_configuration"][0]
     assert connections["customized_metric_specification"][0]["metric_name"] == "WebSocketConnections"
-    assert blocks(None, "module", "ecs")["ecs"]["worker_consumer_group"] == "${local.faust_app_id}"
+    assert blocks(None, "module", "ecs")["ecs"]["lag_scaling"] == "${local.lag_scaling}"
+
+
+def test_lag_scaling_follows_each_consumer_group_and_its_topics(default_settings: Settings) -> None:
+    """Worker, sink and archive scale on the lag of the group each really joins, on the topics it reads."""
+    from agents import dynamodb_sink, s3_archive
+
+    scope = tf_locals()
+    scaling = scope["lag_scaling"]
+    assert set(scaling) == {"worker", "sink", "archive"}
+    app_id = default_settings.processing.app_id
+    assert app_id == scope["faust_app_id"]
+    groups = {name: resolve(entry["group"], scope) for name, entry in scaling.items()}
+    assert groups == {"worker": [app_id], "sink": [f"{app_id}-dynamodb"], "archive": [f"{app_id}-archive"]}
+    assert resolve(scaling["sink"]["topics"], scope) == list(dynamodb_sink.TOPICS)
+    archive_topics = resolve(scaling["archive"]["topics"], scope)
+    assert sorted(archive_topics) == sorted(s3_archive.archive_topics())
+    for name, group in groups.items():  # each may join its group
+        assert any(fnmatch.fnmatchcase(group[0], p) for p in resolve(scope["kafka_access"][name]["groups"], scope))
 
 
 # --- ALB, monitoring, variables ------------------------------------------------------------
@@ -503,3 +530,35 @@ def test_compose_env_vars_are_settings_fields(default_settings: Settings) -> Non
     )
     assert services["api"]["environment"]["SPORTSFLOW_API__PORT"] == str(default_settings.api.port)
     assert services["kafka"]["image"] == f"apache/kafka:{_pom_kafka_version()}"
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_compose_runs_every_process_with_its_command() -> None:
+    """docker-compose.yml runs what `sportsflow run` runs (simulator included), with the same commands."""
+    services = _compose()["services"]
+    for name, argv in PROCESSES.items():
+        assert services[name]["command"] == argv, name
+
+
+def test_the_demo_environment_is_defined_once() -> None:
+    """demo.env is the one demo environment: compose's connectors read it, `sportsflow run` reads it."""
+    from connectors.registry import all_connectors
+    from pipeline.services_cli import DEMO_ENV, demo_environment, read_env_file
+    from pipeline.settings import SimulatorSettings
+
+    services = _compose()["services"]
+    assert services["connectors"]["env_file"] == [DEMO_ENV.name]
+    assert services["connectors"]["network_mode"] == "service:simulator"
+    for name, service in services.items():  # no second copy of provider settings in compose
+        assert not [k for k in service.get("environment") or {} if k.startswith("SPORTSFLOW_PROVIDERS__")], name
+    env = read_env_file(DEMO_ENV)
+    for name in env:
+        settings_field(name)
+    assert {k.split("__")[1].lower() for k in env} == set(all_connectors())
+    moved = demo_environment(Settings(simulator=SimulatorSettings(port=18900)))
+    urls = {v for k, v in moved.items() if k.endswith("__BASE_URL")}
+    assert urls == {"http://127.0.0.1:18900"}

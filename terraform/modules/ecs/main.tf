@@ -1,4 +1,4 @@
-# One ECS cluster, four Fargate services from one image (ENTRYPOINT sportsflow, the command picks
+# One ECS cluster, six Fargate services from one image (ENTRYPOINT sportsflow, the command picks
 # the process). Rolling deploys keep 100 % healthy and may double capacity; the circuit breaker
 # rolls a failing deployment back. Root filesystems are read-only; /tmp and the working
 # directory /var/lib/sportsflow (Faust table data) are task-local volumes.
@@ -49,6 +49,24 @@ locals {
       }
       secrets = ["SPORTSFLOW_SENTRY_DSN", "SPORTSFLOW_BROADCASTER__JWT_SECRET", "SPORTSFLOW_API__INGEST_API_KEY"]
       nofile  = 8192
+    }
+    # Canonical topics -> the DynamoDB table (GET /events reads it).
+    sink = {
+      command = ["sink"]
+      port    = null
+      health  = null
+      env     = {}
+      secrets = ["SPORTSFLOW_SENTRY_DSN"]
+      nofile  = 4096
+    }
+    # Raw and canonical topics -> the S3 archive (backfills older than Kafka's retention).
+    archive = {
+      command = ["archive"]
+      port    = null
+      health  = null
+      env     = {}
+      secrets = ["SPORTSFLOW_SENTRY_DSN"]
+      nofile  = 4096
     }
   }
 }
@@ -247,22 +265,25 @@ resource "aws_appautoscaling_policy" "cpu" {
   }
 }
 
-# Worker: total consumer lag of its group on the raw topics (MSK SumOffsetLag), per running task.
-resource "aws_appautoscaling_policy" "worker_lag" {
-  name               = "${var.name}-worker-consumer-lag"
+# Worker, DynamoDB sink, archive: total consumer lag of the service's group on the topics it reads
+# (MSK SumOffsetLag), per running task.
+resource "aws_appautoscaling_policy" "lag" {
+  for_each = var.lag_scaling
+
+  name               = "${var.name}-${each.key}-consumer-lag"
   policy_type        = "TargetTrackingScaling"
-  service_namespace  = aws_appautoscaling_target.this["worker"].service_namespace
-  scalable_dimension = aws_appautoscaling_target.this["worker"].scalable_dimension
-  resource_id        = aws_appautoscaling_target.this["worker"].resource_id
+  service_namespace  = aws_appautoscaling_target.this[each.key].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this[each.key].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this[each.key].resource_id
 
   target_tracking_scaling_policy_configuration {
-    target_value       = var.worker_lag_per_task_target
+    target_value       = each.value.target
     scale_in_cooldown  = 300
     scale_out_cooldown = 60
 
     customized_metric_specification {
       dynamic "metrics" {
-        for_each = var.worker_lag_topics
+        for_each = each.value.topics
         content {
           id          = "lag${metrics.key}"
           return_data = false
@@ -277,7 +298,7 @@ resource "aws_appautoscaling_policy" "worker_lag" {
               }
               dimensions {
                 name  = "Consumer Group"
-                value = var.worker_consumer_group
+                value = each.value.group
               }
               dimensions {
                 name  = "Topic"
@@ -302,7 +323,7 @@ resource "aws_appautoscaling_policy" "worker_lag" {
             }
             dimensions {
               name  = "ServiceName"
-              value = aws_ecs_service.this["worker"].name
+              value = aws_ecs_service.this[each.key].name
             }
           }
         }
@@ -310,8 +331,8 @@ resource "aws_appautoscaling_policy" "worker_lag" {
 
       metrics {
         id          = "lag_per_task"
-        label       = "Consumer lag per worker task"
-        expression  = "SUM([${join(", ", [for i, _ in var.worker_lag_topics : "lag${i}"])}]) / tasks"
+        label       = "Consumer lag per ${each.key} task"
+        expression  = "SUM([${join(", ", [for i, _ in each.value.topics : "lag${i}"])}]) / tasks"
         return_data = true
       }
     }

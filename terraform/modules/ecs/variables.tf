@@ -90,19 +90,13 @@ variable "msk_cluster_name" {
   type        = string
 }
 
-variable "worker_consumer_group" {
-  description = "Consumer group of the Faust worker (Settings.processing.app_id)."
-  type        = string
-}
-
-variable "worker_lag_topics" {
-  description = "Topics whose consumer lag drives the worker's scaling (the raw.<provider> topics)."
-  type        = list(string)
-}
-
-variable "worker_lag_per_task_target" {
-  description = "Target total lag per worker task."
-  type        = number
+variable "lag_scaling" {
+  description = "Services that scale on the consumer lag of their group (MSK SumOffsetLag over these topics) per task."
+  type = map(object({
+    group  = string
+    topics = list(string)
+    target = number
+  }))
 }
 
 variable "broadcaster_connections_target" {

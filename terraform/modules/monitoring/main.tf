@@ -29,61 +29,35 @@ locals {
 
 # --- KMS key for logs and the alarm topic ----------------------------------------------------
 
-data "aws_iam_policy_document" "kms" {
-  #checkov:skip=CKV_AWS_109:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_111:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_356:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${var.account_id}:root"]
-    }
-  }
+module "kms" {
+  source = "../kms"
 
-  statement {
-    sid       = "CloudWatchLogsUse"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${var.aws_region}.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:aws:logs:${var.aws_region}:${var.account_id}:log-group:*"]
-    }
-  }
+  alias       = "${var.name}-logs"
+  description = "${var.name} CloudWatch Logs and alarm topic"
+  account_id  = var.account_id
 
-  statement {
-    sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [var.account_id]
-    }
-  }
-}
-
-resource "aws_kms_key" "logs" {
-  description             = "${var.name} CloudWatch Logs and alarm topic"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
-}
-
-resource "aws_kms_alias" "logs" {
-  name          = "alias/${var.name}-logs"
-  target_key_id = aws_kms_key.logs.key_id
+  service_grants = [
+    {
+      sid     = "CloudWatchLogsUse"
+      service = "logs.${var.aws_region}.amazonaws.com"
+      actions = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+      conditions = [{
+        test     = "ArnLike"
+        variable = "kms:EncryptionContext:aws:logs:arn"
+        values   = ["arn:aws:logs:${var.aws_region}:${var.account_id}:log-group:*"]
+      }]
+    },
+    {
+      sid     = "CloudWatchAlarmsPublishToEncryptedTopic"
+      service = "cloudwatch.amazonaws.com"
+      actions = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [var.account_id]
+      }]
+    },
+  ]
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -91,14 +65,14 @@ resource "aws_cloudwatch_log_group" "this" {
 
   name              = each.value
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  kms_key_id        = module.kms.arn
 }
 
 # --- alarm topic -----------------------------------------------------------------------------
 
 resource "aws_sns_topic" "alarms" {
   name              = "${var.name}-alarms"
-  kms_master_key_id = aws_kms_key.logs.arn
+  kms_master_key_id = module.kms.arn
 }
 
 data "aws_iam_policy_document" "alarms_topic" {
@@ -147,9 +121,13 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = each.value
 }
 
-# --- the original engine's alarms, on the app's EMF metrics ---------------------------------
+# --- alarms ----------------------------------------------------------------------------------
+#
+# Every single-metric alarm is a row of one table; one resource makes them all. Defaults: 1-minute
+# periods, alarm on 3 of 5, "greater than", missing data is not breaching.
 
 locals {
+  # The original engine's alarms, on the app's EMF metrics (docs/operations.md: what to do).
   app_alarms = {
     error-rate = {
       metric      = "ErrorRate"
@@ -187,65 +165,102 @@ locals {
       description = "Worker consumer lag above ${var.consumer_lag_threshold} messages."
     }
   }
+
+  brokers = [for i in range(1, var.msk_broker_count + 1) : tostring(i)]
+
+  alarms = merge(
+    { for k, a in local.app_alarms : k => merge(a, { namespace = local.namespace }) },
+    {
+      msk-offline-partitions = {
+        namespace   = "AWS/Kafka"
+        metric      = "OfflinePartitionsCount"
+        dimensions  = { "Cluster Name" = var.msk_cluster_name }
+        statistic   = "Maximum"
+        threshold   = 0
+        evaluation  = [3, 3]
+        description = "MSK has offline partitions: producers and consumers of them are stuck."
+      }
+      alb-target-5xx = {
+        namespace   = "AWS/ApplicationELB"
+        metric      = "HTTPCode_Target_5XX_Count"
+        dimensions  = { LoadBalancer = var.alb_arn_suffix }
+        statistic   = "Sum"
+        threshold   = 10
+        description = "Targets answered more than 10 5xx responses a minute."
+      }
+    },
+    { for b in local.brokers : "msk-broker-${b}-disk" => {
+      namespace   = "AWS/Kafka"
+      metric      = "KafkaDataLogsDiskUsed"
+      dimensions  = { "Cluster Name" = var.msk_cluster_name, "Broker ID" = b }
+      statistic   = "Maximum"
+      threshold   = 80
+      period      = 300
+      evaluation  = [2, 2]
+      description = "MSK broker ${b} data volume above 80 %."
+    } },
+    { for s in var.service_names : "${s}-cpu" => {
+      namespace   = "AWS/ECS"
+      metric      = "CPUUtilization"
+      dimensions  = { ClusterName = var.ecs_cluster_name, ServiceName = s }
+      statistic   = "Average"
+      threshold   = 85
+      evaluation  = [10, 8]
+      description = "${s} average CPU above 85 % (autoscaling is at its limit or too slow)."
+    } },
+    { for s in var.service_names : "${s}-memory" => {
+      namespace   = "AWS/ECS"
+      metric      = "MemoryUtilization"
+      dimensions  = { ClusterName = var.ecs_cluster_name, ServiceName = s }
+      statistic   = "Average"
+      threshold   = 85
+      evaluation  = [10, 8]
+      description = "${s} average memory above 85 %."
+    } },
+    { for s in var.service_names : "${s}-no-running-tasks" => {
+      namespace   = "ECS/ContainerInsights"
+      metric      = "RunningTaskCount"
+      dimensions  = { ClusterName = var.ecs_cluster_name, ServiceName = s }
+      statistic   = "Minimum"
+      threshold   = 1
+      comparison  = "LessThanThreshold"
+      missing     = "breaching"
+      evaluation  = [3, 3]
+      description = "${s} has no running task."
+    } },
+    { for s, tg in var.target_group_arn_suffix : "${s}-unhealthy-targets" => {
+      namespace   = "AWS/ApplicationELB"
+      metric      = "UnHealthyHostCount"
+      dimensions  = { LoadBalancer = var.alb_arn_suffix, TargetGroup = tg }
+      statistic   = "Maximum"
+      threshold   = 0
+      description = "${s} has unhealthy targets behind the ALB."
+    } },
+  )
 }
 
-resource "aws_cloudwatch_metric_alarm" "app" {
-  for_each = local.app_alarms
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
 
   alarm_name          = "${var.name}-${each.key}"
   alarm_description   = each.value.description
-  namespace           = local.namespace
+  namespace           = each.value.namespace
   metric_name         = each.value.metric
   dimensions          = each.value.dimensions
   statistic           = each.value.statistic
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
+  period              = lookup(each.value, "period", 60)
+  evaluation_periods  = lookup(each.value, "evaluation", [5, 3])[0]
+  datapoints_to_alarm = lookup(each.value, "evaluation", [5, 3])[1]
+  comparison_operator = lookup(each.value, "comparison", "GreaterThanThreshold")
   threshold           = each.value.threshold
-  treat_missing_data  = "notBreaching"
+  treat_missing_data  = lookup(each.value, "missing", "notBreaching")
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }
 
-# --- MSK -------------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "msk_offline_partitions" {
-  alarm_name          = "${var.name}-msk-offline-partitions"
-  alarm_description   = "MSK has offline partitions: producers and consumers of them are stuck."
-  namespace           = "AWS/Kafka"
-  metric_name         = "OfflinePartitionsCount"
-  dimensions          = { "Cluster Name" = var.msk_cluster_name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "msk_disk" {
-  for_each = toset([for i in range(1, var.msk_broker_count + 1) : tostring(i)])
-
-  alarm_name          = "${var.name}-msk-broker-${each.key}-disk"
-  alarm_description   = "MSK broker ${each.key} data volume above 80 %."
-  namespace           = "AWS/Kafka"
-  metric_name         = "KafkaDataLogsDiskUsed"
-  dimensions          = { "Cluster Name" = var.msk_cluster_name, "Broker ID" = each.key }
-  statistic           = "Maximum"
-  period              = 300
-  evaluation_periods  = 2
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 80
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
+# MSK broker CPU is user + system: a metric-math alarm, not a table row.
 resource "aws_cloudwatch_metric_alarm" "msk_cpu" {
-  for_each = toset([for i in range(1, var.msk_broker_count + 1) : tostring(i)])
+  for_each = toset(local.brokers)
 
   alarm_name          = "${var.name}-msk-broker-${each.key}-cpu"
   alarm_description   = "MSK broker ${each.key} CPU (user + system) above 60 %, AWS's headroom guidance."
@@ -284,102 +299,6 @@ resource "aws_cloudwatch_metric_alarm" "msk_cpu" {
       period      = 300
     }
   }
-}
-
-# --- ECS -------------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "ecs_cpu" {
-  for_each = toset(var.service_names)
-
-  alarm_name          = "${var.name}-${each.key}-cpu"
-  alarm_description   = "${each.key} average CPU above 85 % (autoscaling is at its limit or too slow)."
-  namespace           = "AWS/ECS"
-  metric_name         = "CPUUtilization"
-  dimensions          = { ClusterName = var.ecs_cluster_name, ServiceName = each.key }
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 10
-  datapoints_to_alarm = 8
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 85
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "ecs_memory" {
-  for_each = toset(var.service_names)
-
-  alarm_name          = "${var.name}-${each.key}-memory"
-  alarm_description   = "${each.key} average memory above 85 %."
-  namespace           = "AWS/ECS"
-  metric_name         = "MemoryUtilization"
-  dimensions          = { ClusterName = var.ecs_cluster_name, ServiceName = each.key }
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 10
-  datapoints_to_alarm = 8
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 85
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "ecs_running_tasks" {
-  for_each = toset(var.service_names)
-
-  alarm_name          = "${var.name}-${each.key}-no-running-tasks"
-  alarm_description   = "${each.key} has no running task."
-  namespace           = "ECS/ContainerInsights"
-  metric_name         = "RunningTaskCount"
-  dimensions          = { ClusterName = var.ecs_cluster_name, ServiceName = each.key }
-  statistic           = "Minimum"
-  period              = 60
-  evaluation_periods  = 3
-  comparison_operator = "LessThanThreshold"
-  threshold           = 1
-  treat_missing_data  = "breaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-# --- ALB -------------------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "alb_5xx" {
-  alarm_name          = "${var.name}-alb-target-5xx"
-  alarm_description   = "Targets answered more than 10 5xx responses a minute."
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "HTTPCode_Target_5XX_Count"
-  dimensions          = { LoadBalancer = var.alb_arn_suffix }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 10
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "alb_unhealthy" {
-  for_each = var.target_group_arn_suffix
-
-  alarm_name          = "${var.name}-${each.key}-unhealthy-targets"
-  alarm_description   = "${each.key} has unhealthy targets behind the ALB."
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "UnHealthyHostCount"
-  dimensions          = { LoadBalancer = var.alb_arn_suffix, TargetGroup = each.value }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
 }
 
 # --- dashboard -------------------------------------------------------------------------------

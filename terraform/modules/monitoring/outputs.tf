@@ -10,7 +10,7 @@ output "log_group_arns" {
 
 output "kms_key_arn" {
   description = "KMS key of the log groups and the alarm topic."
-  value       = aws_kms_key.logs.arn
+  value       = module.kms.arn
 }
 
 output "alarm_topic_arn" {

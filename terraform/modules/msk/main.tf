@@ -9,31 +9,12 @@ locals {
   min_insync         = max(1, local.replication_factor - 1)
 }
 
-data "aws_iam_policy_document" "kms" {
-  #checkov:skip=CKV_AWS_109:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_111:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_356:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${var.account_id}:root"]
-    }
-  }
-}
+module "kms" {
+  source = "../kms"
 
-resource "aws_kms_key" "msk" {
-  description             = "${var.name} MSK encryption at rest"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
-}
-
-resource "aws_kms_alias" "msk" {
-  name          = "alias/${var.name}-msk"
-  target_key_id = aws_kms_key.msk.key_id
+  alias       = "${var.name}-msk"
+  description = "${var.name} MSK encryption at rest"
+  account_id  = var.account_id
 }
 
 resource "aws_msk_configuration" "this" {
@@ -87,7 +68,7 @@ resource "aws_msk_cluster" "this" {
   }
 
   encryption_info {
-    encryption_at_rest_kms_key_arn = aws_kms_key.msk.arn
+    encryption_at_rest_kms_key_arn = module.kms.arn
     encryption_in_transit {
       client_broker = "TLS"
       in_cluster    = true

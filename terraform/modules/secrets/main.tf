@@ -7,31 +7,12 @@
 #   {"api_key": "..."}  or  {"client_id": "...", "client_secret": "..."}
 # Automatic rotation is not configured (checkov CKV2_AWS_57 skipped, reason in README.md).
 
-data "aws_iam_policy_document" "kms" {
-  #checkov:skip=CKV_AWS_109:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_111:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_356:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${var.account_id}:root"]
-    }
-  }
-}
+module "kms" {
+  source = "../kms"
 
-resource "aws_kms_key" "secrets" {
-  description             = "${var.name} Secrets Manager secrets"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
-}
-
-resource "aws_kms_alias" "secrets" {
-  name          = "alias/${var.name}-secrets"
-  target_key_id = aws_kms_key.secrets.key_id
+  alias       = "${var.name}-secrets"
+  description = "${var.name} Secrets Manager secrets"
+  account_id  = var.account_id
 }
 
 resource "aws_secretsmanager_secret" "provider" {
@@ -40,7 +21,7 @@ resource "aws_secretsmanager_secret" "provider" {
 
   name                    = "${var.provider_path}${each.key}"
   description             = "Sportsflow ${each.key} API credentials (JSON)."
-  kms_key_id              = aws_kms_key.secrets.arn
+  kms_key_id              = module.kms.arn
   recovery_window_in_days = var.recovery_window_days
 }
 
@@ -59,7 +40,7 @@ resource "aws_secretsmanager_secret" "app" {
 
   name                    = "${var.app_path}${replace(each.key, "_", "-")}"
   description             = each.value
-  kms_key_id              = aws_kms_key.secrets.arn
+  kms_key_id              = module.kms.arn
   recovery_window_in_days = var.recovery_window_days
 }
 

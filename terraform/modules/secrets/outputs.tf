@@ -15,5 +15,5 @@ output "app_secret_arns" {
 
 output "kms_key_arn" {
   description = "KMS key of every secret."
-  value       = aws_kms_key.secrets.arn
+  value       = module.kms.arn
 }

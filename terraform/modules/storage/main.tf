@@ -13,31 +13,12 @@ locals {
 
 # --- KMS -------------------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "kms" {
-  #checkov:skip=CKV_AWS_109:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_111:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  #checkov:skip=CKV_AWS_356:Key policy: Resource "*" is this key; admin is delegated to the account's IAM.
-  statement {
-    sid       = "AccountAdministers"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:aws:iam::${var.account_id}:root"]
-    }
-  }
-}
+module "kms" {
+  source = "../kms"
 
-resource "aws_kms_key" "data" {
-  description             = "${var.name} DynamoDB table and S3 archive"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy                  = data.aws_iam_policy_document.kms.json
-}
-
-resource "aws_kms_alias" "data" {
-  name          = "alias/${var.name}-data"
-  target_key_id = aws_kms_key.data.key_id
+  alias       = "${var.name}-data"
+  description = "${var.name} DynamoDB table and S3 archive"
+  account_id  = var.account_id
 }
 
 # --- DynamoDB --------------------------------------------------------------------------------
@@ -89,7 +70,7 @@ resource "aws_dynamodb_table" "this" {
 
   server_side_encryption {
     enabled     = true
-    kms_key_arn = aws_kms_key.data.arn
+    kms_key_arn = module.kms.arn
   }
 }
 
@@ -128,7 +109,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "archive" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.data.arn
+      kms_master_key_id = module.kms.arn
     }
     bucket_key_enabled = true
   }

@@ -30,5 +30,5 @@ output "logs_bucket_name" {
 
 output "kms_key_arn" {
   description = "KMS key of the table and the archive."
-  value       = aws_kms_key.data.arn
+  value       = module.kms.arn
 }
