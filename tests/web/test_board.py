@@ -9,25 +9,28 @@ its reason, and a killed-and-restarted broadcaster shows stale, then resumed.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from connectors.simulator.faults import Fault
+from connectors.simulator.server import Simulator, run_simulator
+from connectors.simulator.world import World
 from pipeline import topics
 from pipeline.services_cli import demo_environment
 from pipeline.settings import Settings
 from pipeline.web.auth import issue_token
-from tests.conftest import ROOT, TIME_UNIT, free_port, published_by, wait_for
+from tests.conftest import ROOT, TIME_UNIT, free_port, published_by
 from tests.web.cdp import Page, chromium, require_chromium
 
 pytestmark = pytest.mark.integration
@@ -70,35 +73,41 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def post_json(url: str, body: dict[str, object]) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5):
-        pass
+async def answers(url: str, timeout: float, what: str) -> None:
+    """Wait for `url` to answer 200 without blocking the loop (the simulator runs in it)."""
+    deadline = time.monotonic() + timeout * TIME_UNIT
+    while not await asyncio.to_thread(http_ok, url):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not answer at {url}")
+        await asyncio.sleep(0.2)
 
 
 @pytest.fixture
-def demo(stack: Settings, worker: str) -> Iterator[dict[str, Any]]:
-    """Simulator (games move every second), every connector pointed at it, and a broadcaster."""
+async def demo(stack: Settings, worker: str) -> AsyncIterator[dict[str, Any]]:
+    """A simulator of its own (a fresh seed: its games are no other run's games; they move every
+    second), every connector pointed at it, and a broadcaster process."""
     require_chromium()
     sim_port, ws_port = free_port(), free_port()
+    sim = Simulator(World(seed=random.randrange(1 << 30), matches=6))
+    stop = asyncio.Event()
+    sim_task = asyncio.create_task(run_simulator(sim, "127.0.0.1", sim_port, stop, tick_s=1.0))
+    await answers(f"http://127.0.0.1:{sim_port}/_sim/state", 30, "the simulator")
     settings = stack.model_copy(update={"simulator": stack.simulator.model_copy(update={"port": sim_port})})
-    base = {**os.environ, "PYTHONUNBUFFERED": "1", "SPORTSFLOW_SIMULATOR__PORT": str(sim_port)}
-    simulator = Proc("simulator", ["simulate", "--demo"], {**base, "SPORTSFLOW_SIMULATOR__TICK_S": "1"}).start()
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{sim_port}/_sim/state"), 30, message="the simulator")
+    base = {**os.environ, "PYTHONUNBUFFERED": "1"}
     connectors = Proc("connectors", ["connect"], {**base, **demo_environment(settings),
                                                   "SPORTSFLOW_METRICS__PORT_CONNECTORS": str(free_port())}).start()
     broadcaster = Proc("broadcaster", ["broadcast"], {
         **base, "SPORTSFLOW_BROADCASTER__PORT": str(ws_port), "SPORTSFLOW_BROADCASTER__REPLAY_S": "300",
-        "SPORTSFLOW_METRICS__PORT_BROADCASTER": str(free_port())})
-    broadcaster.start()
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{ws_port}/health"), 60, message="the broadcaster")
+        "SPORTSFLOW_METRICS__PORT_BROADCASTER": str(free_port())}).start()
     try:
-        yield {"sim": f"http://127.0.0.1:{sim_port}", "board": f"http://127.0.0.1:{ws_port}/board",
-               "broadcaster": broadcaster, "ws_port": ws_port, "worker": worker}
+        await answers(f"http://127.0.0.1:{ws_port}/health", 60, "the broadcaster")
+        yield {"sim": sim, "board": f"http://127.0.0.1:{ws_port}/board", "broadcaster": broadcaster,
+               "worker": worker}
     finally:
-        for proc in (broadcaster, connectors, simulator):
-            proc.stop()
+        for proc in (broadcaster, connectors):
+            await asyncio.to_thread(proc.stop)
+        stop.set()
+        await sim_task
 
 
 async def until(page: Page, expression: str, timeout: float, message: str) -> object:
@@ -138,25 +147,28 @@ async def score_change_within_a_second(page: Page, published: dict[tuple[str, st
     timings: list[str] = []
     delays: list[int] = []
     deadline = time.monotonic() + 60 * TIME_UNIT
+    changed: list[list[Any]] = []
     while not delays and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-        for eid, score, drawn, arrived, hub in await page.evaluate(CHANGED):
+        changed = await page.evaluate(CHANGED)
+        for eid, score, drawn, arrived, hub in changed:
             if (eid, score) in published:
                 kafka = published[(eid, score)]
                 delays.append(drawn - kafka)
                 timings.append(f"{eid} {score}: to broadcaster {hub - kafka} ms, to page {arrived - hub} ms, "
                                f"drawn {drawn - arrived} ms")
-    assert delays, "no score change reached the page"
+    assert delays, (f"no score change published by the worker reached the page; the worker published "
+                    f"{len(published)} scores, the page changed {changed[:5]}")
     assert max(delays) < 1000 * TIME_UNIT, f"worker -> page took {delays} ms: {timings}"
 
 
-async def provider_down_shows_reason(page: Page, sim: str, reports: list[dict[str, Any]]) -> None:
+async def provider_down_shows_reason(page: Page, sim: Simulator, reports: list[dict[str, Any]]) -> None:
     """A provider whose API keeps failing shows as down, with the reason its connector reported."""
     rows = f"[...document.querySelectorAll('#feeds tr[data-feed^=\"{DOWN_PROVIDER}|\"]')]"
     await until(page, f"{rows}.length && {rows}.every(r => r.dataset.status === 'up')", 60,
                 f"every {DOWN_PROVIDER} feed to show as up first")
     reports.clear()
-    post_json(f"{sim}/_sim/faults", {"provider": DOWN_PROVIDER, "kind": "server_error", "count": 10_000})
+    sim.faults.add(DOWN_PROVIDER, Fault("server_error"), count=10_000)  # every request answers 503
     row = f"document.querySelector('#feeds tr[data-feed^=\"{DOWN_PROVIDER}|\"][data-status=\"down\"]')"
     reason = await until(page, f"{row} && {row}.querySelector('.reason').textContent", 90,
                          f"{DOWN_PROVIDER} to show as down")

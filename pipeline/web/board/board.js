@@ -28,8 +28,8 @@ const feeds = new Map();
 const lastSeen = new Map(); // provider -> when its last data frame arrived
 const samples = { provider: [], engine: [], worker: [], transit: [], delivery: [] }; // [at, ms]
 const dirty = new Map(); // event id -> arrival time of its newest frame: cards to update
-const changed = new Set(); // panels to redraw: "odds", "races", "feeds"
 let layoutDirty = true;
+const changed = new Set(["odds", "races", "feeds"]); // panels to redraw
 
 const scores = new Scores($("scores"));
 const oddsTable = new OddsTable($("odds"));
@@ -223,4 +223,5 @@ setInterval(() => {
   scheduleDraw();
 }, 1000);
 
+scheduleDraw(); // the empty panels say so
 feed.open();
