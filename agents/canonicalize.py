@@ -31,7 +31,6 @@ def canonicalize(record: dict[str, Any], resolution: Resolution) -> None:
     if resolution.swapped:
         _swap(record)
     if kind == "event":
-        record.update(game_clock(record))
         record["refs"] = dict(fixture.refs)
         record["providerNames"] = {
             provider: {"homeTeam": s[0], "awayTeam": s[1], "league": s[2]}
@@ -41,6 +40,15 @@ def canonicalize(record: dict[str, Any], resolution: Resolution) -> None:
         record["homeTeam"], record["awayTeam"] = fixture.home, fixture.away
     if fixture.league and record.get("league") is not None:
         record["league"] = fixture.league
+
+
+def with_game_clock(record: dict[str, Any]) -> dict[str, Any]:
+    """An event as published: the canonical period/clock fields derived from the period and clock it
+    shows. Applied to the version being published (after precedence chose its period and clock from
+    whichever source), so the derived fields always describe the text beside them."""
+    if record.get("type") == "event":
+        record.update(game_clock(record))
+    return record
 
 
 def _swap(record: dict[str, Any]) -> None:

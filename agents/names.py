@@ -36,6 +36,7 @@ _NOISE = frozenset({
 # Whole-token expansions: provider abbreviations of words and local-language city names.
 _EXPAND = {
     "utd": "united", "st": "saint", "sankt": "saint", "man": "manchester", "la": "los angeles", "ny": "new york",
+    "sf": "san francisco", "kc": "kansas city", "gb": "green bay", "tb": "tampa bay", "okc": "oklahoma city",
     "nyc": "new york city", "nottm": "nottingham", "atl": "atletico", "atleti": "atletico",
     "munchen": "munich", "muenchen": "munich", "koln": "cologne", "koeln": "cologne", "milano": "milan",
     "internazionale": "inter", "lisboa": "lisbon", "praha": "prague", "wien": "vienna", "sevilla": "seville",

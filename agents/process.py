@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from agents.canonicalize import canonicalize, review_out
+from agents.canonicalize import canonicalize, review_out, with_game_clock
 from agents.normalize import OutRecord
 from agents.ordering import Decision, Policy, decide
 from agents.resolve import Candidate, Fixture, Resolution, resolve
@@ -85,7 +85,7 @@ def process_candidates(
         result.entities[key] = decision.state
         result.reasons[decision.reason] += 1
         if decision.publish is not None:
-            result.outputs.append(_output(decision.publish, key, carried))
+            result.outputs.append(_output(with_game_clock(dict(decision.publish)), key, carried))
     return result
 
 

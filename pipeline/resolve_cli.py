@@ -17,6 +17,7 @@ import click
 import orjson
 from pydantic import ValidationError
 
+from agents.canonicalize import with_game_clock
 from agents.names import set_pins
 from agents.pins import PinsError, load_pins
 from agents.process import resolve_record
@@ -55,7 +56,7 @@ def run_resolve(files: list[IO[bytes]], references: list[Path], tolerance_s: flo
     for record in records:
         route = route_key(record)
         resolution = resolve_record(record, route, routes.setdefault(route, []), tolerance_ms)
-        out.write(orjson.dumps(record) + b"\n")
+        out.write(orjson.dumps(with_game_clock(record)) + b"\n")
         if resolution is not None and resolution.review is not None:
             out.write(orjson.dumps(resolution.review) + b"\n")
     out.flush()

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
-from connectors.simulator.world import Match, Race
+from connectors.simulator.world import Match, Race, spelled
 
 PROVIDER = "apisports"
 PAGE_SIZE = 20
@@ -60,8 +60,9 @@ def fixture(match: Match, sim: Simulator) -> dict[str, Any]:
                     "status": {"long": FOOTBALL_STATUS[short], "short": short, "elapsed": elapsed, "extra": None}},
         "league": {"id": 39, "name": "Premier League", "country": "England", "season": match.commence.year,
                    "round": "Regular Season - 1"},
-        "teams": {"home": {"id": entity_id(match.id) % 1000, "name": match.home, "winner": None},
-                  "away": {"id": entity_id(match.id) % 1000 + 1, "name": match.away, "winner": None}},
+        "teams": {"home": {"id": entity_id(match.id) % 1000, "name": spelled(PROVIDER, match.home), "winner": None},
+                  "away": {"id": entity_id(match.id) % 1000 + 1, "name": spelled(PROVIDER, match.away),
+                           "winner": None}},
         "goals": goals,
         "score": {"halftime": {"home": None, "away": None}, "fulltime": goals if match.status == "final" else
                   {"home": None, "away": None}, "extratime": {"home": None, "away": None},
@@ -84,8 +85,8 @@ def basketball_game(match: Match, sim: Simulator) -> dict[str, Any]:
                    "timer": str(minute) if minute is not None else None},
         "league": {"id": 12, "name": "NBA", "type": "League", "season": "2024-2025"},
         "country": {"id": 5, "name": "USA", "code": "US"},
-        "teams": {"home": {"id": entity_id(match.id) % 1000, "name": match.home},
-                  "away": {"id": entity_id(match.id) % 1000 + 1, "name": match.away}},
+        "teams": {"home": {"id": entity_id(match.id) % 1000, "name": spelled(PROVIDER, match.home)},
+                  "away": {"id": entity_id(match.id) % 1000 + 1, "name": spelled(PROVIDER, match.away)}},
         "scores": {"home": side(match.home_score), "away": side(match.away_score)},
     }
 

@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
-from connectors.simulator.world import Match, World
+from connectors.simulator.world import Match, World, spelled
 
 PROVIDER = "sportradar"
 QUOTA = 1_000_000_000  # a production key: the benchmark must not be paced by the quota
@@ -87,8 +87,10 @@ def soccer_summary(match: Match, world: World) -> dict[str, Any]:
             "id": key_of(match), "start_time": _iso(match.commence), "start_time_confirmed": True,
             "sport_event_context": {"sport": {"id": "sr:sport:1", "name": "Soccer"},
                                     "competition": {"id": comp_id, "name": comp_name}},
-            "competitors": [{"id": f"sr:competitor:{_team_no(match.home)}", "name": match.home, "qualifier": "home"},
-                            {"id": f"sr:competitor:{_team_no(match.away)}", "name": match.away, "qualifier": "away"}],
+            "competitors": [{"id": f"sr:competitor:{_team_no(match.home)}", "name": spelled(PROVIDER, match.home),
+                             "qualifier": "home"},
+                            {"id": f"sr:competitor:{_team_no(match.away)}", "name": spelled(PROVIDER, match.away),
+                             "qualifier": "away"}],
         },
         "sport_event_status": status,
     }

@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
-from connectors.simulator.world import Match, World
+from connectors.simulator.world import Match, World, spelled
 
 PROVIDER = "statscore"
 SPORT_IDS = {"soccer": 5, "basketball": 1}
@@ -77,7 +77,8 @@ def statscore_event(match: Match, world: World, *, push: bool) -> dict[str, Any]
 
     clock = match.ticks_live * (90 if match.sport == "soccer" else 48) * 60 // world.live_ticks
     return {
-        "id": event_id(match), "name": f"{match.home} - {match.away}", "action": "update",
+        "id": event_id(match), "name": f"{spelled(PROVIDER, match.home)} - {spelled(PROVIDER, match.away)}",
+        "action": "update",
         "start_date": match.commence.strftime("%Y-%m-%d %H:%M"), "status_id": status_id, "status_name": status_name,
         "status_type": status_type, "sport_id": SPORT_IDS[match.sport], "competition_id":
         COMPETITION_IDS.get(match.league, 99), "clock_time": clock if match.status == "live" else None,
@@ -85,7 +86,8 @@ def statscore_event(match: Match, world: World, *, push: bool) -> dict[str, Any]
         "participants": [
             {"id": event_id(match) * 10 + counter, "counter": counter, "name": name, "type": "team",
              "results": [{"id": 2, "value": result(score)}]}
-            for counter, name, score in ((1, match.home, match.home_score), (2, match.away, match.away_score))
+            for counter, name, score in ((1, spelled(PROVIDER, match.home), match.home_score),
+                                         (2, spelled(PROVIDER, match.away), match.away_score))
         ],
     }
 

@@ -25,6 +25,38 @@ TEAMS: dict[str, tuple[str, str, list[str]]] = {
         "Aston Villa", "Brighton and Hove Albion", "West Ham United", "Leicester City",
     ]),
 }
+# How each simulated provider spells the world's teams. Real providers disagree on names
+# ("Tottenham" at API-Sports, "Tottenham Hotspur" at The Odds API, "SF 49ers" against "San Francisco
+# 49ers"), so the simulator does too: entity resolution must meet them, not one shared world. The Odds
+# API keeps the world's own names (the accuracy harness reads its ground truth from them); SportsDataIO
+# uses its team keys.
+SPELLINGS: dict[str, dict[str, str]] = {
+    "apisports": {
+        "Tottenham Hotspur": "Tottenham", "Newcastle United": "Newcastle", "Brighton and Hove Albion": "Brighton",
+        "West Ham United": "West Ham", "Leicester City": "Leicester", "Philadelphia 76ers": "Philadelphia 76ers",
+    },
+    "sportradar": {
+        "Arsenal": "Arsenal FC", "Chelsea": "Chelsea FC", "Liverpool": "Liverpool FC",
+        "Brighton and Hove Albion": "Brighton & Hove Albion", "Aston Villa": "Aston Villa FC",
+    },
+    "statscore": {
+        "Manchester City": "Man City", "Tottenham Hotspur": "Tottenham Hotspur FC", "Newcastle United": "Newcastle Utd",
+        "West Ham United": "West Ham Utd", "Brighton and Hove Albion": "Brighton & Hove Albion FC",
+        "Los Angeles Lakers": "LA Lakers", "San Francisco 49ers": "SF 49ers", "Kansas City Chiefs": "KC Chiefs",
+        "Green Bay Packers": "GB Packers",
+    },
+}
+
+
+def spelled(provider: str, name: str) -> str:
+    """`name` as `provider` writes it; a test's unique suffix ("Arsenal r1") is kept."""
+    table = SPELLINGS.get(provider, {})
+    if name in table:
+        return table[name]
+    base, _, suffix = name.rpartition(" ")
+    return f"{table[base]} {suffix}" if base in table else name
+
+
 BOOKMAKERS = ("fanduel", "draftkings", "betmgm")
 # Points a scoring play is worth, per sport.
 SCORING = {"basketball": (1, 2, 2, 3), "americanfootball": (3, 7, 7, 6), "soccer": (1,)}

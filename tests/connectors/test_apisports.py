@@ -11,7 +11,7 @@ from connectors.errors import ProviderError, QuotaExhaustedError
 from connectors.publisher import MemoryPublisher
 from connectors.simulator.apisports import entity_id
 from connectors.simulator.server import Simulator
-from connectors.simulator.world import World
+from connectors.simulator.world import World, spelled
 from pipeline.settings import ProviderSettings
 from schemas.canonical import Status
 from schemas.providers import normalize
@@ -132,7 +132,8 @@ async def test_simulator_football_and_basketball_match_the_world():
     for match in world.matches.values():
         sport = "football" if match.sport == "soccer" else "basketball"
         event = events[f"{sport}:{entity_id(match.id)}"]
-        assert (event.home_team, event.away_team) == (match.home, match.away)
+        assert (event.home_team, event.away_team) == (spelled("apisports", match.home),
+                                                      spelled("apisports", match.away))
         expected = (match.home_score, match.away_score) if match.started else (None, None)
         assert (event.score.home, event.score.away) == expected
 
