@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pipeline.settings import get_settings
+from schemas.errors import ConfigurationError
 
 
 @click.group()
@@ -183,7 +184,10 @@ def api(openapi_path: str | None) -> None:
 
     # The same set-up as every other process: secrets registered with the scrubber before the
     # first access-log line, JSON logs outside local, Sentry if configured; /metrics in the lifespan.
-    setup_process(settings, "api")
+    try:
+        setup_process(settings, "api")
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
     uvicorn.run(create_app(settings, telemetry=True), host=settings.api.host, port=settings.api.port,
                 log_config=None)
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel, SecretStr
 from pipeline import emf, metrics
 from pipeline import headers as h
 from pipeline.scrub import Scrubber
-from pipeline.settings import Settings
+from pipeline.settings import Settings, refusals
+from schemas.errors import ConfigurationError
 
 # An access key id is an identifier, not a secret (AWS documents it so); its local default is
 # "sportsflow", which would otherwise be filtered out of every logger and topic name.
@@ -42,6 +43,9 @@ def _secret_values(model: Any, path: str) -> Iterator[str]:
     elif isinstance(model, Mapping):
         for name, item in model.items():
             yield from _secret_values(item, f"{path}.{name}")
+    elif isinstance(model, list | tuple):
+        for item in model:
+            yield from _secret_values(item, path)
 
 
 _scrubber = Scrubber()
@@ -98,9 +102,15 @@ def init_sentry(settings: Settings, component: str, *, transport: Any = None) ->
 
 
 def setup_process(settings: Settings, component: str, *, sentry: bool = True) -> None:
-    """Scrubber, logging and (unless `sentry=False`) Sentry for one long-running command."""
+    """Scrubber, logging and (unless `sentry=False`) Sentry for one long-running command.
+
+    Raises ConfigurationError, before anything starts, when the settings must not run (`refusals`).
+    """
     from pipeline.logs import setup_logging
 
+    problems = refusals(settings, component)
+    if problems:
+        raise ConfigurationError(f"{component} refuses to start in {settings.environment}: " + "; ".join(problems))
     _scrubber.add(*_secret_values(settings, ""))
     setup_logging(settings.log_level, json_lines=settings.environment != "local",
                   component=component, environment=settings.environment)

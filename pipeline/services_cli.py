@@ -20,6 +20,7 @@ from pipeline.metrics import dead_letter_report
 from pipeline.readiness import NotReadyError, Probe, http_answers, wait_until_ready
 from pipeline.settings import Settings, get_settings
 from pipeline.web.auth import issue_token
+from schemas.errors import ConfigurationError
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], component: str | None = None) -> None:
@@ -36,7 +37,10 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], component
     ctx = click.get_current_context(silent=True)
     command = (ctx.info_name if ctx is not None else None) or "sportsflow"
     name = component or components.get(command, command)
-    setup_process(settings, name, sentry=name != "simulator")
+    try:
+        setup_process(settings, name, sentry=name != "simulator")
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
 
     async def runner() -> None:
         stop = asyncio.Event()

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["local", "dev", "staging", "prod"]
+# Published defaults, for a laptop only: `refusals()` keeps any other environment from starting with them.
+LOCAL_JWT_SECRET = "sportsflow-local-dev-secret-change-me"  # noqa: S105 - published on purpose, local only
+LOCAL_INGEST_KEY = "sportsflow-local-ingest-key"
 
 
 class _Section(BaseModel):
@@ -88,7 +91,9 @@ class BroadcasterSettings(_Section):
     host: str = Field("127.0.0.1", description="WebSocket bind address.")
     port: int = Field(8765, description="WebSocket port (path /ws).")
     jwt_secret: SecretStr | None = Field(
-        SecretStr("sportsflow-local-dev-secret-change-me"), description="HS256 key for client JWTs; empty: no HS256."
+        SecretStr(LOCAL_JWT_SECRET),
+        description="HS256 key for client JWTs; empty: no HS256. The built-in default works only in `local` and "
+        "only while no jwt_public_key is set.",
     )
     jwt_public_key: str | None = Field(None, description="PEM public key for RS256 client JWTs.")
     jwt_audience: str | None = Field(None, description="Required `aud` claim of client JWTs, if set.")
@@ -129,11 +134,32 @@ class BroadcasterSettings(_Section):
         True, description="Freeze start-up objects and collect less often: keeps GC pauses off the p99."
     )
 
+    def hs256_key(self) -> str | None:
+        """The HS256 key, or None when HS256 is off: no secret, or only the built-in default next to an RS256 key."""
+        if self.jwt_secret is None or not self.jwt_secret.get_secret_value():
+            return None
+        if "jwt_secret" not in self.model_fields_set and self.jwt_public_key:
+            return None
+        return self.jwt_secret.get_secret_value()
+
+
+class IngestKey(_Section):
+    """A POST /ingest key and the providers it may post for (`*`: any)."""
+
+    key: SecretStr
+    providers: list[str] = Field(min_length=1)
+
 
 class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="REST API bind address.")
     port: int = Field(8080, description="REST API port.")
-    ingest_api_key: SecretStr = Field(SecretStr("sportsflow-local-ingest-key"), description="POST /ingest key.")
+    ingest_api_key: SecretStr | None = Field(
+        SecretStr(LOCAL_INGEST_KEY), description="POST /ingest key for every provider; empty: only ingest_keys."
+    )
+    ingest_keys: list[IngestKey] = Field(
+        default_factory=list,
+        description='POST /ingest keys per provider (JSON): [{"key": "...", "providers": ["sportradar"]}].',
+    )
     max_body_bytes: int = Field(1024 * 1024, description="Largest accepted /ingest body.")
 
 
@@ -246,6 +272,22 @@ class Settings(BaseSettings):
 
     def provider(self, name: str) -> ProviderSettings:
         return self.providers.get(name, ProviderSettings())
+
+
+def refusals(settings: Settings, component: str) -> list[str]:
+    """Why `component` must not start with these settings: a published default secret outside `local`."""
+    if settings.environment == "local":
+        return []
+    found = []
+    if component == "broadcaster" and settings.broadcaster.hs256_key() == LOCAL_JWT_SECRET:
+        found.append("SPORTSFLOW_BROADCASTER__JWT_SECRET is the published local default: set your own, or set it "
+                     "empty and use RS256 (SPORTSFLOW_BROADCASTER__JWT_PUBLIC_KEY)")
+    ingest = settings.api.ingest_api_key
+    defaults = [k for k in settings.api.ingest_keys if k.key.get_secret_value() == LOCAL_INGEST_KEY]
+    if component == "api" and ((ingest is not None and ingest.get_secret_value() == LOCAL_INGEST_KEY) or defaults):
+        found.append("SPORTSFLOW_API__INGEST_API_KEY is the published local default: set your own, or set it empty "
+                     "and use per-provider SPORTSFLOW_API__INGEST_KEYS")
+    return found
 
 
 @lru_cache(maxsize=1)

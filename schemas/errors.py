@@ -6,7 +6,8 @@
     ├── ProviderError             connectors/errors.py: a provider request failed
     ├── SinkError                 agents/sink_base.py: a sink cannot store records
     │   └── SinkWriteError        a write to DynamoDB, S3 or Kafka failed (`retriable` says if retrying helps)
-    └── StackError                pipeline/stack: a local service cannot start or is unhealthy
+    ├── StackError                pipeline/stack: a local service cannot start or is unhealthy
+    └── ConfigurationError        the settings are unsafe or inconsistent: the process refuses to start
 
 Errors carry the context needed to act on them as attributes, and `retriable` says whether
 trying again can help, so callers branch on a property rather than on lists of types.
@@ -17,6 +18,10 @@ from __future__ import annotations
 
 class SportsflowError(Exception):
     retriable: bool = False
+
+
+class ConfigurationError(SportsflowError):
+    """A process refuses to start with these settings (e.g. a published default secret outside local)."""
 
 
 class NormalizationError(SportsflowError):

@@ -155,17 +155,31 @@ def decode_cursor(cursor: str) -> str:
 # Ingest
 
 
-def verify_ingest_auth(settings: Settings, headers: Any, body: bytes) -> None:
-    """`X-API-Key: <key>` or `X-Signature: sha256=<hex HMAC-SHA256 of the body with the key>`."""
-    key = settings.api.ingest_api_key.get_secret_value().encode()
+def ingest_keys(settings: Settings) -> list[tuple[bytes, frozenset[str]]]:
+    """Every configured /ingest key with the providers it may post for (`*`: any)."""
+    keys = [(k.key.get_secret_value().encode(), frozenset(k.providers)) for k in settings.api.ingest_keys]
+    if settings.api.ingest_api_key is not None:
+        keys.append((settings.api.ingest_api_key.get_secret_value().encode(), frozenset({"*"})))
+    return [(key, providers) for key, providers in keys if key]
+
+
+def verify_ingest_auth(settings: Settings, headers: Any, body: bytes) -> frozenset[str]:
+    """`X-API-Key: <key>` or `X-Signature: sha256=<hex HMAC-SHA256 of the body with the key>`.
+
+    Returns the providers the matching key may post for (`*`: any); raises 401 when no key matches.
+    """
+    keys = ingest_keys(settings)
     given = headers.get("x-api-key")
-    if given is not None and hmac.compare_digest(given.encode(), key):
-        return
+    if given is not None:
+        for key, providers in keys:
+            if hmac.compare_digest(given.encode(), key):
+                return providers
     signature = headers.get("x-signature")
     if signature is not None:
-        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-        if hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):
-            return
+        signed = signature.strip().lower().encode()
+        for key, providers in keys:
+            if hmac.compare_digest(signed, ("sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()).encode()):
+                return providers
         raise ApiError(401, "unauthorized", "X-Signature does not match the body")
     raise ApiError(401, "unauthorized", "send X-API-Key or X-Signature: sha256=<hex HMAC of the body>")
 
@@ -226,14 +240,14 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
     _install_error_handlers(app)
 
     @app.post("/ingest", status_code=202, response_model=IngestAccepted,
-              responses=_responses(400, 401, 404, 413, 422, 503), openapi_extra={"requestBody": {
+              responses=_responses(400, 401, 403, 404, 413, 422, 503), openapi_extra={"requestBody": {
                   "required": True, "content": {"application/json": {"schema": IngestRequest.model_json_schema()}}}})
     async def ingest(request: Request) -> IngestAccepted:
         """Validate a provider payload with its normalizer and publish it to `raw.<provider>`."""
         raw = await read_body(request, settings.api.max_body_bytes)
-        verify_ingest_auth(settings, request.headers, raw)
+        allowed = verify_ingest_auth(settings, request.headers, raw)
         try:  # an authenticated post that is not accepted is a failed ingestion (FailedIngestionRate)
-            accepted = await _accept(raw, deps.publisher)
+            accepted = await _accept(raw, deps.publisher, allowed)
         except ApiError:
             observe_fetch(INGEST, ok=False)
             raise
@@ -278,8 +292,9 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
     return app
 
 
-async def _accept(raw: bytes, publisher: RawPublisher | None) -> IngestAccepted:
-    """Parse, validate, normalize-check and publish one /ingest body (ApiError when refused)."""
+async def _accept(raw: bytes, publisher: RawPublisher | None, allowed: frozenset[str]) -> IngestAccepted:
+    """Parse, validate, normalize-check and publish one /ingest body (ApiError when refused);
+    `allowed`: the providers the request's key may post for."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -288,6 +303,8 @@ async def _accept(raw: bytes, publisher: RawPublisher | None) -> IngestAccepted:
         body = IngestRequest.model_validate(data)
     except ValidationError as exc:
         raise ApiError(422, "invalid request", _errors(exc)) from exc
+    if "*" not in allowed and body.provider not in allowed:
+        raise ApiError(403, "key not valid for this provider", {"provider": body.provider})
     try:
         envelope = build_envelope(body)
     except UnknownFeedError as exc:

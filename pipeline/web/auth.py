@@ -1,6 +1,8 @@
 """JWT auth for the WebSocket feed: HS256 (shared secret) and/or RS256 (public key), per-channel scopes.
 
-Each algorithm is verified only with its own key, and only if that key is configured:
+Each algorithm is verified only with its own key, and only if that key is configured (HS256: an
+explicit `jwt_secret`, or the built-in local default while no RS256 key is set, see
+`BroadcasterSettings.hs256_key`):
 `alg: none`, unknown algorithms and algorithm confusion (an HS256 token whose HMAC key is the
 RS256 public key) are refused. Tokens must carry `sub` and `exp`; `aud`/`iss` are checked when
 configured. The `scope` claim (space-separated string or list) names the channels granted; `*`
@@ -38,8 +40,9 @@ class Principal:
 def _key_for(algorithm: object, settings: BroadcasterSettings) -> str:
     if algorithm == "RS256" and settings.jwt_public_key:
         return settings.jwt_public_key
-    if algorithm == "HS256" and settings.jwt_secret is not None and settings.jwt_secret.get_secret_value():
-        return settings.jwt_secret.get_secret_value()
+    hs256 = settings.hs256_key()
+    if algorithm == "HS256" and hs256 is not None:
+        return hs256
     raise AuthError(f"algorithm {algorithm!r} is not accepted")
 
 
@@ -74,7 +77,8 @@ def issue_token(
     settings: BroadcasterSettings, subject: str, ttl_s: float = 86400.0, channels: list[str] | None = None
 ) -> str:
     """An HS256 token for demos and tests (production tokens come from the identity provider)."""
-    if settings.jwt_secret is None:
+    key = settings.hs256_key()
+    if key is None:
         raise AuthError("no HS256 secret configured")
     now = int(time.time())
     claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + int(ttl_s),
@@ -83,4 +87,4 @@ def issue_token(
         claims["aud"] = settings.jwt_audience
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+    return jwt.encode(claims, key, algorithm="HS256")

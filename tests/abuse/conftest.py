@@ -7,12 +7,23 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from pipeline import topics
 from pipeline.resources import boto_client, ensure_table
 from pipeline.settings import Settings
-from tests.abuse.procs import INGEST_KEY, Proc, answers, delete_topics, seed_canonical, start, stop
+from tests.abuse.procs import (
+    INGEST_KEY,
+    ODDS_ONLY_KEY,
+    Proc,
+    answers,
+    broadcaster_env,
+    delete_topics,
+    seed_canonical,
+    start,
+    stop,
+)
 from tests.conftest import wait_for
 
 
@@ -27,10 +38,13 @@ def abuse_table(stack: Settings) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def api_proc(abuse_table: str) -> Iterator[Proc]:
-    """`sportsflow api` as an operator runs it, with an ingest key of its own."""
+    """`sportsflow api` as an operator runs it: an ingest key of its own for every provider, and a key
+    that may post for theoddsapi only."""
     proc = start(["api"], {"SPORTSFLOW_API__PORT": "{port}", "SPORTSFLOW_METRICS__PORT_API": "{metrics_port}",
                            "SPORTSFLOW_AWS__DYNAMODB_TABLE": abuse_table,
-                           "SPORTSFLOW_API__INGEST_API_KEY": INGEST_KEY}, "api")
+                           "SPORTSFLOW_API__INGEST_API_KEY": INGEST_KEY,
+                           "SPORTSFLOW_API__INGEST_KEYS": orjson.dumps(
+                               [{"key": ODDS_ONLY_KEY, "providers": ["theoddsapi"]}]).decode()}, "api")
     try:
         wait_for(lambda: answers(f"{proc.url}/health", proc), timeout=60, message="the API to answer")
         yield proc
@@ -48,13 +62,6 @@ def canonical_prefix(stack: Settings) -> Iterator[str]:
     asyncio.run(seed_canonical(stack, prefix, names))
     yield prefix
     asyncio.run(delete_topics(stack, names))
-
-
-def broadcaster_env(prefix: str, **settings: object) -> dict[str, str]:
-    env = {"SPORTSFLOW_BROADCASTER__PORT": "{port}", "SPORTSFLOW_METRICS__PORT_BROADCASTER": "{metrics_port}",
-           "SPORTSFLOW_BROADCASTER__TOPIC_PREFIX": prefix, "SPORTSFLOW_BROADCASTER__REPLAY_S": "3600"}
-    env.update({f"SPORTSFLOW_BROADCASTER__{k.upper()}": str(v) for k, v in settings.items()})
-    return env
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from pipeline.settings import Settings
 from tests.conftest import ROOT, free_port
 
 INGEST_KEY = "abuse-ingest-key-7f3e9c1d"
+ODDS_ONLY_KEY = "abuse-odds-only-key-2b8d6a4e"
 
 @dataclass
 class Proc:
@@ -110,3 +111,10 @@ async def delete_topics(settings: Settings, names: list[str]) -> None:
         await admin.delete_topics(names)
     finally:
         await admin.close()
+
+
+def broadcaster_env(prefix: str, **settings: object) -> dict[str, str]:
+    env = {"SPORTSFLOW_BROADCASTER__PORT": "{port}", "SPORTSFLOW_METRICS__PORT_BROADCASTER": "{metrics_port}",
+           "SPORTSFLOW_BROADCASTER__TOPIC_PREFIX": prefix, "SPORTSFLOW_BROADCASTER__REPLAY_S": "3600"}
+    env.update({f"SPORTSFLOW_BROADCASTER__{k.upper()}": str(v) for k, v in settings.items()})
+    return env

@@ -12,9 +12,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
 
-from pipeline.settings import BroadcasterSettings
+from pipeline.settings import LOCAL_JWT_SECRET, BroadcasterSettings, Settings, refusals
 from pipeline.web.auth import ALL_CHANNELS, AuthError, issue_token, verify_token
+
+OWN_SECRET = "an-explicit-hs256-secret-of-at-least-32-bytes"
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +106,7 @@ def test_alg_none_is_refused():
 def test_algorithm_confusion_is_refused(rsa_keys):
     """An HS256 token whose HMAC key is the RS256 public key does not verify."""
     _private, public = rsa_keys
-    settings = BroadcasterSettings(jwt_public_key=public)
+    settings = BroadcasterSettings(jwt_public_key=public, jwt_secret=SecretStr(OWN_SECRET))
     header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     payload = b64(json.dumps(claims(scope="*")).encode())
     signature = hmac.new(public.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
@@ -132,3 +135,37 @@ def test_audience_and_issuer_when_configured():
                        algorithm="HS256")
     with pytest.raises(AuthError, match="invalid token"):
         verify_token(other, settings)
+
+
+def test_setting_only_an_rs256_key_turns_the_default_hs256_secret_off(rsa_keys):
+    """With only jwt_public_key configured, an HS256 token signed with the published default is refused;
+    an explicitly configured secret keeps HS256 on next to RS256."""
+    _private, public = rsa_keys
+    forged = jwt.encode(claims(scope="*"), LOCAL_JWT_SECRET, algorithm="HS256")
+    with pytest.raises(AuthError, match="not accepted"):
+        verify_token(forged, BroadcasterSettings(jwt_public_key=public))
+    both = BroadcasterSettings(jwt_public_key=public, jwt_secret=SecretStr(OWN_SECRET))
+    assert verify_token(jwt.encode(claims(scope="*"), OWN_SECRET, algorithm="HS256"),
+                        both).channels == ALL_CHANNELS
+    with pytest.raises(AuthError, match="bad signature"):
+        verify_token(forged, both)
+
+
+def test_default_secrets_are_refused_outside_local(rsa_keys):
+    """In prod the broadcaster refuses the default JWT secret and the API the default ingest key; their own
+    secrets, or RS256 only, pass; local accepts the defaults."""
+    _private, public = rsa_keys
+    prod = Settings(environment="prod")
+    assert refusals(prod, "broadcaster")
+    assert "JWT_SECRET" in refusals(prod, "broadcaster")[0]
+    assert refusals(prod, "api")
+    assert "INGEST_API_KEY" in refusals(prod, "api")[0]
+    assert refusals(prod, "worker") == []
+    assert refusals(Settings(environment="local"), "broadcaster") == []
+    own = Settings(environment="prod", broadcaster={"jwt_secret": OWN_SECRET}, api={"ingest_api_key": ""})
+    assert refusals(own, "broadcaster") == []
+    assert refusals(own, "api") == []
+    assert refusals(Settings(environment="prod", broadcaster={"jwt_public_key": public}), "broadcaster") == []
+    explicit_default = Settings(environment="staging", broadcaster={"jwt_public_key": public,
+                                                                    "jwt_secret": LOCAL_JWT_SECRET})
+    assert refusals(explicit_default, "broadcaster")
