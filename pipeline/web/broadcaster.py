@@ -59,10 +59,11 @@ from pipeline.web.protocol import (
 from pipeline.web.static import StaticFiles
 
 log = logging.getLogger(__name__)
-# Closes that are not drops (WebSocketDropRate): a clean close or server shutdown, and the client's
-# own faults (bad message, too big, bad token, scope). Everything else (1006 no close frame, 1011,
-# 4008 slow consumer, ...) counts as a drop.
-NOT_DROPPED = frozenset({1000, 1001, 1009, CLOSE_BAD_MESSAGE, CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN})
+# Closes that are not drops (WebSocketDropRate): a clean close or server shutdown, a refusal at
+# capacity, and the client's own faults (bad message, too big, bad token, scope, flooding).
+# Everything else (1006 no close frame, 1011, 4008 slow consumer, ...) counts as a drop.
+NOT_DROPPED = frozenset({1000, 1001, 1009, CLOSE_AT_CAPACITY, CLOSE_BAD_MESSAGE, CLOSE_UNAUTHENTICATED,
+                         CLOSE_FORBIDDEN, CLOSE_TOO_MANY_MESSAGES})
 
 
 def dropped(close_code: int | None) -> bool:

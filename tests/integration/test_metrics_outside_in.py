@@ -6,7 +6,8 @@ simulator, `sportsflow connect` (pollers against it), a Faust worker with its ow
 `sportsflow api` (one accepted and one rejected /ingest post). The test reads their EMF lines on
 stdout, as the awslogs driver would ship them, and scrapes their Prometheus `/metrics`. The list of
 metrics and dimensions comes from parsing terraform/ (tests/terraform/app_metrics.py). Last, the
-staying client checks a live frame's freshness stamps.
+staying client checks a live frame's freshness stamps, and every series the Grafana dashboard
+(grafana/sportsflow.json) queries must be served by some process.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pipeline.services_cli import demo_environment
 from pipeline.settings import Settings, SimulatorSettings
 from pipeline.web.auth import issue_token
 from tests.conftest import ROOT, TIME_UNIT, fixture_path, free_port
+from tests.pipeline import dashboard
 from tests.terraform.app_metrics import referenced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -134,6 +136,18 @@ def missing_prometheus(procs: list[Process], refs: list[Ref]) -> list[str]:
             if not samples or (metric not in MAY_BE_ZERO and max(samples) <= 0):
                 missing.append(f"{metric} -> {series} {wanted} from {owner} (samples: {samples})")
     return missing
+
+
+def missing_dashboard_series(procs: list[Process]) -> list[str]:
+    """Series grafana/sportsflow.json queries that no process serves on /metrics."""
+    served = set()
+    for p in procs:
+        with urllib.request.urlopen(f"http://127.0.0.1:{p.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            served |= {family.name, *(s.name for s in family.samples)}
+            served |= {family.name + suffix for suffix in ("_total", "_bucket", "_count", "_sum")}
+    return sorted(dashboard.series() - served)
 
 
 def _http_ok(url: str) -> bool:
@@ -241,6 +255,7 @@ async def test_every_metric_terraform_names_is_emitted_by_its_owner(processes: d
 
         await _until(lambda: missing_emf(services, refs), 180, "EMF documents", procs)
         await _until(lambda: missing_prometheus(services, refs), 30, "Prometheus series", procs)
+        assert missing_dashboard_series(services) == []
 
         # Freshness from the client's side: a live frame carries its stage stamps, in order.
         async with asyncio.timeout(60 * TIME_UNIT):

@@ -98,3 +98,13 @@ def test_frames_carry_the_stage_stamps_and_the_send_time() -> None:
     assert frame["stages"] == {"provider": 900, "received": 1000, "published": 1012, "hub": 1015, "sent": 1016}
     assert frame["id"] == "e1"
     assert "received" not in stages_of(headers[5:], 1, 2)
+
+
+def test_only_lost_connections_count_as_websocket_drops() -> None:
+    """WebSocketDropRate counts connections lost (no close frame, slow consumer, server error), not
+    clean closes, refusals or the client's own faults."""
+    from pipeline.web.broadcaster import dropped
+
+    assert [code for code in (1000, 1001, 1006, 1009, 1011, 1013, 4008, 4029, 4400, 4401, 4403) if dropped(code)] \
+        == [1006, 1011, 4008]
+    assert dropped(None)  # ended without the server learning how: treated as lost
