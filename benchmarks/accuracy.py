@@ -1,6 +1,6 @@
 """Accuracy harness: scripted fixtures through the simulator, real connectors, Kafka and the worker.
 
-    python -m benchmarks.accuracy --matches 400 --ticks 40 --kill-worker --restart-broker
+    python -m benchmarks.accuracy --matches 400 --ticks 40 --kill-worker --restart-broker --replay
 
 Plays `matches` fixtures of The Odds API (scores and odds feeds, three sports) tick by tick,
 with faults: duplicated raw records, stale (out-of-order) snapshots, malformed payloads, a
@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import sys
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.console import Console
 
 from agents.ordering import content_hash
 from benchmarks._procs import ROOT, Worker, restart_broker
@@ -40,9 +42,13 @@ from connectors.simulator.world import World
 from connectors.theoddsapi import CONNECTOR as ODDS_API
 from pipeline import topics
 from pipeline.kafka_clients import client_options, partitions_of
+from pipeline.replay_run import Request, run_replay
+from pipeline.replay_select import build_selection
 from pipeline.resources import ensure_topics
 from pipeline.settings import ProviderSettings, Settings
 from schemas.envelope import RawEnvelope
+from schemas.providers import providers
+from schemas.timeutil import iso_z
 
 SPORTS = ("basketball_nba", "americanfootball_nfl", "soccer_epl")
 
@@ -148,6 +154,18 @@ async def inject_malformed(settings: Settings, count: int) -> None:
         await producer.stop()
 
 
+async def replay_range(settings: Settings, start: datetime, end: datetime, keys: list[str],
+                       stats: dict[str, int]) -> None:
+    """`sportsflow replay` of this run's first third into the canonical topics, while the run goes on:
+    the worker processed all of it already, so the replay must publish nothing."""
+    selection = build_selection(topic_names=[topics.raw_topic("theoddsapi")], start=iso_z(start), end=iso_z(end),
+                                keys=keys, known_providers=providers())
+    request = Request(selection, "kafka", output=None, resume=None)
+    report = await run_replay(settings, request, asyncio.Event(), Console(file=io.StringIO()))
+    stats["replay_read"] += report.read
+    stats["replay_published"] += sum(report.published.values())
+
+
 async def poll_all(pollers: list[FeedPoller], stats: dict[str, int]) -> None:
     for poller in pollers:
         try:
@@ -184,8 +202,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         params={"sports": ",".join(SPORTS)},
     )
     stats = {"provider_errors": 0, "publish_errors": 0, "duplicates_injected": 0, "malformed_injected": 0,
-             "worker_kills": 0, "broker_restart_s": 0}
+             "worker_kills": 0, "broker_restart_s": 0, "replay_read": 0, "replay_published": 0}
     started = time.monotonic()
+    run_start, replay_until = datetime.now(UTC), datetime.now(UTC)
     async with KafkaPublisher(client_options(settings)) as kafka, httpx.AsyncClient(
         base_url=provider_settings.base_url or "", timeout=10.0
     ) as client:
@@ -217,6 +236,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 worker.start(wait_ready=False)
             if args.restart_broker and tick == (2 * total_ticks) // 3:
                 stats["broker_restart_s"] = round(await asyncio.to_thread(restart_broker, settings), 1)
+            if tick == total_ticks // 3:
+                replay_until = datetime.now(UTC)
+            if args.replay and tick == (3 * total_ticks) // 4:
+                await replay_range(settings, run_start, replay_until, list(world.matches), stats)
             if not worker.alive():  # a supervisor (ECS, systemd) restarts a worker that stopped itself
                 worker.start(wait_ready=False)
         await poll_all(pollers, stats)  # the final state of every match
@@ -263,7 +286,8 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         "expected_updates": result.expected, "delivered_correct": result.correct,
         "accuracy_pct": round(100 * result.accuracy, 4), "lost": result.lost, "duplicated": result.duplicated,
         "wrong": result.wrong, "seq_gaps": result.seq_gaps, "backwards_without_correction": result.backwards,
-        "new_lineages": result.lineages, "ok": result.ok and published.conflicting == 0,
+        "new_lineages": result.lineages,
+        "ok": result.ok and published.conflicting == 0 and stats["replay_published"] == 0,
         "redelivered_same_key_and_version": published.redelivered, "conflicting_versions": published.conflicting,
         "dead_letters": f"{dead_letters}/{stats['malformed_injected']}",
         "provider_responses": recorder.responses, "worker_starts": worker.starts,
@@ -277,6 +301,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=40)
     parser.add_argument("--kill-worker", action="store_true")
     parser.add_argument("--restart-broker", action="store_true")
+    parser.add_argument("--replay", action="store_true", help="replay the run's first third in the middle of it")
     parser.add_argument("--quiet-s", type=float, default=20.0, help="stop reading after this long without news")
     args = parser.parse_args()
     result = asyncio.run(run(args))

@@ -295,7 +295,9 @@ async def execute(replayer: Replayer, records: AsyncIterator[RawRecord], run: Ru
 
 
 def output_topics(output: str | None) -> list[str]:
-    return [output] if output else list(topics.CANONICAL_TOPICS)
+    """Where a replay publishes: its idempotence index reads these (the review topic too, so a replay
+    does not repeat the resolution reviews the live stream already published)."""
+    return [output] if output else [*topics.CANONICAL_TOPICS, topics.UNMATCHED]
 
 
 async def existing_index(settings: Settings, names: list[str], since_ms: int) -> Dedupe:
