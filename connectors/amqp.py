@@ -44,8 +44,10 @@ class AmqpEndpoint:
     password: SecretStr = field(default_factory=lambda: SecretStr(""))
     exchange: str | None = None  # None: the queue is consumed directly (STATSCORE's per-client queue)
     exchange_passive: bool = True  # providers own their exchanges; declaring would need configure rights
-    queue: str = ""  # "" asks the broker for a server-named, exclusive, auto-delete queue (UOF)
+    queue: str = ""  # "" asks the broker for a server-named, exclusive, auto-delete queue
     queue_passive: bool = False
+    durable: bool = False  # a named queue that outlives our connection and a broker restart (UOF)
+    expires_s: int | None = None  # the broker deletes the queue after this long unused (x-expires)
     bindings: tuple[str, ...] = ("#",)
     prefetch: int = 500
     heartbeat_s: int = 30
@@ -83,6 +85,7 @@ class AmqpConsumer:
         self.backoff = backoff or Backoff(base_s=1.0, cap_s=60.0)
         self.batch = batch
         self.delivered = 0
+        self.sessions = 0  # sessions that reached consuming: a new one means a reconnect
         self.consuming = False  # a queue is bound and being consumed
         monitor.register(provider, feed, expected_beat_s)
 
@@ -117,7 +120,7 @@ class AmqpConsumer:
             await channel.set_qos(prefetch_count=ep.prefetch)
             queue = await channel.declare_queue(
                 ep.queue or None, passive=ep.queue_passive, exclusive=not ep.queue, auto_delete=not ep.queue,
-                durable=False,
+                durable=ep.durable, arguments={"x-expires": ep.expires_s * 1000} if ep.expires_s else None,
             )
             if ep.exchange is not None:
                 exchange = await channel.declare_exchange(ep.exchange, aio_pika.ExchangeType.TOPIC,
@@ -128,6 +131,7 @@ class AmqpConsumer:
             self.backoff.reset()
             log.info("%s/%s: consuming %s", self.provider, self.feed, queue.name)
             self.consuming = True
+            self.sessions += 1
             try:
                 await self._consume(inbox, stop)
             finally:

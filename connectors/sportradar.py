@@ -9,11 +9,13 @@ REST (https://api.sportradar.com, header `x-api-key`):
 Freshness comes from `Cache-Control: max-age` (the poller honours it); quota from `X-Plan-Quota-*`.
 
 Unified Odds Feed (AMQP 0.9.1 over TLS): vhost `/unifiedfeed/{bookmaker_id}`, exchange `unifiedfeed`, a
-server-named exclusive queue bound to `uof_bindings`. Login: the UOF access token (`client_secret`) as
-username with a blank password; a broker with ordinary users (the local stack) takes `amqp_username` +
-`client_secret` as password. Routing keys `{prio}.{pre}.{live}.{type}.{sport}.{urn type}.{id}.{node}`:
-each message becomes one raw record (feed `uof`, XML) keyed by the event URN; `alive` messages are the
-feed's heartbeat and are not published (`subscribed="0"` marks the feed down: recovery is needed).
+durable named queue (`uof_queue`, dropped by the broker after an hour unused) bound to `uof_bindings`.
+Login: the UOF access token (`client_secret`) as username with a blank password; a broker with ordinary
+users (the local stack) takes `amqp_username` + `client_secret` as password. Routing keys
+`{prio}.{pre}.{live}.{type}.{sport}.{urn type}.{id}.{node}`: each message becomes one raw record (feed
+`uof`, XML) keyed by the event URN; `alive` and `snapshot_complete` are not published. A `UofSession`
+(connectors/uof.py) keeps each producer's state and asks the UOF REST API (`uof_api_url`, header
+`x-access-token`) for recovery on connect, after a gap and on `subscribed="0"`.
 
 HTTP push (`push` param: soccer and/or nba): `/{sport}/{access_level}/stream/events/subscribe`, JSON lines
 `{"payload", "metadata"}` or `{"heartbeat": ...}`. Payloads carrying a whole summary are published as
@@ -22,7 +24,8 @@ HTTP push (`push` param: soccer and/or nba): `/{sport}/{access_level}/stream/eve
 Settings `SPORTSFLOW_PROVIDERS__SPORTRADAR__...`: `API_KEY`, `BASE_URL`, `FEEDS`, `CLIENT_SECRET` (UOF token),
 `PARAMS__ACCESS_LEVEL` (trial), `PARAMS__LANG` (en), `PARAMS__SOCCER_EVENTS`, `PARAMS__SOCCER_SCHEDULE`
 (a date or `live`), `PARAMS__NBA_GAMES`, `PARAMS__NBA_SCHEDULE` (a date), `PARAMS__UOF_HOST`, `..._UOF_PORT`,
-`..._UOF_TLS`, `..._UOF_VHOST`, `..._UOF_BINDINGS`, `..._AMQP_USERNAME`, `..._PUSH`, `..._PUSH_BASE_URL`.
+`..._UOF_TLS`, `..._UOF_VHOST`, `..._UOF_BINDINGS`, `..._UOF_QUEUE`, `..._UOF_API_URL`, `..._UOF_PRODUCERS`
+(1,3), `..._AMQP_USERNAME`, `..._PUSH`, `..._PUSH_BASE_URL`.
 """
 
 from __future__ import annotations
@@ -45,12 +48,14 @@ from connectors.health import HealthMonitor
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import RawPublisher
 from connectors.push_stream import HttpPushStream, PushFeed, StreamLine
+from connectors.uof import UofSession
 from pipeline.settings import ProviderSettings
 from schemas.envelope import RawEnvelope
 from schemas.timeutil import utc_now
 
 PROVIDER = "sportradar"
 UOF_EXCHANGE = "unifiedfeed"
+UOF_API_URL = "https://api.betradar.com"
 UOF_ALIVE_S = 10.0  # producers send `alive` every 10 s; none for a few intervals means the feed is broken
 SOCCER_LIVE = frozenset({"live", "started"})
 NBA_LIVE = frozenset({"inprogress", "halftime"})
@@ -145,9 +150,7 @@ class Sportradar(HttpProvider):
     ) -> list[PushFeed]:
         feeds: list[PushFeed] = []
         if settings.params.get("uof_host"):
-            endpoint = uof_endpoint(settings)
-            feeds.append(AmqpConsumer(PROVIDER, "uof", endpoint, UofHandler(), publisher=publisher, monitor=monitor,
-                                      expected_beat_s=UOF_ALIVE_S))
+            feeds += uof_feeds(settings, publisher, monitor)
         for sport in _csv(settings.params.get("push")):
             feeds.append(push_stream(self, sport, settings, publisher=publisher, monitor=monitor, client=client))
         return feeds
@@ -170,7 +173,24 @@ def uof_endpoint(settings: ProviderSettings) -> AmqpEndpoint:
         host=p["uof_host"], port=int(p.get("uof_port", "5671")), tls=p.get("uof_tls", "true") == "true",
         vhost=p.get("uof_vhost", "/"), username=username, password=password, exchange=UOF_EXCHANGE,
         exchange_passive=True, bindings=tuple(_csv(p.get("uof_bindings")) or ["#"]),
+        # A durable named queue: what is published while we are disconnected waits for us.
+        # Unused for an hour (we are gone for good), the broker drops it rather than fill up.
+        queue=p.get("uof_queue", "sportsflow.uof"), durable=True, expires_s=3600,
     )
+
+
+def uof_feeds(settings: ProviderSettings, publisher: RawPublisher, monitor: HealthMonitor) -> list[PushFeed]:
+    """The AMQP consumer and its session: producers, alive and recovery through the UOF REST API."""
+    token = settings.client_secret or settings.api_key or SecretStr("")
+    api = httpx.AsyncClient(base_url=settings.params.get("uof_api_url", UOF_API_URL).rstrip("/"), timeout=10.0)
+    holder: list[AmqpConsumer] = []
+    producers = [int(p) for p in _csv(settings.params.get("uof_producers")) or ["1", "3"]]
+    session = UofSession(api, producers, monitor, headers=lambda: {"x-access-token": token.get_secret_value()},
+                         sessions=lambda: holder[0].sessions if holder else 0)
+    consumer = AmqpConsumer(PROVIDER, "uof", uof_endpoint(settings), UofHandler(session), publisher=publisher,
+                            monitor=monitor, expected_beat_s=UOF_ALIVE_S)
+    holder.append(consumer)
+    return [consumer, session]
 
 
 def parse_routing_key(routing_key: str) -> tuple[str, str | None]:
@@ -183,18 +203,29 @@ def parse_routing_key(routing_key: str) -> tuple[str, str | None]:
 
 
 class UofHandler:
-    """One UOF delivery -> one raw XML record keyed by event URN; `alive` -> heartbeat only."""
+    """One UOF delivery -> one raw XML record keyed by event URN; `alive` -> heartbeat only.
+
+    With a `UofSession`, every message's type and root attributes also go to it (producer state,
+    last processed timestamp, `snapshot_complete`); `snapshot_complete` is the session's alone.
+    """
+
+    def __init__(self, session: UofSession | None = None) -> None:
+        self.session = session
 
     def handle(self, delivery: Delivery) -> Handled:
         text = delivery.body.decode("utf-8", errors="replace")
         kind, urn = parse_routing_key(delivery.routing_key)
+        attrs = _root_attrs(text) if self.session is not None or kind == "alive" else {}
+        if self.session is not None:
+            self.session.observe(kind, attrs)
         if kind == "alive":
-            attrs = _root_attrs(text)
             if attrs.get("subscribed") == "0":
                 return Handled(heartbeat=True, down_reason=f"producer {attrs.get('product', '?')} reports "
                                                            "subscribed=0: recovery needed")
             return Handled(heartbeat=True)
-        key = urn or _root_attrs(text).get("event_id") or kind
+        if kind == "snapshot_complete":
+            return Handled(heartbeat=True)
+        key = urn or attrs.get("event_id") or _root_attrs(text).get("event_id") or kind
         envelope = RawEnvelope(provider=PROVIDER, feed="uof", key=key, params={"routing_key": delivery.routing_key},
                                received_at=delivery.received_at, content_type="xml", payload=text)
         return Handled(envelopes=[envelope])

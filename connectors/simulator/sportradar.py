@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,11 @@ class SportradarSim:
     drop: asyncio.Event = field(default_factory=asyncio.Event)
     published: int = 0
     uof_task: asyncio.Task[None] | None = None
+    # UOF as sent, for recovery: (timestamp ms, producer, routing key, body), oldest first.
+    history: deque[tuple[int, int, str, bytes]] = field(default_factory=lambda: deque(maxlen=20_000))
+    exchange: Any = None  # the `unifiedfeed` exchange while the publisher is connected
+    recoveries: list[tuple[int, int | None, int]] = field(default_factory=list)  # (producer, after, request_id)
+    uof_paused: bool = False  # a producer outage: nothing is published (recovery still answers)
     _index: dict[str, Match] | None = None
 
     def index(self, world: World) -> dict[str, Match]:
@@ -207,6 +213,7 @@ def register(app: web.Application, sim: Simulator) -> None:
     app.router.add_get("/{sport}/{access}/stream/events/subscribe", with_faults(PROVIDER, _stream(state)))
     app.router.add_post("/_sim/sportradar/stream/drop", _drop(state))
     app.router.add_post("/_sim/sportradar/uof", _start_uof)
+    app.router.add_post("/v1/{product}/recovery/initiate_request", _recovery_route(state))
     app.cleanup_ctx.append(_uof_lifetime)
 
 
@@ -292,18 +299,62 @@ async def publish_uof(sim: Simulator, state: SportradarSim, url: str) -> None:
     async with connection:
         channel = await connection.channel()
         exchange = await channel.declare_exchange("unifiedfeed", aio_pika.ExchangeType.TOPIC, durable=True)
+        state.exchange = exchange
         seen = {m.id: m.version for m in sim.world.matches.values()}
         last_alive = 0.0
         while True:
             for match in _changed(sim.world, seen, "soccer"):
-                await exchange.publish(aio_pika.Message(odds_change_xml(match), content_type="text/xml"),
-                                       routing_key=routing_key(match))
-                state.published += 1
-            if time.monotonic() - last_alive >= state.alive_s:
+                body, key = odds_change_xml(match), routing_key(match)
+                state.history.append((int(match.updated_at.timestamp() * 1000), producer_of(match), key, body))
+                if not state.uof_paused:
+                    await exchange.publish(aio_pika.Message(body, content_type="text/xml"), routing_key=key)
+                    state.published += 1
+            if time.monotonic() - last_alive >= state.alive_s and not state.uof_paused:
                 last_alive = time.monotonic()
-                body = f'<alive product="1" timestamp="{int(time.time() * 1000)}" subscribed="1"/>'.encode()
-                await exchange.publish(aio_pika.Message(body), routing_key="-.-.-.alive.-.-.-.-")
+                for producer in (1, 3):
+                    alive = f'<alive product="{producer}" timestamp="{int(time.time() * 1000)}" subscribed="1"/>'
+                    await exchange.publish(aio_pika.Message(alive.encode()), routing_key="-.-.-.alive.-.-.-.-")
             await asyncio.sleep(state.watch_s)
+
+
+def producer_of(match: Match) -> int:
+    return 1 if match.started else 3
+
+
+PRODUCTS = {"liveodds": 1, "pre": 3}
+
+
+async def _recover(state: SportradarSim, sim: Simulator, producer: int, after: int | None, request_id: int) -> None:
+    """Re-send what the producer sent after `after` (or every match's current odds), then snapshot_complete."""
+    import aio_pika
+
+    if after is not None:
+        messages = [(key, body) for stamp, p, key, body in list(state.history) if p == producer and stamp >= after]
+    else:
+        messages = [(routing_key(m), odds_change_xml(m)) for m in sim.world.matches.values()
+                    if m.sport == "soccer" and producer_of(m) == producer]
+    for key, body in messages:
+        await state.exchange.publish(aio_pika.Message(body, content_type="text/xml"), routing_key=key)
+    done = (f'<snapshot_complete request_id="{request_id}" timestamp="{int(time.time() * 1000)}" '
+            f'product="{producer}"/>')
+    await state.exchange.publish(aio_pika.Message(done.encode()), routing_key="-.-.-.snapshot_complete.-.-.-.1")
+
+
+def _recovery_route(state: SportradarSim) -> Any:
+    async def initiate(request: web.Request) -> web.Response:
+        """`POST /v1/{product}/recovery/initiate_request?after=&request_id=`: 202, then the messages."""
+        producer = PRODUCTS.get(request.match_info["product"])
+        if not request.headers.get("x-access-token"):
+            return web.Response(status=401, text="missing x-access-token")
+        if producer is None or state.exchange is None or "request_id" not in request.query:
+            return web.Response(status=404 if producer is None else 503)
+        after = int(request.query["after"]) if "after" in request.query else None
+        request_id = int(request.query["request_id"])
+        state.recoveries.append((producer, after, request_id))
+        asyncio.get_running_loop().create_task(_recover(state, request.app[SIM_KEY], producer, after, request_id))
+        return web.Response(status=202, text="<response response_code=\"ACCEPTED\"/>", content_type="text/xml")
+
+    return initiate
 
 
 def start_uof(app: web.Application, url: str) -> None:

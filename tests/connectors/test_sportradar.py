@@ -135,7 +135,8 @@ async def test_uof_odds_change_through_rabbitmq(rabbitmq_url):
     async with serve(sim, configure) as (_base_url, app):
         app[STATE].alive_s = 0.3
         s = ProviderSettings(api_key=SecretStr("x"), client_secret=SecretStr("guest"), params={
-            "uof_host": "127.0.0.1", "uof_port": str(port), "uof_tls": "false", "amqp_username": "guest"})
+            "uof_host": "127.0.0.1", "uof_port": str(port), "uof_tls": "false", "amqp_username": "guest",
+            "uof_queue": f"sportsflow.uof.test-{random.randrange(1 << 30)}"})
         consumer = AmqpConsumer("sportradar", "uof", uof_endpoint(s), UofHandler(), publisher=publisher,
                                 monitor=monitor, expected_beat_s=1.0)
         async with running(consumer.run):

@@ -1,0 +1,127 @@
+"""UOF as the SDK runs it: producers from `alive`, recovery requests, `snapshot_complete`, a durable queue."""
+
+from __future__ import annotations
+
+import uuid
+
+import aio_pika
+import pytest
+from pydantic import SecretStr
+
+from connectors.health import HealthMonitor
+from connectors.publisher import MemoryPublisher
+from connectors.simulator.server import Simulator
+from connectors.simulator.sportradar import STATE, UOF_URL
+from connectors.simulator.world import World
+from connectors.sportradar import uof_feeds
+from connectors.uof import UofSession
+from pipeline.settings import ProviderSettings
+from tests.connectors.amqp_support import eventually, rabbitmq_url, running, serve
+
+__all__ = ["rabbitmq_url"]  # the fixture, imported for pytest
+
+
+class NoApi:
+    async def post(self, *_args: object, **_kwargs: object) -> object:
+        raise AssertionError("not called in this test")
+
+
+def session(clock: list[float]) -> tuple[UofSession, HealthMonitor]:
+    monitor = HealthMonitor(clock=lambda: clock[0])
+    return UofSession(NoApi(), [1, 3], monitor, clock=lambda: clock[0]), monitor  # type: ignore[arg-type]
+
+
+def test_a_producer_is_up_only_after_its_snapshot_complete_and_down_after_20s_without_alive() -> None:
+    clock = [0.0]
+    s, monitor = session(clock)
+    live = s.producers[1]
+    live.pending = 42  # a recovery was requested
+    s.observe("alive", {"product": "1", "subscribed": "1"})
+    assert not live.up
+    s.observe("snapshot_complete", {"product": "1", "request_id": "41"})  # someone else's recovery
+    assert not live.up
+    s.observe("snapshot_complete", {"product": "1", "request_id": "42"})
+    assert live.up
+    assert monitor.status("sportradar", "uof:liveodds") == "up"
+    s.observe("odds_change", {"product": "1", "timestamp": "1700000000123"})
+    assert live.last_processed_ms == 1700000000123
+    clock[0] += 19.0
+    s.check()
+    assert live.up
+    clock[0] += 2.0  # 21 s since the last alive
+    s.check()
+    assert not live.up
+    assert live.needs_recovery
+    assert monitor.status("sportradar", "uof:liveodds") == "down"
+
+
+def test_alive_subscribed_0_takes_the_producer_down_for_recovery() -> None:
+    clock = [0.0]
+    s, _ = session(clock)
+    prematch = s.producers[3]
+    prematch.up, prematch.needs_recovery = True, False
+    s.observe("alive", {"product": "3", "subscribed": "0"})
+    assert not prematch.up
+    assert prematch.needs_recovery
+    assert "subscribed=0" in prematch.reason
+
+
+@pytest.mark.timeout(120)
+async def test_a_30s_disconnect_mid_match_is_recovered_through_a_recovery_request(rabbitmq_url):
+    """Disconnected for 30 s of play with the queue lost: the recovery request brings back every message."""
+    sim = Simulator(World(seed=5, matches=3, sport_keys=("soccer_epl",), live_ticks=60))
+    queue = f"sportsflow.uof.test-{uuid.uuid4().hex[:8]}"
+    port = int(rabbitmq_url.rsplit(":", 1)[1].strip("/"))
+
+    def configure(app):
+        app[UOF_URL] = rabbitmq_url
+
+    try:
+        await _disconnect_and_recover(sim, configure, queue, port, rabbitmq_url)
+    finally:  # the queue is durable: never leave it behind in the shared broker
+        connection = await aio_pika.connect(rabbitmq_url)
+        async with connection:
+            await (await connection.channel()).queue_delete(queue)
+
+
+async def _disconnect_and_recover(sim, configure, queue, port, rabbitmq_url) -> None:
+    async with serve(sim, configure) as (base_url, app):
+        state = app[STATE]
+        state.alive_s = 0.3
+        settings = ProviderSettings(client_secret=SecretStr("guest"), params={
+            "uof_host": "127.0.0.1", "uof_port": str(port), "uof_tls": "false", "amqp_username": "guest",
+            "uof_queue": queue, "uof_api_url": base_url})
+        publisher, monitor = MemoryPublisher(), HealthMonitor()
+        consumer, uof = uof_feeds(settings, publisher, monitor)
+        assert isinstance(uof, UofSession)
+        received = lambda: {e.payload for e in publisher.envelopes}  # noqa: E731
+        async with running(consumer.run, uof.run):
+            await eventually(lambda: all(p.up for p in uof.producers.values()), timeout=30,
+                             message="both producers recovered")
+            for _ in range(3):
+                sim.world.tick(3.0)
+            await eventually(lambda: any(p == 1 for _, p, *_ in state.history), message="live odds sent")
+            await eventually(lambda: {b.decode() for *_, b in state.history} <= received(), timeout=20,
+                             message="the live messages")
+        first_recoveries = len(state.recoveries)
+        assert all(after is None for _, after, _ in state.recoveries)  # a first start asks for the current state
+
+        # Disconnected: 30 s of the match go by, and the queue is lost with the connection.
+        sent_before = len(state.history)
+        for _ in range(10):
+            sim.world.tick(3.0)
+        await eventually(lambda: len(state.history) > sent_before, message="messages while disconnected")
+        connection = await aio_pika.connect(rabbitmq_url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+        missed = [body.decode() for *_, body in list(state.history)[sent_before:]]
+        assert missed
+        assert not set(missed) & received()
+
+        async with running(consumer.run, uof.run):
+            await eventually(lambda: len(state.recoveries) > first_recoveries and all(
+                p.up for p in uof.producers.values()), timeout=30, message="recovery after the reconnect")
+            await eventually(lambda: set(missed) <= received(), timeout=20, message="every missed message")
+        live_recovery = next(r for r in state.recoveries[first_recoveries:] if r[0] == 1)
+        assert live_recovery[1] is not None  # `after` = the last message processed before the disconnect
