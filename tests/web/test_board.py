@@ -194,6 +194,7 @@ async def frozen_then_killed_broadcaster(page: Page, broadcaster: Proc) -> None:
     broadcaster.stop(signal.SIGKILL)
     await until(page, f"{STATES}.slice({seen}).includes('stale')", 10, "the board to show stale")
     assert await page.evaluate(CONN_STATE) == "stale"
+    await page.screenshot(ARTIFACTS / "board-stale.png")
     broadcaster.start()
     resumed = await until(page, f"window.sportsflowBoard.states.slice({seen}).find(s => s.state === 'resumed')",
                           60, "the board to resume")

@@ -143,7 +143,8 @@ function percentile(sorted, p) {
 
 function stats(name, now) {
   const list = samples[name];
-  while (list.length && list[0][0] < now - WINDOW_MS) list.shift();
+  const old = list.findIndex(([at]) => at >= now - WINDOW_MS);
+  list.splice(0, old === -1 ? list.length : old); // samples arrive in time order
   const values = list.map(([, v]) => v).sort((a, b) => a - b);
   return { n: values.length, p50: percentile(values, 50), p99: percentile(values, 99) };
 }
@@ -179,6 +180,7 @@ function onState(state, detail) {
   const pill = $("conn");
   pill.className = `conn conn-${state}${state === "resumed" && !detail.recovered ? " unrecovered" : ""}`;
   pill.dataset.state = state;
+  document.body.dataset.conn = state; // stale data is dimmed
   if (state === "resumed") pill.dataset.recovered = String(detail.recovered);
   $("conn-text").textContent = STATE_TEXT[state](detail);
   const notes = [];
