@@ -20,6 +20,7 @@ import json
 import sys
 import time
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,10 +56,19 @@ SPORTS = ("basketball_nba", "americanfootball_nfl", "soccer_epl")
 
 def make_world(matches: int, ticks: int, seed: int) -> World:
     world = World(seed=seed, matches=matches, live_ticks=ticks)
+    done: list = []
     for n, match in enumerate(world.matches.values()):
-        # Unique teams: fixtures of this run never merge with each other or with earlier runs.
-        match.home, match.away = f"{match.home} {seed}-{n}", f"{match.away} {seed}-{n}"
-        match.commence = world.now + timedelta(seconds=3 * (n % 8))  # staggered over 8 ticks
+        previous = next((m for m in reversed(done) if m.sport_key == match.sport_key), None)
+        if n % 5 == 4 and previous is not None:
+            # The same teams twice in a day: a second fixture five hours after the first (it stays
+            # scheduled, its odds move): two canonical ids, never one.
+            match.home, match.away = previous.home, previous.away
+            match.commence = previous.commence + timedelta(hours=5)
+        else:
+            # Otherwise unique teams: fixtures of this run never merge with each other or with earlier runs.
+            match.home, match.away = f"{match.home} {seed}-{n}", f"{match.away} {seed}-{n}"
+            match.commence = world.now + timedelta(seconds=3 * (n % 8))  # staggered over 8 ticks
+        done.append(match)
     return world
 
 
@@ -259,6 +269,9 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
               worker: Worker, recorder: Recorder) -> dict[str, Any]:
     published = Published()
     dead_letters = 0
+    # One provider id per canonical id and back (the same teams twice in a day must stay two fixtures).
+    ids_of: dict[str, set[str]] = defaultdict(set)
+    pids_of: dict[str, set[str]] = defaultdict(set)
     ours = {e.split("|", 2)[1] for e in truth.expected}
     app_id = worker.app_id.encode()
     for message in records:
@@ -272,6 +285,9 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         pid = record.get("providerEventId")
         if pid not in ours:
             continue
+        canonical = record.get("eventId") or record.get("id")
+        ids_of[pid].add(canonical)
+        pids_of[canonical].add(pid)
         version = (int(record.get("epoch", 0)), int(record["seq"]))
         content, correction = content_hash(record), bool(record.get("correction"))
         if record["type"] == "event":
@@ -282,12 +298,14 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
             published.add(f"odds|{pid}|{record['bookmaker']}|{record['market']}", version,
                           names_to_sides(record), content, correction)
     result = score(truth, published)
+    merged = sum(len(p) > 1 for p in pids_of.values())
+    split = sum(len(c) > 1 for c in ids_of.values())
     return {
         "expected_updates": result.expected, "delivered_correct": result.correct,
         "accuracy_pct": round(100 * result.accuracy, 4), "lost": result.lost, "duplicated": result.duplicated,
         "wrong": result.wrong, "seq_gaps": result.seq_gaps, "backwards_without_correction": result.backwards,
-        "new_lineages": result.lineages,
-        "ok": result.ok and published.conflicting == 0 and stats["replay_published"] == 0,
+        "new_lineages": result.lineages, "fixtures_merged": merged, "fixtures_split": split,
+        "ok": result.ok and published.conflicting == 0 and stats["replay_published"] == 0 and merged == split == 0,
         "redelivered_same_key_and_version": published.redelivered, "conflicting_versions": published.conflicting,
         "dead_letters": f"{dead_letters}/{stats['malformed_injected']}",
         "provider_responses": recorder.responses, "worker_starts": worker.starts,
