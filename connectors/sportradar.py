@@ -51,6 +51,7 @@ from connectors.push_stream import HttpPushStream, PushFeed, StreamLine
 from connectors.uof import UofSession
 from pipeline.settings import ProviderSettings
 from schemas.envelope import RawEnvelope
+from schemas.providers.sportradar_uof import LAST_ODDS_PARAM
 from schemas.timeutil import utc_now
 
 PROVIDER = "sportradar"
@@ -209,8 +210,11 @@ class UofHandler:
     last processed timestamp, `snapshot_complete`); `snapshot_complete` is the session's alone.
     """
 
-    def __init__(self, session: UofSession | None = None) -> None:
+    def __init__(self, session: UofSession | None = None, capacity: int = 10_000) -> None:
         self.session = session
+        # The last odds_change per event (bounded): a bet_stop carries it, so its markets can be suspended.
+        self.last_odds: OrderedDict[str, str] = OrderedDict()
+        self.capacity = capacity
 
     def handle(self, delivery: Delivery) -> Handled:
         text = delivery.body.decode("utf-8", errors="replace")
@@ -226,7 +230,15 @@ class UofHandler:
         if kind == "snapshot_complete":
             return Handled(heartbeat=True)
         key = urn or attrs.get("event_id") or _root_attrs(text).get("event_id") or kind
-        envelope = RawEnvelope(provider=PROVIDER, feed="uof", key=key, params={"routing_key": delivery.routing_key},
+        params = {"routing_key": delivery.routing_key}
+        if kind == "odds_change":
+            self.last_odds[key] = text
+            self.last_odds.move_to_end(key)
+            while len(self.last_odds) > self.capacity:
+                self.last_odds.popitem(last=False)
+        elif kind == "bet_stop" and key in self.last_odds:
+            params[LAST_ODDS_PARAM] = self.last_odds[key]
+        envelope = RawEnvelope(provider=PROVIDER, feed="uof", key=key, params=params,
                                received_at=delivery.received_at, content_type="xml", payload=text)
         return Handled(envelopes=[envelope])
 

@@ -18,8 +18,11 @@ What each message becomes:
   them would be made up. The same params fill the Odds' team/sport/league fields; otherwise they are None.
 - `fixture_change`: an `Event` with the new `start_time`, under the same condition plus a `status`
   attribute on the message; otherwise `[]` (the message alone cannot fill an Event).
-- `bet_stop`: `[]`. It names market *groups* ("all"), not markets, so which Odds to suspend depends on
-  state this pure function does not hold; the consumer that holds market state applies it.
+- `bet_stop`: every market of the event's last `odds_change` (which the connector carries in the param
+  `_last_odds_change`, so a replay gives the same answer) as `Odds` with `suspended=True` and the last
+  prices, stamped with the bet_stop's time. It names market *groups* ("all", "score", ...), and group
+  membership is in the REST market descriptions, so any bet_stop suspends every market we hold: showing
+  a price the bookmaker has stopped is worse than hiding one a little longer. No carried odds: `[]`.
 - `bet_settlement`, `bet_cancel`, rollbacks, `snapshot_complete`, `alive`: `[]` (no canonical record type
   for settlements; heartbeats and recovery markers belong to the connector).
 Unknown message types raise. Paths in errors are XPath-like: `/odds_change/odds/market[2]@id`.
@@ -52,6 +55,7 @@ from schemas.timeutil import from_epoch_ms, parse_iso
 
 PROVIDER = "sportradar"
 FEED = "uof"
+LAST_ODDS_PARAM = "_last_odds_change"  # the event's last odds_change XML, carried with a bet_stop
 BOOKMAKER = "sportradar"
 FIXTURE_PARAMS = ("home_team", "away_team", "start_time", "sport", "league")
 
@@ -305,6 +309,22 @@ def _odds_change(root: Element, params: Mapping[str, str]) -> list[CanonicalReco
     return records
 
 
+def _bet_stop(root: Element, params: Mapping[str, str]) -> list[CanonicalRecord]:
+    """The event's markets as last priced (`LAST_ODDS_PARAM`, carried by the connector), suspended."""
+    msg = _attrs(RawEventMessage, root, "/bet_stop")
+    last = params.get(LAST_ODDS_PARAM)
+    if not last:
+        return []  # no prices seen for this event yet: nothing is shown, so nothing to suspend
+    at = from_epoch_ms(msg.timestamp)
+    try:
+        priced = _odds_change(parse_xml(last), params)
+    except NormalizationError as exc:
+        reason = f"the carried odds_change is not valid: {exc.reason}"
+        raise NormalizationError(PROVIDER, FEED, reason, f"params.{LAST_ODDS_PARAM}{exc.path}") from exc
+    return [r.model_copy(update={"suspended": True, "timestamp": at, "source_timestamp": at})
+            for r in priced if isinstance(r, Odds) and r.provider_event_id == msg.event_id]
+
+
 def _fixture_change(root: Element, params: Mapping[str, str]) -> list[CanonicalRecord]:
     msg = _attrs(RawFixtureChange, root, "/fixture_change")
     fixture = _fixture(params)
@@ -326,7 +346,7 @@ def _nothing(model: type[RawMessage]) -> Callable[[Element, Mapping[str, str]], 
 HANDLERS: Mapping[str, Callable[[Element, Mapping[str, str]], list[CanonicalRecord]]] = {
     "odds_change": _odds_change,
     "fixture_change": _fixture_change,
-    "bet_stop": _nothing(RawEventMessage),
+    "bet_stop": _bet_stop,
     "bet_settlement": _nothing(RawEventMessage),
     "rollback_bet_settlement": _nothing(RawEventMessage),
     "bet_cancel": _nothing(RawEventMessage),

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from connectors.amqp import Delivery
 from connectors.publisher import KafkaPublisher
+from connectors.sportradar import UofHandler
 from pipeline.kafka_clients import client_options
 from pipeline.web.auth import issue_token
 from schemas.envelope import RawEnvelope
@@ -66,3 +69,44 @@ async def test_bad_tokens_are_refused(stack, broadcaster_url):
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 5)
         assert ws.close_code == 4401
+
+
+async def test_uof_bet_stop_reaches_a_client_as_suspended_odds(stack, worker, broadcaster_url, unique):
+    """UOF odds_change then bet_stop, through the connector's handler, Kafka and the worker: the client
+    sees the same market first active, then suspended."""
+    url, settings = broadcaster_url
+    token = issue_token(settings, "test-client")
+    urn = f"sr:match:{int(unique[:7], 16)}"
+    change = fixture_path("sportradar", "uof_odds_change_live.xml").read_text().replace("sr:match:10927088", urn)
+    stop = f'<bet_stop groups="all" product="1" event_id="{urn}" timestamp="1487254399000"/>'
+    key = f"hi.-.live.{{}}.1.sr:match.{urn.rsplit(':', 1)[1]}.-"
+    handler = UofHandler()
+    envelopes = [e for kind, body in (("odds_change", change), ("bet_stop", stop))
+                 for e in handler.handle(Delivery(key.format(kind), body.encode(), datetime.now(UTC))).envelopes]
+    async with connect(f"{url}?token={token}") as ws:
+        await ws.send(json.dumps({"action": "subscribe", "subscriptions": ["betting_odds"]}))
+        await asyncio.wait_for(ws.recv(), 5)
+        async with KafkaPublisher(client_options(stack)) as publisher:
+            await publisher.publish(envelopes[:1])
+            frames: list[dict] = []
+
+            def mine(frame: dict) -> bool:
+                return frame.get("providerEventId") == urn and frame.get("type") == "odds"
+
+            async with asyncio.timeout(30 * TIME_UNIT):
+                while not any(not f["suspended"] for f in frames):
+                    frame = orjson.loads(await ws.recv())
+                    if mine(frame):
+                        frames.append(frame)
+            active = {f["market"] for f in frames if not f["suspended"]}
+            await publisher.publish(envelopes[1:])
+            stopped: list[dict] = []
+            async with asyncio.timeout(30 * TIME_UNIT):
+                while not any(f["market"] in active for f in stopped):
+                    frame = orjson.loads(await ws.recv())
+                    if mine(frame) and frame["suspended"]:
+                        stopped.append(frame)
+    last = next(f for f in stopped if f["market"] in active)
+    assert last["suspended"] is True
+    assert last["outcomes"]  # the last prices, shown as suspended
+    assert last["seq"] > max(f["seq"] for f in frames if f["market"] == last["market"])

@@ -15,6 +15,7 @@ from schemas.canonical import Event, Odds, Sport, Status
 from schemas.errors import NormalizationError
 from schemas.providers.sportradar_uof import (
     EVENT_STATUS,
+    LAST_ODDS_PARAM,
     MATCH_STATUS_NAMES,
     MATCH_STATUS_OVERRIDES,
     event_status,
@@ -132,8 +133,23 @@ def test_halftime_match_status() -> None:
     "name", ["uof_bet_stop.xml", "uof_alive.xml", "uof_bet_settlement.xml", "uof_fixture_change.xml"]
 )
 def test_messages_without_a_canonical_record(name: str) -> None:
-    """bet_stop names no markets, alive is a heartbeat, settlements have no record; fixture needs params."""
+    """bet_stop without prices seen, alive, settlements (no record type yet); fixture_change needs params."""
     assert normalize_uof(load(name), {}) == []
+
+
+def test_bet_stop_suspends_the_markets_last_priced() -> None:
+    """bet_stop + the event's last odds_change (carried by the connector): those markets, suspended, same prices."""
+    last = load("uof_odds_change_live.xml")
+    event_id = fromstring(last).get("event_id")
+    stop = f'<bet_stop groups="all" product="1" event_id="{event_id}" timestamp="1700000000000"/>'
+    priced = [r for r in normalize_uof(last, {}) if isinstance(r, Odds)]
+    suspended = normalize_uof(stop, {LAST_ODDS_PARAM: last})
+    assert suspended
+    assert all(isinstance(r, Odds) and r.suspended for r in suspended)
+    assert [(r.market, r.outcomes) for r in suspended] == [(r.market, r.outcomes) for r in priced]
+    assert {r.timestamp for r in suspended} == {datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)}
+    other = stop.replace(event_id, "sr:match:1")
+    assert normalize_uof(other, {LAST_ODDS_PARAM: last}) == []  # another event's prices suspend nothing here
 
 
 def test_fixture_change_with_fixture_params() -> None:
