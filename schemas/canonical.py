@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 from schemas.timeutil import iso_z, to_utc
@@ -33,6 +33,8 @@ UtcDateTime = Annotated[
     datetime,
     AfterValidator(to_utc),
     PlainSerializer(iso_z, return_type=str, when_used="json"),
+    # The serializer's `str` would otherwise leave times as free strings in the JSON Schemas.
+    WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
 
@@ -173,6 +175,13 @@ class Outcome(CanonicalModel):
 
 
 class Odds(_Versioned):
+    """One market of one bookmaker. An open market has at least one priced outcome; a suspended one
+    may have none (the provider pulled every price: clients must stop offering it)."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"suspended": {"const": False}}},
+        "then": {"properties": {"outcomes": {"minItems": 1}}},
+    })
     type: Literal["odds"] = "odds"
     event_id: str
     provider_event_id: str
@@ -182,8 +191,14 @@ class Odds(_Versioned):
     away_team: str | None = None
     bookmaker: str
     market: str
-    outcomes: list[Outcome]
+    outcomes: list[Outcome] = Field(description="The priced outcomes: at least one unless suspended.")
     suspended: bool = False
+
+    @model_validator(mode="after")
+    def _priced_unless_suspended(self) -> Odds:
+        if not self.outcomes and not self.suspended:
+            raise ValueError("an open market needs at least one outcome")
+        return self
 
     @property
     def entity_key(self) -> str:

@@ -11,8 +11,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,7 +22,6 @@ import orjson
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from connectors.publisher import KafkaPublisher, RawPublisher
@@ -41,10 +38,8 @@ from pipeline.web.api_models import (
     IngestRequest,
     event_view,
 )
+from pipeline.web.ingest import ApiError, accept, read_body, validation_errors, verify_ingest_auth
 from schemas.canonical import Event, Sport, Status
-from schemas.envelope import RawEnvelope, content_hash
-from schemas.errors import NormalizationError, UnknownFeedError
-from schemas.providers import get_feed, normalize
 from schemas.timeutil import iso_z, utc_now
 
 # RFC 3339 date-time with an offset, as the schema's `format: date-time` promises (no epoch numbers, no bare dates).
@@ -54,15 +49,6 @@ INGEST = "ingest"
 MAX_WINDOW = timedelta(days=14)  # GET /events reads one index partition per sport and day: keep it bounded
 MAX_ID_CHARS = 512  # DynamoDB keys hold at most 2 KB; longer ids are refused before the query
 HealthCheck = Callable[[], Awaitable[str]]
-
-
-class ApiError(HTTPException):
-    """An error answer: status, a short `error` and a `detail` with context."""
-
-    def __init__(self, status: int, error: str, detail: Any = None) -> None:
-        super().__init__(status, error)
-        self.error = error
-        self.extra = detail
 
 
 def _error(status: int, error: str, detail: Any = None) -> JSONResponse:
@@ -155,63 +141,6 @@ def decode_cursor(cursor: str) -> str:
 # Ingest
 
 
-def ingest_keys(settings: Settings) -> list[tuple[bytes, frozenset[str]]]:
-    """Every configured /ingest key with the providers it may post for (`*`: any)."""
-    keys = [(k.key.get_secret_value().encode(), frozenset(k.providers)) for k in settings.api.ingest_keys]
-    if settings.api.ingest_api_key is not None:
-        keys.append((settings.api.ingest_api_key.get_secret_value().encode(), frozenset({"*"})))
-    return [(key, providers) for key, providers in keys if key]
-
-
-def verify_ingest_auth(settings: Settings, headers: Any, body: bytes) -> frozenset[str]:
-    """`X-API-Key: <key>` or `X-Signature: sha256=<hex HMAC-SHA256 of the body with the key>`.
-
-    Returns the providers the matching key may post for (`*`: any); raises 401 when no key matches.
-    """
-    keys = ingest_keys(settings)
-    given = headers.get("x-api-key")
-    if given is not None:
-        for key, providers in keys:
-            if hmac.compare_digest(given.encode(), key):
-                return providers
-    signature = headers.get("x-signature")
-    if signature is not None:
-        signed = signature.strip().lower().encode()
-        for key, providers in keys:
-            if hmac.compare_digest(signed, ("sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()).encode()):
-                return providers
-        raise ApiError(401, "unauthorized", "X-Signature does not match the body")
-    raise ApiError(401, "unauthorized", "send X-API-Key or X-Signature: sha256=<hex HMAC of the body>")
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) more than `limit` bytes before reading them all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "body too large", {"maxBytes": limit})
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body too large", {"maxBytes": limit})
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def build_envelope(body: IngestRequest) -> RawEnvelope:
-    """Validate the payload by normalizing it; the envelope is what the worker will normalize again."""
-    feed = get_feed(body.provider, body.feed)
-    if feed.content_type == "xml" and not isinstance(body.payload, str):
-        raise NormalizationError(body.provider, body.feed, "XML feeds take the document as a JSON string")
-    probe = RawEnvelope(provider=body.provider, feed=body.feed, key=body.key or "-", params=body.params,
-                        content_type="xml" if feed.content_type == "xml" else "json", payload=body.payload)
-    records = normalize(probe.provider, probe.feed, probe.payload, probe.normalizer_params())
-    # The Kafka key orders one entity's updates: the provider's id of the first record, when it has one.
-    key = body.key or next((str(getattr(r, "provider_event_id", "")) for r in records
-                            if getattr(r, "provider_event_id", None)), content_hash(body.payload))
-    return probe.model_copy(update={"key": key})
-
-
 # ---------------------------------------------------------------------------------------------
 # The app
 
@@ -247,7 +176,7 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
         raw = await read_body(request, settings.api.max_body_bytes)
         allowed = verify_ingest_auth(settings, request.headers, raw)
         try:  # an authenticated post that is not accepted is a failed ingestion (FailedIngestionRate)
-            accepted = await _accept(raw, deps.publisher, allowed)
+            accepted = await accept(raw, deps.publisher, allowed)
         except ApiError:
             observe_fetch(INGEST, ok=False)
             raise
@@ -292,30 +221,6 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
     return app
 
 
-async def _accept(raw: bytes, publisher: RawPublisher | None, allowed: frozenset[str]) -> IngestAccepted:
-    """Parse, validate, normalize-check and publish one /ingest body (ApiError when refused);
-    `allowed`: the providers the request's key may post for."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "malformed JSON", str(exc)) from exc
-    try:
-        body = IngestRequest.model_validate(data)
-    except ValidationError as exc:
-        raise ApiError(422, "invalid request", _errors(exc)) from exc
-    if "*" not in allowed and body.provider not in allowed:
-        raise ApiError(403, "key not valid for this provider", {"provider": body.provider})
-    try:
-        envelope = build_envelope(body)
-    except UnknownFeedError as exc:
-        raise ApiError(404, "unknown provider or feed", exc.as_dict()) from exc
-    except NormalizationError as exc:
-        raise ApiError(422, "payload rejected by the normalizer", exc.as_dict()) from exc
-    assert publisher is not None
-    await _publish(publisher, envelope)
-    return IngestAccepted(id=envelope.id)
-
-
 def _instant(description: str) -> Any:
     return Query(description=description, pattern=RFC3339, json_schema_extra={"format": "date-time"})
 
@@ -342,11 +247,6 @@ def _instant_of(text: str) -> datetime:
     return value
 
 
-def _errors(exc: ValidationError | RequestValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()]
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: Exception) -> JSONResponse:  # ApiError and Starlette's own 404/405
         assert isinstance(exc, HTTPException)
@@ -358,20 +258,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return _error(422, "invalid request", json.loads(json.dumps(_errors(exc), default=str)))
+        return _error(422, "invalid request", json.loads(json.dumps(validation_errors(exc), default=str)))
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-
-
-async def _publish(publisher: RawPublisher, envelope: RawEnvelope) -> None:
-    from aiokafka.errors import KafkaError
-
-    try:
-        async with asyncio.timeout(10):
-            await publisher.publish([envelope])
-    except (KafkaError, TimeoutError) as exc:
-        raise ApiError(503, "Kafka unavailable", f"{type(exc).__name__}: {exc}") from exc
 
 
 async def _dynamo(call: Awaitable[Any]) -> Any:

@@ -20,6 +20,7 @@ from pipeline.settings import BroadcasterSettings
 from pipeline.web.protocol import CHANNELS
 
 ALL_CHANNELS = CHANNELS
+MAX_EXP = 32_503_680_000.0  # year 3000: beyond it a token is a mistake or an attack
 
 
 class AuthError(Exception):
@@ -66,11 +67,29 @@ def verify_token(token: str | None, settings: BroadcasterSettings) -> Principal:
         raise AuthError("bad signature") from None
     except jwt.PyJWTError as exc:
         raise AuthError(f"invalid token: {exc}"[:100]) from None
+    except (TypeError, ValueError, OverflowError):  # claims of types PyJWT does not expect (a signed token)
+        raise AuthError("invalid token: malformed claims") from None
     scope = claims.get("scope", "")
-    requested = scope.split() if isinstance(scope, str) else [s for s in scope if isinstance(s, str)]
+    if isinstance(scope, str):
+        requested = scope.split()
+    elif isinstance(scope, list):
+        requested = [s for s in scope if isinstance(s, str)]
+    else:
+        raise AuthError("invalid token: scope must be a string or a list")
     channels = ALL_CHANNELS if "*" in requested else frozenset(requested) & ALL_CHANNELS
-    exp = claims.get("exp")
-    return Principal(str(claims["sub"]), frozenset(channels), float(exp) if isinstance(exp, int | float) else None)
+    return Principal(str(claims["sub"]), frozenset(channels), _expiry(claims["exp"]))
+
+
+def _expiry(exp: object) -> float:
+    """`exp` as epoch seconds. PyJWT accepts any value `int()` takes (a numeric string too): this one
+    must expire the live connection just the same, and an absurd one is refused, not a crash."""
+    try:
+        value = float(int(exp))  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        raise AuthError("invalid token: exp must be a number") from None
+    if not 0 < value < MAX_EXP:
+        raise AuthError("invalid token: exp out of range")
+    return value
 
 
 def issue_token(

@@ -237,7 +237,8 @@ def _int_score(value: Decimal | None, path: str) -> int | None:
 
 
 def _market(el: Element, msg: RawEventMessage, fixture: tuple[Sport, str, str, str, datetime] | None,
-            path: str) -> Odds:
+            path: str) -> Odds | None:
+    """One market as Odds; None for an open market without a priced outcome (it says nothing)."""
     raw = _attrs(RawMarket, el, path)
     specs = _specifiers(raw.specifiers, path)
     spec = MARKETS.get(raw.id)
@@ -266,6 +267,8 @@ def _market(el: Element, msg: RawEventMessage, fixture: tuple[Sport, str, str, s
             reason = f"market {raw.id} needs a numeric line in specifiers, got {raw.specifiers!r}"
             raise NormalizationError(PROVIDER, FEED, reason, f"{path}@specifiers") from exc
         outcomes.append(Outcome(side=side, price=price, point=point))
+    if not outcomes and not suspended:
+        return None
     name = spec.name if spec else _market_name(raw.id, specs)
     sport, league, home, away, _ = fixture or (None, None, None, None, None)
     at = from_epoch_ms(msg.timestamp)
@@ -305,7 +308,9 @@ def _odds_change(root: Element, params: Mapping[str, str]) -> list[CanonicalReco
                       away=_int_score(st.away_score, f"{path}@away_score"))
         records.append(_event(msg, fixture, status, score=score, period=period, clock=clock))
     for i, market_el in enumerate(root.findall("odds/market"), 1):
-        records.append(_market(market_el, msg, fixture, f"/odds_change/odds/market[{i}]"))
+        market = _market(market_el, msg, fixture, f"/odds_change/odds/market[{i}]")
+        if market is not None:
+            records.append(market)
     return records
 
 

@@ -157,6 +157,8 @@ def normalize_odds(payload: Any, params: Mapping[str, str]) -> list[CanonicalRec
                     )
                     for k, o in enumerate(market.outcomes)
                 ]
+                if not outcomes:
+                    continue  # a market without prices says nothing (an odds record has at least one outcome)
                 updated = market.last_update or book.last_update
                 records.append(
                     Odds(

@@ -8,10 +8,12 @@ import threading
 import time
 
 import httpx
+import orjson
 import pytest
 
 from tests.abuse.procs import INGEST_KEY, Proc, timed_get
 from tests.conftest import TIME_UNIT
+from tests.integration.test_odds_flow import odds_payload
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +79,29 @@ def test_api_serves_metrics(api_proc: Proc) -> None:
     response = httpx.get(f"http://127.0.0.1:{api_proc.metrics_port}/metrics", timeout=5)
     assert response.status_code == 200
     assert "sportsflow_" in response.text
+
+
+@pytest.mark.parametrize("depth", [300, 1000, 5000])
+def test_deeply_nested_ingest_is_a_400_with_a_json_reason(api_proc: Proc, depth: int) -> None:
+    """A payload nested hundreds or thousands of levels deep is refused with 400 and a JSON error."""
+    payload = "[" * depth + "]" * depth
+    body = f'{{"provider": "theoddsapi", "feed": "odds", "payload": {payload}}}'
+    response = httpx.post(f"{api_proc.url}/ingest", content=body, timeout=15,
+                          headers={"X-API-Key": INGEST_KEY, "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] in {"JSON nested too deeply", "malformed JSON"}
+
+
+def test_a_body_under_the_limit_whose_envelope_does_not_fit_kafka_is_413(api_proc: Proc, unique: str) -> None:
+    """A valid body just under max_body_bytes (1 MiB), whose envelope exceeds a Kafka record, is 413 (not 503)."""
+    event = dict(odds_payload(unique)[0], padding="")
+    small = orjson.dumps({"provider": "theoddsapi", "feed": "odds", "params": {"oddsFormat": "american"},
+                          "payload": [event]})
+    event["padding"] = "x" * (1024 * 1024 - len(small) - 100)
+    body = orjson.dumps({"provider": "theoddsapi", "feed": "odds", "params": {"oddsFormat": "american"},
+                         "payload": [event]})
+    assert 1024 * 1024 - 200 < len(body) < 1024 * 1024
+    response = httpx.post(f"{api_proc.url}/ingest", content=body, timeout=30,
+                          headers={"X-API-Key": INGEST_KEY, "Content-Type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "payload too large for one Kafka record"

@@ -20,6 +20,7 @@ from pipeline.web.auth import issue_token
 from pipeline.web.protocol import CHANNELS
 from tests.abuse.procs import Proc
 from tests.conftest import TIME_UNIT
+from tests.web.test_auth import signed
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +172,18 @@ async def test_unauthenticated_sockets_have_their_own_budget(broadcaster_proc):
             assert orjson.loads(await client.recv())["type"] == "pong"
     finally:
         await asyncio.gather(*(ws.close() for ws in held))
+
+
+async def test_tokens_with_odd_claims_are_refused_or_expire(broadcaster_proc):
+    """On the running broadcaster: `scope: 123` and `exp: 10**400` are closed with 4401 (not 1011), and a
+    token whose `exp` is a string is closed (4401) when it expires."""
+    proc = broadcaster_proc
+    for claims in ({"sub": "s", "exp": 4_000_000_000, "scope": 123}, {"sub": "s", "exp": 10**400, "scope": "*"}):
+        async with connect(ws_url(proc, signed(claims))) as ws:
+            assert await close_code(ws, timeout=10) == 4401
+    soon = int(time.time()) + 1
+    async with connect(ws_url(proc, signed({"sub": "s", "exp": str(soon), "scope": "*"}))) as ws:
+        await ws.send('{"action":"ping"}')
+        assert orjson.loads(await ws.recv())["type"] == "pong"
+        # exp + the 5 s leeway: then the server closes the connection
+        assert await close_code(ws, timeout=15) == 4401

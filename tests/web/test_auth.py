@@ -169,3 +169,31 @@ def test_default_secrets_are_refused_outside_local(rsa_keys):
     explicit_default = Settings(environment="staging", broadcaster={"jwt_public_key": public,
                                                                     "jwt_secret": LOCAL_JWT_SECRET})
     assert refusals(explicit_default, "broadcaster")
+
+
+def signed(claims_: dict, secret: str = LOCAL_JWT_SECRET) -> str:
+    """An HS256 token built by hand: PyJWT would refuse to encode some of these claims."""
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims_).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
+
+
+def test_a_string_exp_still_expires():
+    """`exp: "<digits>"` (PyJWT accepts it) gives the principal an expiry, so a live connection is closed."""
+    exp = int(time.time()) + 60
+    principal = verify_token(signed({"sub": "s", "exp": str(exp), "scope": "*"}), BroadcasterSettings())
+    assert principal.expires_at == exp
+
+
+@pytest.mark.parametrize("claims_", [
+    {"sub": "s", "exp": 4_000_000_000, "scope": 123},
+    {"sub": "s", "exp": 4_000_000_000, "scope": {"a": 1}},
+    {"sub": "s", "exp": 10**400, "scope": "*"},
+    {"sub": "s", "exp": 1e308, "scope": "*"},
+    {"sub": "s", "exp": "soon", "scope": "*"},
+])
+def test_signed_tokens_with_absurd_claims_are_refused_not_crashes(claims_):
+    """Validly signed tokens with claims of the wrong type or range are an AuthError (4401), never a crash."""
+    with pytest.raises(AuthError, match="invalid token"):
+        verify_token(signed(claims_), BroadcasterSettings())
