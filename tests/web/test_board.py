@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -162,6 +163,16 @@ async def score_change_within_a_second(page: Page, published: dict[tuple[str, st
     assert max(delays) < 1000 * TIME_UNIT, f"worker -> page took {delays} ms: {timings}"
 
 
+async def the_other_panels_fill(page: Page) -> None:
+    """Odds per bookmaker and market with the last change marked, and a latency readout."""
+    cell = await until(page, "document.querySelector('#odds td.last-change') && "
+                             "document.querySelector('#odds td.last-change').textContent", 30, "a highlighted price")
+    assert re.search(r"\d\.\d\d", str(cell)), cell
+    engine = await until(page, "/\\d/.test(document.getElementById('engine-p50').textContent) && "
+                               "document.getElementById('engine-n').textContent", 10, "the latency readout")
+    assert "updates in the last minute" in str(engine), engine
+
+
 async def provider_down_shows_reason(page: Page, sim: Simulator, reports: list[dict[str, Any]]) -> None:
     """A provider whose API keeps failing shows as down, with the reason its connector reported."""
     rows = f"[...document.querySelectorAll('#feeds tr[data-feed^=\"{DOWN_PROVIDER}|\"]')]"
@@ -221,6 +232,7 @@ async def test_live_board_in_headless_chromium(demo: dict[str, Any], consumer_fa
             await until(page, f"{STATES}.includes('live')", 30, "the board to go live")
             assert "token=" not in await page.evaluate("location.href"), "the token stays out of the address bar"
             await score_change_within_a_second(page, published)
+            await the_other_panels_fill(page)
             await provider_down_shows_reason(page, demo["sim"], reports)
             await frozen_then_killed_broadcaster(page, demo["broadcaster"])
             await asyncio.sleep(1.5)  # let the flash animations settle for the picture

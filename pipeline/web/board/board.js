@@ -26,7 +26,8 @@ const odds = new Map(); // entity key -> {record, previous: {side: price}, chang
 const races = new Map();
 const feeds = new Map();
 const lastSeen = new Map(); // provider -> when its last data frame arrived
-const samples = { provider: [], engine: [], worker: [], transit: [], delivery: [] }; // [at, ms]
+const samples = { provider: [], engine: [], worker: [], transit: [], fanout: [], delivery: [] }; // [at, ms]
+let unstaged = 0;
 const dirty = new Map(); // event id -> arrival time of its newest frame: cards to update
 let layoutDirty = true;
 const changed = new Set(["odds", "races", "feeds"]); // panels to redraw
@@ -46,13 +47,16 @@ function sample(name, at, value) {
 function measure(frame, at) {
   const stages = frame.stages || {};
   const providerTime = stages.provider ?? (frame.sourceTimestamp ? Date.parse(frame.sourceTimestamp) : NaN);
-  if (stages.received) {
-    sample("provider", at, stages.received - providerTime);
-    sample("engine", at, at - stages.received);
-    sample("worker", at, (stages.published ?? NaN) - stages.received);
-    sample("transit", at, stages.hub - (stages.published ?? NaN));
-    sample("delivery", at, at - stages.hub);
+  if (!stages.received) {
+    unstaged += 1; // an older broadcaster, or a record without its stage headers
+    return;
   }
+  sample("provider", at, stages.received - providerTime);
+  sample("engine", at, at - stages.received);
+  sample("worker", at, (stages.published ?? NaN) - stages.received);
+  sample("transit", at, stages.hub - (stages.published ?? NaN));
+  sample("fanout", at, (stages.sent ?? NaN) - stages.hub);
+  sample("delivery", at, at - (stages.sent ?? stages.hub));
 }
 
 function onFrame(frame, { live, at }) {
@@ -159,10 +163,12 @@ function drawLatency(now) {
     const s = stats(name, now);
     $(`${name}-p50`).textContent = ms(s.p50);
     $(`${name}-p99`).textContent = ms(s.p99);
-    $(`${name}-n`).textContent = s.n ? `${s.n} updates in the last minute` : "waiting for live updates";
+    $(`${name}-n`).textContent = s.n ? `${s.n} updates in the last minute`
+      : unstaged ? "the feed's frames carry no stage times" : "waiting for live updates";
   }
-  const parts = ["worker", "transit", "delivery"].map((n) => ms(stats(n, now).p50));
-  $("breakdown").textContent = `p50 split: worker ${parts[0]} · Kafka → broadcaster ${parts[1]} · to this page ${parts[2]}`;
+  const [worker, transit, fanout, delivery] = ["worker", "transit", "fanout", "delivery"].map((n) => ms(stats(n, now).p50));
+  $("breakdown").textContent = `where the engine's time goes (p50): worker ${worker} · Kafka → broadcaster ${transit}`
+    + ` · broadcaster ${fanout} · to this page ${delivery}`;
 }
 
 const STATE_TEXT = {
