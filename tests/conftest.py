@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.settings import Settings
+from tests import stack_containers
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -27,6 +28,48 @@ TIME_UNIT = float(os.environ.get("SPORTSFLOW_TEST_TIME_UNIT", "1"))
 
 # Fixtures that reach a server of the local stack; every fixture that needs one builds on these.
 SERVER_FIXTURES = frozenset({"stack", "rabbitmq_url"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--stack", choices=stack_containers.STACKS, default=None,
+                     help="Servers for integration tests: native (`sportsflow stack up`, default) or containers "
+                          f"(started through testcontainers; needs a Docker engine). Also: {stack_containers.ENV_VAR}.")
+
+
+# The containers of this run (--stack=containers), in a dict so the hooks need no `global`.
+_RUN: dict[str, stack_containers.ContainerStack] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With --stack=containers, start the containers and point every setting (and child process) at them."""
+    try:
+        kind = stack_containers.selected(config.getoption("--stack", default=None), os.environ)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if kind != "containers" or "containers" in _RUN:
+        return
+    containers = stack_containers.ContainerStack()
+    try:
+        containers.start()
+    except stack_containers.ContainerStackError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    os.environ.update(containers.environment)
+    _RUN["containers"] = containers
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    containers = _RUN.pop("containers", None)
+    if containers is not None:
+        containers.stop()
+
+
+def server_health(settings: Settings, only: tuple[str, ...] = stack_containers.SERVICES) -> dict[str, bool]:
+    """Each server's health on the selected stack (native processes or containers)."""
+    if "containers" in _RUN:
+        return _RUN["containers"].healthy(only)
+    from pipeline.stack import services
+
+    return {name: healthy for name, _pid, healthy in services.status(settings, only)}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -60,10 +103,8 @@ def _require(service: str, ok: bool) -> None:
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Settings:
-    """The local stack, healthy; fails in CI when it is not."""
-    from pipeline.stack import services
-
-    health = {name: healthy for name, _pid, healthy in services.status(settings)}
+    """The local stack (native or containers, see --stack), healthy; fails in CI when it is not."""
+    health = server_health(settings, ("kafka", "dynamodb", "s3"))
     for name in ("kafka", "dynamodb", "s3"):
         _require(name, health.get(name, False))
     return settings

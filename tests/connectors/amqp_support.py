@@ -13,15 +13,13 @@ from aiohttp import web
 
 from connectors.simulator.server import Simulator, build_app
 from pipeline.settings import Settings
-from tests.conftest import TIME_UNIT, _require
+from tests.conftest import TIME_UNIT, _require, server_health
 
 
 @pytest.fixture(scope="session")
 def rabbitmq_url(settings: Settings) -> str:
     """The local stack's RabbitMQ (guest on loopback); fails with CI=true when it is not healthy."""
-    from pipeline.stack import rabbitmq
-
-    _require("rabbitmq", rabbitmq.healthy(settings.stack, settings.stack.home.resolve()))
+    _require("rabbitmq", server_health(settings, ("rabbitmq",)).get("rabbitmq", False))
     return f"amqp://guest:guest@127.0.0.1:{settings.stack.rabbitmq_port}/"
 
 
