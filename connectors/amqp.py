@@ -21,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
@@ -71,6 +71,12 @@ class Handled:
 class MessageHandler(Protocol):
     def handle(self, delivery: Delivery) -> Handled:
         """Never raises: a message that cannot be understood is published as-is for the DLQ to explain."""
+
+
+@runtime_checkable
+class EnrichingHandler(Protocol):
+    async def enrich(self, envelopes: list[RawEnvelope]) -> list[RawEnvelope]:
+        """Add what the messages lack and a REST call provides (UOF fixtures), before publishing. Never raises."""
 
 
 class AmqpConsumer:
@@ -174,6 +180,8 @@ class AmqpConsumer:
             down = result.down_reason or down
         lag = None
         try:
+            if envelopes and isinstance(self.handler, EnrichingHandler):
+                envelopes = await self.handler.enrich(envelopes)
             if envelopes:
                 await self.publisher.publish(envelopes)
                 lag = (utc_now() - min(e.received_at for e in envelopes)).total_seconds()

@@ -48,7 +48,7 @@ from connectors.health import HealthMonitor
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import RawPublisher
 from connectors.push_stream import HttpPushStream, PushFeed, StreamLine
-from connectors.uof import UofSession
+from connectors.uof import FixtureCache, UofSession
 from pipeline.settings import ProviderSettings
 from schemas.envelope import RawEnvelope
 from schemas.providers.sportradar_uof import LAST_ODDS_PARAM
@@ -186,9 +186,13 @@ def uof_feeds(settings: ProviderSettings, publisher: RawPublisher, monitor: Heal
     api = httpx.AsyncClient(base_url=settings.params.get("uof_api_url", UOF_API_URL).rstrip("/"), timeout=10.0)
     holder: list[AmqpConsumer] = []
     producers = [int(p) for p in _csv(settings.params.get("uof_producers")) or ["1", "3"]]
-    session = UofSession(api, producers, monitor, headers=lambda: {"x-access-token": token.get_secret_value()},
+    def headers() -> dict[str, str]:
+        return {"x-access-token": token.get_secret_value()}
+
+    session = UofSession(api, producers, monitor, headers=headers,
                          sessions=lambda: holder[0].sessions if holder else 0)
-    consumer = AmqpConsumer(PROVIDER, "uof", uof_endpoint(settings), UofHandler(session), publisher=publisher,
+    handler = UofHandler(session, fixtures=FixtureCache(api, headers, lang=settings.params.get("lang", "en")))
+    consumer = AmqpConsumer(PROVIDER, "uof", uof_endpoint(settings), handler, publisher=publisher,
                             monitor=monitor, expected_beat_s=UOF_ALIVE_S)
     holder.append(consumer)
     return [consumer, session]
@@ -210,8 +214,9 @@ class UofHandler:
     last processed timestamp, `snapshot_complete`); `snapshot_complete` is the session's alone.
     """
 
-    def __init__(self, session: UofSession | None = None, capacity: int = 10_000) -> None:
-        self.session = session
+    def __init__(self, session: UofSession | None = None, capacity: int = 10_000,
+                 fixtures: FixtureCache | None = None) -> None:
+        self.session, self.fixtures = session, fixtures
         # The last odds_change per event (bounded): a bet_stop carries it, so its markets can be suspended.
         self.last_odds: OrderedDict[str, str] = OrderedDict()
         self.capacity = capacity
@@ -241,6 +246,22 @@ class UofHandler:
         envelope = RawEnvelope(provider=PROVIDER, feed="uof", key=key, params=params,
                                received_at=delivery.received_at, content_type="xml", payload=text)
         return Handled(envelopes=[envelope])
+
+
+    async def enrich(self, envelopes: list[RawEnvelope]) -> list[RawEnvelope]:
+        """UOF messages name no teams, sport or start time: add the event's fixture (cached) as params,
+        so its odds join the canonical event; a fixture_change fetches it anew."""
+        if self.fixtures is None:
+            return envelopes
+        out = []
+        for raw in envelopes:
+            fixture = None
+            if raw.key.startswith("sr:"):
+                if raw.params.get("routing_key", "").split(".")[3:4] == ["fixture_change"]:
+                    self.fixtures.forget(raw.key)
+                fixture = await self.fixtures.get(raw.key)
+            out.append(raw if fixture is None else raw.model_copy(update={"params": {**raw.params, **fixture}}))
+        return out
 
 
 def _root_attrs(text: str) -> dict[str, str]:

@@ -23,10 +23,14 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from xml.etree.ElementTree import ParseError
 
 import httpx
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 from connectors.health import HealthMonitor
 
@@ -168,3 +172,77 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+# Fixture `sport` names (UOF sports list) -> canonical sport values the normalizer takes.
+SPORT_NAMES: Mapping[str, str] = {
+    "soccer": "soccer", "basketball": "basketball", "tennis": "tennis", "ice hockey": "icehockey",
+    "american football": "americanfootball", "baseball": "baseball", "handball": "handball",
+    "volleyball": "volleyball", "cricket": "cricket", "rugby": "rugby",
+}
+FIXTURE_FAILURE_TTL_S = 60.0
+
+
+class FixtureCache:
+    """UOF fixtures from `GET /v1/sports/{lang}/sport_events/{urn}/fixture.xml`, cached per event (bounded).
+
+    `get()` answers the normalizer's fixture params (`sport`, `league`, `home_team`, `away_team`,
+    `start_time`) or None when the fixture cannot be had; a failed fetch is not retried for a minute, so
+    a fixture endpoint outage costs one request per event per minute, not one per message. `forget()` on
+    `fixture_change`: the next `get()` fetches it again.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, headers: Callable[[], dict[str, str]] = dict, *,
+                 lang: str = "en", capacity: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client, self.headers, self.lang, self.capacity, self.clock = client, headers, lang, capacity, clock
+        self._items: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._failed: dict[str, float] = {}
+        self.fetches = 0
+
+    def forget(self, urn: str) -> None:
+        self._items.pop(urn, None)
+        self._failed.pop(urn, None)
+
+    async def get(self, urn: str) -> dict[str, str] | None:
+        if urn in self._items:
+            self._items.move_to_end(urn)
+            return self._items[urn]
+        if self.clock() - self._failed.get(urn, -FIXTURE_FAILURE_TTL_S) < FIXTURE_FAILURE_TTL_S:
+            return None
+        self.fetches += 1
+        try:
+            response = await self.client.get(f"/v1/sports/{self.lang}/sport_events/{urn}/fixture.xml",
+                                             headers=self.headers())
+            fixture = parse_fixture(response.text) if response.status_code == 200 else None
+        except httpx.HTTPError:
+            fixture = None
+        if fixture is None:
+            self._failed[urn] = self.clock()
+            log.warning("uof: no fixture for %s", urn)
+            return None
+        self._items[urn] = fixture
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return fixture
+
+
+def parse_fixture(text: str) -> dict[str, str] | None:
+    """`<fixtures_fixture><fixture start_time=...><tournament name=...><sport name=.../></tournament>
+    <competitors><competitor qualifier="home" name=.../>...` -> the normalizer's fixture params."""
+    try:
+        root = fromstring(text, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError):
+        return None
+    fixture = root if root.tag == "fixture" else root.find("fixture")
+    if fixture is None:
+        return None
+    tournament = fixture.find("tournament")
+    sport = tournament.find("sport") if tournament is not None else None
+    sides = {c.get("qualifier"): c.get("name") for c in fixture.findall("competitors/competitor")}
+    params = {
+        "start_time": fixture.get("start_time") or fixture.get("scheduled") or "",
+        "league": tournament.get("name", "") if tournament is not None else "",
+        "sport": SPORT_NAMES.get((sport.get("name", "") if sport is not None else "").lower(), "other"),
+        "home_team": sides.get("home") or "", "away_team": sides.get("away") or "",
+    }
+    return params if all(params.values()) else None

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import orjson
 from aiohttp import web
@@ -214,6 +215,26 @@ def register(app: web.Application, sim: Simulator) -> None:
     app.router.add_post("/_sim/sportradar/stream/drop", _drop(state))
     app.router.add_post("/_sim/sportradar/uof", _start_uof)
     app.router.add_post("/v1/{product}/recovery/initiate_request", _recovery_route(state))
+
+    async def fixture(request: web.Request) -> web.Response:
+        """UOF `GET /v1/sports/{lang}/sport_events/{urn}/fixture.xml` for the world's soccer matches."""
+        world = request.app[SIM_KEY].world
+        urn = request.match_info["urn"]
+        match = next((m for m in world.matches.values() if m.sport == "soccer"
+                      and f"sr:match:{match_number(m)}" == urn), None)
+        if match is None:
+            return web.Response(status=404, text="<response response_code=\"NOT_FOUND\"/>", content_type="text/xml")
+        comp_id, comp_name = COMPETITIONS.get(match.league, (f"sr:competition:{match.league}", match.league))
+        home, away = (xml_escape(spelled(PROVIDER, name), {'"': "&quot;"}) for name in (match.home, match.away))
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><fixtures_fixture><fixture id="{urn}" '
+                f'start_time="{_iso(match.commence)}"><tournament id="{comp_id}" name="{comp_name}">'
+                f'<sport id="sr:sport:1" name="Soccer"/></tournament><competitors>'
+                f'<competitor qualifier="home" id="sr:competitor:{_team_no(match.home)}" name="{home}"/>'
+                f'<competitor qualifier="away" id="sr:competitor:{_team_no(match.away)}" name="{away}"/>'
+                f"</competitors></fixture></fixtures_fixture>")
+        return web.Response(text=body, content_type="text/xml")
+
+    app.router.add_get("/v1/sports/{lang}/sport_events/{urn}/fixture.xml", fixture)
     app.cleanup_ctx.append(_uof_lifetime)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import aio_pika
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -14,7 +15,7 @@ from connectors.simulator.server import Simulator
 from connectors.simulator.sportradar import STATE, UOF_URL
 from connectors.simulator.world import World
 from connectors.sportradar import uof_feeds
-from connectors.uof import UofSession
+from connectors.uof import FixtureCache, UofSession
 from pipeline.settings import ProviderSettings
 from tests.connectors.amqp_support import eventually, rabbitmq_url, running, serve
 
@@ -125,3 +126,40 @@ async def _disconnect_and_recover(sim, configure, queue, port, rabbitmq_url) -> 
             await eventually(lambda: set(missed) <= received(), timeout=20, message="every missed message")
         live_recovery = next(r for r in state.recoveries[first_recoveries:] if r[0] == 1)
         assert live_recovery[1] is not None  # `after` = the last message processed before the disconnect
+
+
+class FixtureApi:
+    """Answers fixture.xml like the UOF API; counts requests; can be down."""
+
+    def __init__(self) -> None:
+        self.calls, self.down = 0, False
+
+    async def get(self, path: str, headers: dict[str, str]) -> httpx.Response:
+        self.calls += 1
+        if self.down:
+            return httpx.Response(503)
+        urn = path.split("/")[-2]
+        return httpx.Response(200, text=(
+            f'<fixtures_fixture><fixture id="{urn}" start_time="2025-01-15T17:00:00+00:00">'
+            '<tournament id="sr:tournament:17" name="Premier League"><sport id="sr:sport:1" name="Soccer"/>'
+            '</tournament><competitors><competitor qualifier="home" name="Arsenal"/>'
+            '<competitor qualifier="away" name="Chelsea"/></competitors></fixture></fixtures_fixture>'))
+
+
+async def test_fixtures_are_cached_refetched_after_fixture_change_and_not_hammered_when_down() -> None:
+    clock = [0.0]
+    api = FixtureApi()
+    cache = FixtureCache(api, clock=lambda: clock[0])  # type: ignore[arg-type]
+    assert await cache.get("sr:match:1") == {"start_time": "2025-01-15T17:00:00+00:00", "league": "Premier League",
+                                             "sport": "soccer", "home_team": "Arsenal", "away_team": "Chelsea"}
+    await cache.get("sr:match:1")
+    assert api.calls == 1
+    cache.forget("sr:match:1")  # fixture_change
+    api.down = True
+    assert await cache.get("sr:match:1") is None
+    assert await cache.get("sr:match:1") is None
+    assert api.calls == 2  # one try per minute while the endpoint fails
+    clock[0] += 61
+    api.down = False
+    assert await cache.get("sr:match:1") is not None
+    assert api.calls == 3
