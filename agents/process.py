@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from agents import discrepancy
 from agents.canonicalize import canonicalize, review_out, with_game_clock
 from agents.normalize import OutRecord
 from agents.ordering import Decision, Policy, decide
@@ -21,6 +22,8 @@ from agents.resolve import Candidate, Fixture, Resolution, resolve
 from pipeline import headers as h
 from pipeline import topics
 from schemas.timeutil import parse_iso
+
+DEFAULT_GRACE_MS = 15_000  # processing.discrepancy_grace_s
 
 
 @dataclass
@@ -61,6 +64,7 @@ def process_candidates(
     route: str, value: bytes, carried: list[tuple[str, bytes]], fixtures: list[Fixture],
     entity_state: Callable[[str], dict[str, Any] | None], *, policy: Policy, tolerance_ms: int,
     is_down: Callable[[str], bool], epoch: int | None = None, ttl_ms: int | None = None,
+    discrepancy_grace_ms: int = DEFAULT_GRACE_MS,
 ) -> StageTwoResult:
     """`epoch`: the lineage id of entities whose lineage starts here (default: the message's receipt
     time, so processing the same message again after a crash starts the same lineage).
@@ -76,6 +80,8 @@ def process_candidates(
             result.fixtures_changed |= resolution.changed
             if resolution.review is not None:
                 result.outputs.append(review_out(resolution.review, carried))
+        if record["type"] == "event":
+            _discrepancies(record, received_ms, entity_state, result, carried=carried, grace_ms=discrepancy_grace_ms)
         key = entity_key(record)
         state = result.entities.get(key) or entity_state(key)
         if state is not None and ttl_ms is not None and received_ms - int(state.get("updated", 0)) > ttl_ms:
@@ -87,6 +93,18 @@ def process_candidates(
         if decision.publish is not None:
             result.outputs.append(_output(with_game_clock(dict(decision.publish)), key, carried))
     return result
+
+
+def _discrepancies(record: dict[str, Any], received_ms: int, entity_state: Callable[[str], dict[str, Any] | None],
+                   result: StageTwoResult, *, carried: list[tuple[str, bytes]], grace_ms: int) -> None:
+    key = discrepancy.state_key(record["id"])
+    state, found = discrepancy.observe(result.entities.get(key) or entity_state(key), record, received_ms,
+                                       grace_ms=grace_ms)
+    if state is not None:
+        result.entities[key] = state
+    for item in found:
+        result.outputs.append(OutRecord(topics.DISCREPANCIES, record["id"].encode(), orjson.dumps(item),
+                                        [(k, v) for k, v in carried if k not in _RESTAMPED]))
 
 
 _RESTAMPED = frozenset({h.APP, h.PUBLISHED_TS})  # set again when the canonical record is published

@@ -105,6 +105,7 @@ async def resolve_and_order(stream: Any) -> None:
     settings = get_settings().processing
     policy = guard.policy(settings)
     tolerance_ms = int(settings.match_tolerance_s * 1000)
+    grace_ms = int(settings.discrepancy_grace_s * 1000)
     expiry = guard.Expiry(int(settings.dedupe_ttl_s * 1000))
     fixture_expiry = guard.Expiry(int(settings.fixture_ttl_s * 1000))
     state = guard.DeferredState()
@@ -126,7 +127,7 @@ async def resolve_and_order(stream: Any) -> None:
                 result = process_candidates(
                     message.key.decode() if message.key else "", message.value, list(message.headers or []),
                     fixtures, entity_state, policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,
-                    ttl_ms=expiry.ttl_ms,
+                    ttl_ms=expiry.ttl_ms, discrepancy_grace_ms=grace_ms,
                 )
             except Exception as exc:
                 parsed_fixtures.forget(message.key)  # it may hold a half-applied change

@@ -3,7 +3,8 @@
 Runs the worker's own resolution (`agents.process.resolve_record`: route, match, canonical names,
 period/clock) over records as `sportsflow normalize` prints them, without Kafka. Prints each record
 as the worker would pass it on to versioning (canonical id, names, orientation), and the review
-records (`type: resolution_review`) the worker would publish to canonical.unmatched.
+records (`type: resolution_review`) the worker would publish to canonical.unmatched and the
+discrepancies (`type: discrepancy`, records' timestamps standing in for receipt times).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import click
 import orjson
 from pydantic import ValidationError
 
+from agents import discrepancy
 from agents.canonicalize import with_game_clock
 from agents.names import set_pins
 from agents.pins import PinsError, load_pins
-from agents.process import resolve_record
+from agents.process import DEFAULT_GRACE_MS, resolve_record
 from agents.resolve import Fixture, route_key
 from schemas.canonical import parse_record
+from schemas.timeutil import parse_iso
 
 # As in one raw message (agents.normalize.candidates_out): a fixture's events before its odds.
 _TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "feed_status": 3}
@@ -43,7 +46,8 @@ def _records(files: list[IO[bytes]], errors: list[str]) -> Iterator[dict[str, An
             yield record.to_wire()
 
 
-def run_resolve(files: list[IO[bytes]], references: list[Path], tolerance_s: float, out: IO[bytes]) -> int:
+def run_resolve(files: list[IO[bytes]], references: list[Path], tolerance_s: float, out: IO[bytes], *,
+                grace_ms: int = DEFAULT_GRACE_MS) -> int:
     try:
         set_pins(load_pins(references))
     except PinsError as exc:
@@ -52,6 +56,7 @@ def run_resolve(files: list[IO[bytes]], references: list[Path], tolerance_s: flo
     errors: list[str] = []
     records = sorted(_records(files, errors), key=lambda r: _TYPE_ORDER[r["type"]])
     routes: dict[str, list[Fixture]] = {}
+    disagreements: dict[str, dict[str, Any]] = {}
     tolerance_ms = int(tolerance_s * 1000)
     for record in records:
         route = route_key(record)
@@ -59,6 +64,14 @@ def run_resolve(files: list[IO[bytes]], references: list[Path], tolerance_s: flo
         out.write(orjson.dumps(with_game_clock(record)) + b"\n")
         if resolution is not None and resolution.review is not None:
             out.write(orjson.dumps(resolution.review) + b"\n")
+        if record["type"] == "event":
+            # The records' own timestamps stand in for receipt times.
+            at = int(parse_iso(record["timestamp"]).timestamp() * 1000)
+            state, found = discrepancy.observe(disagreements.get(record["id"]), record, at, grace_ms=grace_ms)
+            if state is not None:
+                disagreements[record["id"]] = state
+            for item in found:
+                out.write(orjson.dumps(item) + b"\n")
     out.flush()
     for error in errors:
         click.echo(f"error: {error}", err=True)

@@ -24,7 +24,8 @@ TABLE_TTL_ATTRIBUTE = "expiresAt"
 def all_topics() -> list[str]:
     from schemas.providers import providers
 
-    return [*topics.CANONICAL_TOPICS, topics.DEADLETTER, topics.UNMATCHED, *(topics.raw_topic(p) for p in providers())]
+    return [*topics.CANONICAL_TOPICS, topics.DEADLETTER, topics.UNMATCHED, topics.DISCREPANCIES,
+            *(topics.raw_topic(p) for p in providers())]
 
 
 async def ensure_topics(settings: Settings, names: list[str] | None = None, partitions: int | None = None) -> None:

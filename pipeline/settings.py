@@ -220,6 +220,8 @@ class ProcessingSettings(_Section):
     match_tolerance_s: float = Field(
         2 * 3600.0, description="Start times within this of each other can be the same fixture across providers."
     )
+    discrepancy_grace_s: float = Field(
+        15.0, description="Matched providers disagreeing this long on score, status or start time: a discrepancy.")
     team_pins_file: Path | None = Field(
         None, description="JSON {sport: {spelling: team name}} pinned by operators; re-read when it changes.")
     auto_offset_reset: Literal["earliest", "latest"] = Field(

@@ -14,6 +14,8 @@ FEED_STATUS: Final = "canonical.feed_status"
 DEADLETTER: Final = "deadletter"
 # Entity-resolution review: new fixtures and low-confidence merges, with the candidates and scores.
 UNMATCHED: Final = "canonical.unmatched"
+# Matched providers disagreeing on a fixture's score, status or start time (agents/discrepancy.py).
+DISCREPANCIES: Final = "canonical.discrepancies"
 
 
 def resolve_topic(app_id: str) -> str:

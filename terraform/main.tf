@@ -24,6 +24,8 @@ locals {
   deadletter_topic  = "deadletter"
   # Entity-resolution review records (new fixtures, low-confidence merges) for operators.
   unmatched_topic = "canonical.unmatched"
+  # Providers disagreeing on a matched fixture (score, status, start time).
+  discrepancies_topic = "canonical.discrepancies"
 
   # Faust app id (Settings.processing.app_id): its consumer group, and the prefix of its
   # internal topics (changelogs, repartition and leader topics).
@@ -40,7 +42,7 @@ locals {
       groups  = []
     }
     worker = {
-      produce = flatten([local.canonical_topics, local.deadletter_topic, local.unmatched_topic, local.internal_topics])
+      produce = flatten([local.canonical_topics, local.deadletter_topic, local.unmatched_topic, local.discrepancies_topic, local.internal_topics])
       consume = flatten([local.raw_topics, local.canonical_topics, local.internal_topics])
       groups  = flatten([local.consumer_groups])
     }

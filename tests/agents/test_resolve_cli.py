@@ -11,6 +11,7 @@ import copy
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +163,21 @@ def test_bad_lines_are_reported_and_the_rest_resolved(tmp_path: Path) -> None:
     assert len(done.stdout.splitlines()) == 2  # the record and its review
     assert b"mixed.jsonl:2: not a canonical record" in done.stderr
     assert b"mixed.jsonl:3: not a canonical record" in done.stderr
+
+
+def test_providers_disagreeing_on_a_score_are_reported(tmp_path: Path) -> None:
+    early = apisports(1224010, "2024-09-22T18:45:00Z", "Serie A", "Inter", "AC Milan", (1, 1))[0]
+    other = theoddsapi("im10", "2024-09-22T18:45:00Z", SERIE_A, "Serie A - Italy", "Inter Milan", "AC Milan",
+                       (1, 2))[0]
+    t0 = datetime(2024, 9, 22, 19, 30, tzinfo=UTC)
+    early = early.model_copy(update={"timestamp": t0})
+    other = other.model_copy(update={"timestamp": t0 + timedelta(seconds=1)})
+    later = early.model_copy(update={"timestamp": t0 + timedelta(seconds=20)})  # past the 15 s grace
+    lines = tmp_path / "disagree.jsonl"
+    lines.write_bytes(b"".join(r.to_json() + b"\n" for r in (early, other, later)))
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "resolve", str(lines)], capture_output=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    found = [r for r in map(orjson.loads, done.stdout.splitlines()) if r["type"] == "discrepancy"]
+    assert [(r["field"], r["state"]) for r in found] == [("score", "open")]
+    assert found[0]["values"] == {"apisports": {"home": 1, "away": 1}, "theoddsapi": {"home": 1, "away": 2}}

@@ -134,3 +134,42 @@ async def test_providers_spelling_teams_their_own_way_meet_in_one_id_per_match(
         finally:
             await publish_status(stack, FeedStatus(provider="sportradar", feed=feed, status="up",
                                                    timestamp=utc_now()))
+
+
+@pytest.mark.timeout(240)
+async def test_providers_disagreeing_on_a_score_make_a_discrepancy_record(stack, worker, simulator, consumer_factory):
+    """The Odds API stops at one score while API-Sports reports another for longer than the grace period."""
+    sim, base_url = simulator
+    world = sim.world
+    for _ in range(24):
+        world.tick(3.0)
+    discrepancies = await consumer_factory(topics.DISCREPANCIES)
+    apisports = ApiSports(clock=lambda: world.now)
+
+    def settings(provider: str, **params: str) -> ProviderSettings:
+        return ProviderSettings(base_url=base_url, api_key=sim.key_for(provider), params=params)
+
+    async with KafkaPublisher(client_options(stack)) as publisher, httpx.AsyncClient(base_url=base_url) as client:
+        odds_api = pollers(ODDS_API, settings("theoddsapi", sports="soccer_epl"), client, publisher,
+                           lambda f: f.feed == "scores")
+        api_sports = pollers(apisports, settings("apisports", football="live", football_base_url=base_url),
+                             client, publisher, lambda f: f.feed == "football-fixtures")
+        await poll(odds_api)
+        await poll(api_sports)
+        match = next(iter(world.matches.values()))
+        odds_score = (match.home_score, match.away_score)
+        match.home_score += 1  # from here on only API-Sports is polled: it reports the goal, The Odds API does not
+        await poll(api_sports)
+        await asyncio.sleep(16)  # past processing.discrepancy_grace_s (15 s, by receipt time)
+        match.away_score += 1
+        await poll(api_sports)
+
+        def mine(message) -> bool:
+            record = orjson.loads(message.value)
+            return published_by(message, worker) and record["field"] == "score" and record["state"] == "open"
+
+        found = [orjson.loads(m.value) for m in await collect(discrepancies, mine, count=1, timeout=60)]
+        record = found[0]
+        assert record["values"]["theoddsapi"] == {"home": odds_score[0], "away": odds_score[1]}
+        assert record["values"]["apisports"] == {"home": match.home_score, "away": match.away_score}
+        assert (record["homeTeam"], record["awayTeam"]) == (match.home, match.away)

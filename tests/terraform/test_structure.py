@@ -249,6 +249,7 @@ def test_topic_locals_match_pipeline_topics() -> None:
     assert scope["feed_status_topic"] == topics.FEED_STATUS
     assert scope["deadletter_topic"] == topics.DEADLETTER
     assert scope["unmatched_topic"] == topics.UNMATCHED
+    assert scope["discrepancies_topic"] == topics.DISCREPANCIES
 
 
 def test_iam_topic_grants_cover_pipeline_topics(default_settings: Settings) -> None:
@@ -272,6 +273,7 @@ def test_iam_topic_grants_cover_pipeline_topics(default_settings: Settings) -> N
     assert covered(topics.FEED_STATUS, produced["connectors"])
     assert covered(topics.DEADLETTER, produced["worker"])
     assert covered(topics.UNMATCHED, produced["worker"])
+    assert covered(topics.DISCREPANCIES, produced["worker"])
     # Faust internal topics and its consumer group are prefixed with the app id.
     app_id = default_settings.processing.app_id
     assert scope["faust_app_id"] == app_id

@@ -1,0 +1,86 @@
+"""Discrepancies: matched providers disagreeing on a fixture's score, status or start time (pure).
+
+Stage 2 keeps, per canonical event, each provider's latest score, status and start time (the
+record as resolved: canonical orientation). When two providers that reported within `FRESH_MS`
+disagree on a field and still do `grace_ms` later (a provider merely polled a few seconds behind
+is not a discrepancy), an `open` record goes to canonical.discrepancies: which providers, which
+field, each one's value and when it reported it, and since when they disagree. When they agree
+again a `resolved` record follows. The state lives with the entity states (key `disc|<id>`), so it
+is changelog-backed and expires like them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.timeutil import from_epoch_ms, iso_z
+
+FIELDS = ("score", "status", "startTime")
+FRESH_MS = 5 * 60_000  # a provider silent longer than this is not compared (it is down or stopped covering)
+STATE_PREFIX = "disc|"
+
+
+def iso_z_ms(ms: int) -> str:
+    return iso_z(from_epoch_ms(ms))
+
+
+def state_key(event_id: str) -> str:
+    return f"{STATE_PREFIX}{event_id}"
+
+
+def _values(record: dict[str, Any]) -> dict[str, Any]:
+    score = record.get("score") or {}
+    home, away = score.get("home"), score.get("away")
+    return {"score": [home, away] if home is not None and away is not None else None,
+            "status": record.get("status"), "startTime": record.get("startTime")}
+
+
+def observe(state: dict[str, Any] | None, record: dict[str, Any], received_ms: int, *, grace_ms: int
+            ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(new state, or None when nothing changed; discrepancy records to publish) for one event record."""
+    usable = state is not None and isinstance(state.get("providers"), dict) and isinstance(state.get("open"), dict)
+    current: dict[str, Any] = state if state is not None and usable else {"updated": 0, "providers": {}, "open": {}}
+    opens: dict[str, dict[str, Any]] = dict(current["open"])
+    new: dict[str, Any] = {"updated": received_ms, "providers": dict(current["providers"]), "open": opens}
+    provider = record["provider"]
+    mine = _values(record)
+    before = new["providers"].get(provider)
+    changed = before is None or before["v"] != mine
+    new["providers"][provider] = {"v": mine, "at": received_ms}
+    fresh = {p: e for p, e in new["providers"].items() if received_ms - e["at"] <= FRESH_MS}
+    outputs: list[dict[str, Any]] = []
+    for field in FIELDS:
+        reported = {p: e["v"][field] for p, e in fresh.items() if e["v"][field] is not None}
+        distinct = {repr(v) for v in reported.values()}
+        opened = opens.get(field)
+        if len(distinct) > 1:
+            if opened is None:
+                opens[field] = {"since": received_ms, "reported": False}
+                changed = True
+            elif not opened["reported"] and received_ms - opened["since"] >= grace_ms:
+                opens[field] = {**opened, "reported": True}
+                outputs.append(_record("open", field, record, reported, fresh, since_ms=opened["since"],
+                                       now_ms=received_ms))
+                changed = True
+        elif opened is not None:
+            if opened["reported"]:
+                outputs.append(_record("resolved", field, record, reported, fresh, since_ms=opened["since"],
+                                       now_ms=received_ms))
+            del opens[field]
+            changed = True
+    return (new if changed else None), outputs
+
+
+def _record(state: str, field: str, record: dict[str, Any], values: dict[str, Any], fresh: dict[str, Any], *,
+            since_ms: int, now_ms: int) -> dict[str, Any]:
+    def shown(value: Any) -> Any:
+        return {"home": value[0], "away": value[1]} if field == "score" else value
+
+    return {
+        "type": "discrepancy", "state": state, "id": record["id"], "field": field,
+        "sport": record.get("sport"), "league": record.get("league"), "homeTeam": record.get("homeTeam"),
+        "awayTeam": record.get("awayTeam"),
+        "values": {p: shown(v) for p, v in sorted(values.items())},
+        "reportedAt": {p: iso_z_ms(fresh[p]["at"]) for p in sorted(values)},
+        "since": iso_z_ms(since_ms), "at": iso_z_ms(now_ms),
+    }
