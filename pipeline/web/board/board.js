@@ -8,6 +8,7 @@ import { OddsTable, Scores, ago, renderFeeds, renderRaces } from "./render.js";
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 const WINDOW_MS = 60_000;
+const DAY_MS = 86_400_000;
 const MAX_SAMPLES = 20_000;
 
 // -- token: from the URL once, then this tab's session storage ------------------------------
@@ -23,6 +24,7 @@ if (params.has("token")) {
 
 const events = new Map();
 const odds = new Map(); // entity key -> {record, previous: {side: price}, changedAt}
+const oddsEvents = new Map(); // event id -> an odds record of it
 const races = new Map();
 const feeds = new Map();
 const lastSeen = new Map(); // provider -> when its last data frame arrived
@@ -51,7 +53,8 @@ function measure(frame, at) {
     unstaged += 1; // an older broadcaster, or a record without its stage headers
     return;
   }
-  sample("provider", at, stages.received - providerTime);
+  const lag = stages.received - providerTime;
+  if (Math.abs(lag) < DAY_MS) sample("provider", at, lag); // older: a historic record replayed, not lag
   sample("engine", at, at - stages.received);
   sample("worker", at, (stages.published ?? NaN) - stages.received);
   sample("transit", at, stages.hub - (stages.published ?? NaN));
@@ -75,6 +78,7 @@ function onFrame(frame, { live, at }) {
       const before = odds.get(key);
       const previous = Object.fromEntries((before?.record.outcomes || []).map((o) => [o.side, o.price]));
       odds.set(key, { record: frame, previous, changedAt: at });
+      oddsEvents.set(frame.eventId, frame); // teams and league for the odds card's title
       if (live) oddsTable.lastKey = key;
       changed.add("odds");
       break;
@@ -95,7 +99,7 @@ function onFrame(frame, { live, at }) {
 function onControl(frame) {
   if (frame.type === "resumed" && !frame.recovered) {
     // A fresh snapshot follows: start from it, so nothing the server no longer has lingers.
-    for (const map of [events, odds, races, feeds]) map.clear();
+    for (const map of [events, odds, oddsEvents, races, feeds]) map.clear();
     layoutDirty = true;
     for (const panel of ["odds", "races", "feeds"]) changed.add(panel);
   }
@@ -124,17 +128,32 @@ function draw() {
     scores.layout([...events.values()]);
     layoutDirty = false;
   }
-  if (changed.has("odds")) oddsTable.render(odds, titleOf, Date.now());
-  if (changed.has("races")) renderRaces($("races"), races);
-  if (changed.has("feeds")) renderFeeds($("feeds"), feeds, lastSeen, Date.now());
-  changed.clear();
+  drawPanels();
   $("counts").textContent = `${events.size} events · ${odds.size} prices · ${races.size} races`;
 }
 
+// Odds, races and feeds are rebuilt whole, so at most every PANEL_MS: a busy odds feed must not
+// keep the page's only thread from reading the socket (scores still update every frame).
+const PANEL_MS = 250;
+let panelsDrawnAt = 0;
+let panelTimer = null;
+function drawPanels() {
+  if (!changed.size || panelTimer) return;
+  const wait = panelsDrawnAt + PANEL_MS - Date.now();
+  if (wait > 0) {
+    panelTimer = setTimeout(() => { panelTimer = null; drawPanels(); }, wait);
+    return;
+  }
+  const now = Date.now();
+  if (changed.has("odds")) oddsTable.render(odds, titleOf, now);
+  if (changed.has("races")) renderRaces($("races"), races);
+  if (changed.has("feeds")) renderFeeds($("feeds"), feeds, lastSeen, now);
+  changed.clear();
+  panelsDrawnAt = now;
+}
+
 function titleOf(eventId) {
-  const event = events.get(eventId);
-  const entry = [...odds.values()].find((o) => o.record.eventId === eventId)?.record;
-  const source = event || entry || {};
+  const source = events.get(eventId) || oddsEvents.get(eventId) || {};
   const teams = source.homeTeam ? `${source.homeTeam} v ${source.awayTeam}` : eventId;
   return source.league ? `${teams} · ${source.league}` : teams;
 }
@@ -155,7 +174,11 @@ function stats(name, now) {
 
 function ms(value) {
   if (!Number.isFinite(value)) return "—";
-  return Math.abs(value) >= 10_000 ? `${(value / 1000).toFixed(0)} s` : `${Math.round(value)} ms`;
+  const size = Math.abs(value);
+  if (size < 10_000) return `${Math.round(value)} ms`;
+  if (size < 120_000) return `${(value / 1000).toFixed(1)} s`;
+  if (size < 7_200_000) return `${Math.round(value / 60_000)} min`;
+  return `${(value / 3_600_000).toFixed(1)} h`;
 }
 
 function drawLatency(now) {
