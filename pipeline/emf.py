@@ -9,6 +9,7 @@ and CloudWatch Logs turns into metrics. The names, units and dimension sets are 
                              stages: `Stage` below (worker: the first four; broadcaster: the last three)
     Records              n   [Stage], [Provider, Stage]
     FeedUp               0/1 [Provider, Feed]
+    FeedsDown            n   no dimensions: feeds of this connectors task that are down (the alarm)
     ErrorRate            %   no dimensions: records that became dead letters / records processed
     DeadLetters          n   no dimensions
     FailedIngestionRate  %   no dimensions: failed provider fetches and /ingest posts / all of them
@@ -94,7 +95,7 @@ class _Group:
 
 
 _UNITS: Final = {
-    "LatencyMs": "Milliseconds", "Records": "Count", "FeedUp": "None", "ErrorRate": "Percent",
+    "LatencyMs": "Milliseconds", "Records": "Count", "FeedUp": "None", "FeedsDown": "Count", "ErrorRate": "Percent",
     "DeadLetters": "Count", "FailedIngestionRate": "Percent", "WebSocketConnections": "Count",
     "WebSocketDropRate": "Percent", "ConsumerLag": "Count",
 }
@@ -106,7 +107,7 @@ OWNERS: Final[dict[str, frozenset[str]]] = {
     "LatencyMs": frozenset({"worker", "broadcaster"}),  # by stage: STAGE_OWNERS
     "Records": frozenset({"worker", "connectors"}),
     "ErrorRate": frozenset({"worker"}), "DeadLetters": frozenset({"worker"}),
-    "ConsumerLag": frozenset({"worker"}), "FeedUp": frozenset({"connectors"}),
+    "ConsumerLag": frozenset({"worker"}), "FeedUp": frozenset({"connectors"}), "FeedsDown": frozenset({"connectors"}),
     "FailedIngestionRate": frozenset({"connectors", "api"}),
     "WebSocketConnections": frozenset({"broadcaster"}), "WebSocketDropRate": frozenset({"broadcaster"}),
 }
@@ -138,6 +139,7 @@ class EmfAggregator:
         self._ratios: dict[str, list[float]] = {}  # rate metric -> [numerator, denominator]
         self._ws_open = 0
         self._ws_alive = 0  # open at the interval's start + opened during it
+        self._down: set[tuple[str, str]] = set()  # (provider, feed) currently down
 
     def set_properties(self, **properties: str) -> None:
         """Extra root members of every document (e.g. component, environment); never dimensions."""
@@ -183,6 +185,17 @@ class EmfAggregator:
         if group is None:
             group = self._gauges[dims] = _Group((tuple(k for k, _ in dims),))
         group.sums[name] = value
+
+    def feed(self, provider: str, feed: str, up: bool) -> None:
+        """A feed went up or down: FeedUp for it, FeedsDown over all feeds this process runs."""
+        if self.enabled:
+            with self._lock:
+                self._set_gauge("FeedUp", 1.0 if up else 0.0, (("Provider", provider), ("Feed", feed)))
+                if up:
+                    self._down.discard((provider, feed))
+                else:
+                    self._down.add((provider, feed))
+                self._set_gauge("FeedsDown", float(len(self._down)), _GLOBAL)
 
     def ws_opened(self) -> None:
         if self.enabled:
@@ -294,7 +307,7 @@ def record_ingestion(*, failed: bool) -> None:
 
 
 def set_feed_up(provider: str, feed: str, up: bool) -> None:
-    DEFAULT.gauge("FeedUp", 1.0 if up else 0.0, Provider=provider, Feed=feed)
+    DEFAULT.feed(provider, feed, up)
 
 
 def set_consumer_lag(messages: int) -> None:

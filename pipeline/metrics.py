@@ -43,6 +43,7 @@ EMF_EQUIVALENTS: dict[str, tuple[str, dict[str, str]]] = {
     "DeadLetters": ("sportsflow_dead_letters_total", {}),
     "ConsumerLag": ("sportsflow_consumer_lag", {}),
     "FeedUp": ("sportsflow_feed_up", {"Provider": "provider", "Feed": "feed"}),
+    "FeedsDown": ("sportsflow_feed_up", {}),  # sum(1 - sportsflow_feed_up)
     "FailedIngestionRate": ("sportsflow_ingestion_total", {"Provider": "provider"}),
     "WebSocketConnections": ("sportsflow_websocket_clients", {}),
     "WebSocketDropRate": ("sportsflow_websocket_drops_total", {}),

@@ -178,3 +178,16 @@ def test_broadcast_stages_are_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
                                     1013, 1014)
     stages = {d["Stage"]: d["LatencyMs"]["Sum"] for d in _docs(agg.flush()) if "LatencyMs" in d}
     assert stages == {"broadcast": 3, "fan_out": 1, "to_frame": 14}
+
+
+def test_feeds_down_counts_the_feeds_currently_down() -> None:
+    agg = EmfAggregator()
+    agg.feed("jolpica", "results", up=True)
+    agg.feed("sportradar", "schedule", up=False)
+    agg.feed("sportradar", "live", up=False)
+    assert _find(_docs(agg.flush()), "FeedsDown")["FeedsDown"] == 2
+    agg.feed("sportradar", "live", up=True)
+    docs = _docs(agg.flush())
+    assert _find(docs, "FeedsDown")["FeedsDown"] == 1
+    assert {(d["Provider"], d["Feed"]): d["FeedUp"] for d in docs if "FeedUp" in d} == {
+        ("jolpica", "results"): 1.0, ("sportradar", "schedule"): 0.0, ("sportradar", "live"): 1.0}

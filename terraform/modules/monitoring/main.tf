@@ -157,6 +157,13 @@ locals {
       dimensions  = {}
       description = "WebSocket connection drops above 5 % (original engine alert)."
     }
+    feeds-down = {
+      metric      = "FeedsDown"
+      statistic   = "Maximum"
+      threshold   = 0
+      dimensions  = {}
+      description = "A provider feed is down (silent, failing or slow): its data is stale or missing."
+    }
     consumer-lag = {
       metric      = "ConsumerLag"
       statistic   = "Maximum"
@@ -305,6 +312,7 @@ resource "aws_cloudwatch_metric_alarm" "msk_cpu" {
 
 locals {
   # The app metrics on the dashboard (tests/terraform reads this list: each must be emitted).
+  # Three per row; the infrastructure widgets start below the last row (y = 18).
   dashboard_metrics = [
     { metric = "ErrorRate", title = "Error rate (%)", dimensions = {} },
     { metric = "LatencyMs", title = "End-to-end latency (ms)", dimensions = { Stage = var.latency_stage } },
@@ -312,6 +320,7 @@ locals {
     { metric = "WebSocketDropRate", title = "WebSocket drops (%)", dimensions = {} },
     { metric = "WebSocketConnections", title = "WebSocket connections (per task avg)", dimensions = {} },
     { metric = "ConsumerLag", title = "Consumer lag (messages)", dimensions = {} },
+    { metric = "FeedsDown", title = "Provider feeds down (per connectors task)", dimensions = {} },
   ]
 
   app_widgets = [
@@ -336,7 +345,7 @@ locals {
     {
       type   = "metric"
       x      = 0
-      y      = 12
+      y      = 18
       width  = 12
       height = 6
       properties = {
@@ -351,7 +360,7 @@ locals {
     {
       type   = "metric"
       x      = 12
-      y      = 12
+      y      = 18
       width  = 12
       height = 6
       properties = {
@@ -366,7 +375,7 @@ locals {
     {
       type   = "metric"
       x      = 0
-      y      = 18
+      y      = 24
       width  = 12
       height = 6
       properties = {
@@ -384,7 +393,7 @@ locals {
     {
       type   = "metric"
       x      = 12
-      y      = 18
+      y      = 24
       width  = 12
       height = 6
       properties = {
