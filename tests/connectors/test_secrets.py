@@ -70,3 +70,16 @@ def test_malformed_secret_never_echoes_its_text(settings, client, prefix):
     assert "hunter2" not in str(error.value)
     assert "hunter2" not in repr(error.value)
     assert error.value.__suppress_context__  # the JSON error (which quotes the text) is not chained
+
+
+def test_keys_read_from_secrets_manager_are_filtered_from_logs(settings, client, prefix):
+    """What with_provider_secrets fetched is registered with the process scrubber (logs, Sentry)."""
+    from pipeline.observability import scrubber
+    from pipeline.scrub import FILTERED
+
+    value = f"plain-{uuid.uuid4().hex}"  # no key=/token= around it: only the registered literal can catch it
+    line = f"provider said {value} twice: {value}"
+    assert scrubber().text(line) == line
+    client.create_secret(Name=f"{prefix}/theoddsapi", SecretString=json.dumps({"api_key": value}))
+    with_provider_secrets(with_prefix(settings, prefix, theoddsapi=ProviderSettings()), ["theoddsapi"], client=client)
+    assert scrubber().text(line) == f"provider said {FILTERED} twice: {FILTERED}"
