@@ -96,6 +96,15 @@ class Fixture:
                    data.get("league"), dict(data.get("spellings") or {}))
 
 
+class Fixtures(list[Fixture]):
+    """A route's fixture list with an index by provider id: the common case (a provider's next record for a
+    fixture it already reported) is one dict lookup however many fixtures share the route."""
+
+    def __init__(self, items: list[Fixture] | None = None) -> None:
+        super().__init__(items or [])
+        self.by_ref = {(p, pid): f for f in self for p, pid in f.refs.items()}
+
+
 class FixtureCache:
     """Parsed fixture lists by route, reused while the stored bytes are unchanged (a busy route is not
     re-parsed for every record). Bounded; a miss only costs a parse."""
@@ -106,17 +115,17 @@ class FixtureCache:
 
     def get(self, route: bytes, stored: bytes | None) -> list[Fixture]:
         if not stored:
-            return []
+            return Fixtures()
         hit = self._items.get(route)
         if hit is not None and hit[0] == stored:
             self._items.move_to_end(route)
             return hit[1]
-        fixtures = [Fixture.from_dict(f) for f in orjson.loads(stored)]
+        fixtures = Fixtures([Fixture.from_dict(f) for f in orjson.loads(stored)])
         self.put(route, stored, fixtures)
         return fixtures
 
     def put(self, route: bytes, stored: bytes, fixtures: list[Fixture]) -> None:
-        self._items[route] = (stored, fixtures)
+        self._items[route] = (stored, fixtures if isinstance(fixtures, Fixtures) else Fixtures(fixtures))
         self._items.move_to_end(route)
         if len(self._items) > self._size:
             self._items.popitem(last=False)
@@ -185,10 +194,10 @@ def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, 
 
 def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_ms: int) -> Resolution:
     """Find (or create) the fixture a provider's record belongs to."""
-    for fixture in fixtures:
-        if fixture.refs.get(cand.provider) == cand.provider_event_id:
-            spelled = fixture.spellings.get(cand.provider)
-            return Resolution(fixture, False, swapped=bool(spelled and len(spelled) > 3 and spelled[3]))
+    known = _by_ref(fixtures, cand.provider, cand.provider_event_id)
+    if known is not None:
+        spelled = known.spellings.get(cand.provider)
+        return Resolution(known, False, swapped=bool(spelled and len(spelled) > 3 and spelled[3]))
     scored = sorted(
         ((*score(f, cand, tolerance_ms), f) for f in fixtures if cand.provider not in f.refs),
         key=lambda s: s[0], reverse=True,
@@ -198,12 +207,20 @@ def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_m
                                                        or considered[1][0] < MERGE_AT):
         confidence, swapped, best = considered[0]
         best.refs[cand.provider] = cand.provider_event_id
+        if isinstance(fixtures, Fixtures):
+            fixtures.by_ref[(cand.provider, cand.provider_event_id)] = best
         best.spellings[cand.provider] = _spelling(cand, swapped)
         review = _review("low_confidence", cand, best.id, considered) if confidence < SURE_AT else None
         return Resolution(best, True, swapped, confidence, review)
     created = _create(fixtures, route, cand)
     reason = "below_threshold" if considered else "unmatched"
     return Resolution(created, True, review=_review(reason, cand, created.id, considered))
+
+
+def _by_ref(fixtures: list[Fixture], provider: str, provider_event_id: str) -> Fixture | None:
+    if isinstance(fixtures, Fixtures):
+        return fixtures.by_ref.get((provider, provider_event_id))
+    return next((f for f in fixtures if f.refs.get(provider) == provider_event_id), None)
 
 
 def _spelling(cand: Candidate, swapped: bool) -> list[Any]:
@@ -222,6 +239,8 @@ def _create(fixtures: list[Fixture], route: str, cand: Candidate) -> Fixture:
     created = Fixture(new_id, cand.start_ms or 0, {cand.provider: cand.provider_event_id}, home, away,
                       cand.league, {cand.provider: _spelling(cand, False)})
     fixtures.append(created)
+    if isinstance(fixtures, Fixtures):
+        fixtures.by_ref[(cand.provider, cand.provider_event_id)] = created
     return created
 
 

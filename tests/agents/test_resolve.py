@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.resolve import Candidate, Fixture, FixtureCache, canonical_id, resolve, route_key, team_key
+from agents.resolve import Candidate, Fixture, FixtureCache, Fixtures, canonical_id, resolve, route_key, team_key
 
 HOUR = 3_600_000
 TOL = 2 * HOUR
@@ -136,3 +136,16 @@ def test_fixture_cache_reuses_a_parse_only_while_the_stored_bytes_are_the_same()
     assert cache.get(b"r", None) == []
     cache.forget(b"r")
     assert cache.get(b"r", stored) is not first
+
+
+def test_an_indexed_fixture_list_resolves_like_a_plain_one():
+    plain: list[Fixture] = []
+    indexed = Fixtures()
+    for fixtures in (plain, indexed):
+        resolve(fixtures, "r", cand("theoddsapi", "a", 10 * HOUR), tolerance_ms=TOL)
+        resolve(fixtures, "r", cand("sportsdataio", "b", 10 * HOUR, "BOS", "LAL"), tolerance_ms=TOL)
+        resolve(fixtures, "r", cand("theoddsapi", "c", 40 * HOUR), tolerance_ms=TOL)
+    assert [f.as_dict() for f in plain] == [f.as_dict() for f in indexed]
+    assert indexed.by_ref[("sportsdataio", "b")] is indexed[0]
+    assert resolve(indexed, "r", cand("theoddsapi", "c", 99 * HOUR), tolerance_ms=TOL).fixture is indexed[1]
+    assert Fixtures(indexed).by_ref.keys() == indexed.by_ref.keys()
