@@ -18,6 +18,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
+from connectors.registry import all_connectors
 from pipeline import resources, topics
 from pipeline.services_cli import PROCESSES
 from pipeline.settings import AwsSettings, Environment, KafkaSettings, Settings
@@ -32,7 +33,8 @@ TABLE_RANGE_KEY = "sk"
 GSI1 = {"name": "gsi1", "hash_key": "gsi1pk", "range_key": "gsi1sk"}
 TTL_ATTRIBUTE = "expiresAt"
 
-PROVIDERS = ["theoddsapi", "sportsdataio", "sportradar", "apisports", "statscore", "jolpica"]
+# The registry's providers (connectors/registry.py), not a hand-kept list.
+PROVIDERS = sorted(all_connectors())
 # Every Sportsflow process but the demo's provider simulator is deployed.
 SERVICES = set(PROCESSES) - {"simulator"}
 CLI_COMMANDS = {name: PROCESSES[name][0] for name in SERVICES}
@@ -243,8 +245,8 @@ def test_msk_uses_iam_auth_and_tls() -> None:
 def test_topic_locals_match_pipeline_topics() -> None:
     """The root module's topic names are the ones pipeline.topics spells out."""
     scope = tf_locals()
-    assert scope["providers"] == PROVIDERS
-    assert scope["raw_topics"] == [topics.raw_topic(p) for p in PROVIDERS]
+    assert sorted(scope["providers"]) == PROVIDERS
+    assert sorted(scope["raw_topics"]) == [topics.raw_topic(p) for p in PROVIDERS]
     assert tuple(scope["canonical_topics"]) == topics.CANONICAL_TOPICS
     assert scope["feed_status_topic"] == topics.FEED_STATUS
     assert scope["deadletter_topic"] == topics.DEADLETTER
