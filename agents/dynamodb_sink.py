@@ -7,7 +7,8 @@ Two layers, as in a sans-I/O design:
   commit only when every write of the batch succeeded (`agents/sink_base.run_sink` commits them).
 
 Keys (`pk` / `sk`):
-    EVENT#<id>                         STATE                   current event (gsi1: SPORT#<sport>#<date>)
+    EVENT#<id>                         STATE                   current event (gsi1: SPORT#<sport>#<date>,
+                                                               gsi2: DAY#<date>; both sorted by gsi1sk)
     EVENT#<id>                         V#<epoch>#<seq>         one event version (expiresAt)
     RACE#<id>                          STATE / V#<epoch>#<seq> same for race results
     ODDS#<eventId>                     ODDS#<bookmaker>#<market>   current prices of one market
@@ -88,6 +89,11 @@ def sport_day_key(sport: str, start_iso: str) -> str:
     return f"SPORT#{sport}#{start_iso[:10]}"
 
 
+def day_key(start_iso: str) -> str:
+    """gsi2's partition: every sport's events starting that day (GET /events without a sport)."""
+    return f"DAY#{start_iso[:10]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Items:
     state: Item
@@ -141,6 +147,7 @@ def record_items(
         state_sk, history_pk = STATE_SK, pk
         extra = {
             "gsi1pk": _s(sport_day_key(wire["sport"], start)), "gsi1sk": _s(f"{start}#{record.id}"),
+            "gsi2pk": _s(day_key(start)),
             "sport": _s(wire["sport"]), "status": _s(wire["status"]), "startTime": _s(start),
             "league": _s(record.league if isinstance(record, Event) else record.series),
         }

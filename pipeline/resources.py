@@ -16,6 +16,8 @@ from pipeline.settings import Settings
 TABLE_PARTITION_KEY = "pk"
 TABLE_SORT_KEY = "sk"
 TABLE_GSI = "gsi1"
+TABLE_GSI_DAY = "gsi2"  # every sport's events of one start day, sorted like gsi1 (GET /events without sport)
+TABLE_GSI_DAY_PARTITION_KEY = "gsi2pk"
 TABLE_GSI_PARTITION_KEY = "gsi1pk"
 TABLE_GSI_SORT_KEY = "gsi1sk"
 TABLE_TTL_ATTRIBUTE = "expiresAt"
@@ -77,30 +79,45 @@ def boto_client(settings: Settings, service: str, *, endpoint_url: str | None = 
     return boto3.client(service, **kwargs)  # type: ignore[call-overload]
 
 
+def _gsi(name: str, partition_key: str) -> dict[str, Any]:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": partition_key, "KeyType": "HASH"},
+            {"AttributeName": TABLE_GSI_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
 def ensure_table(settings: Settings) -> None:
+    """The table with both start-day indexes; a table made before gsi2 existed gets it added."""
     client = boto_client(settings, "dynamodb")
     name = settings.aws.dynamodb_table
     if name in client.list_tables().get("TableNames", []):
+        indexes = client.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+        if TABLE_GSI_DAY not in {index["IndexName"] for index in indexes}:
+            client.update_table(
+                TableName=name,
+                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                                      for a in (TABLE_GSI_DAY_PARTITION_KEY, TABLE_GSI_SORT_KEY)],
+                GlobalSecondaryIndexUpdates=[{"Create": _gsi(TABLE_GSI_DAY, TABLE_GSI_DAY_PARTITION_KEY)}],
+            )
         return
     client.create_table(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": a, "AttributeType": "S"}
-            for a in (TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_GSI_PARTITION_KEY, TABLE_GSI_SORT_KEY)
+            for a in (TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_GSI_PARTITION_KEY, TABLE_GSI_SORT_KEY,
+                      TABLE_GSI_DAY_PARTITION_KEY)
         ],
         KeySchema=[
             {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
             {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
         ],
-        GlobalSecondaryIndexes=[{
-            "IndexName": TABLE_GSI,
-            "KeySchema": [
-                {"AttributeName": TABLE_GSI_PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": TABLE_GSI_SORT_KEY, "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
+        GlobalSecondaryIndexes=[_gsi(TABLE_GSI, TABLE_GSI_PARTITION_KEY),
+                                _gsi(TABLE_GSI_DAY, TABLE_GSI_DAY_PARTITION_KEY)],
     )
     client.get_waiter("table_exists").wait(TableName=name)
     client.update_time_to_live(

@@ -36,17 +36,17 @@ from pipeline.web.api_models import (
     Health,
     IngestAccepted,
     IngestRequest,
-    event_view,
 )
+from pipeline.web.event_store import EventStore
 from pipeline.web.ingest import ApiError, accept, read_body, validation_errors, verify_ingest_auth
 from schemas.canonical import Event, Sport, Status
-from schemas.timeutil import iso_z, utc_now
+from schemas.timeutil import utc_now
 
 # RFC 3339 date-time with an offset, as the schema's `format: date-time` promises (no epoch numbers, no bare dates).
 RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 # The `Provider` of /ingest posts in the ingestion metrics (the posting provider is the client's claim).
 INGEST = "ingest"
-MAX_WINDOW = timedelta(days=14)  # GET /events reads one index partition per sport and day: keep it bounded
+MAX_WINDOW = timedelta(days=14)  # GET /events reads one index partition per day: keep it bounded
 MAX_ID_CHARS = 512  # DynamoDB keys hold at most 2 KB; longer ids are refused before the query
 HealthCheck = Callable[[], Awaitable[str]]
 
@@ -61,71 +61,6 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------
 # Reading events from the single table
-
-
-class EventStore:
-    """Events from DynamoDB: one item by key, or pages through gsi1 (sport and start day)."""
-
-    def __init__(self, client: Any, table: str) -> None:
-        self._client = client
-        self._table = table
-
-    async def get(self, event_id: str) -> dict[str, Any] | None:
-        from agents.dynamodb_sink import STATE_SK, event_pk
-
-        response = await asyncio.to_thread(
-            self._client.get_item, TableName=self._table,
-            Key={"pk": {"S": event_pk(event_id)}, "sk": {"S": STATE_SK}},
-        )
-        item = response.get("Item")
-        return event_view(item["record"]["S"]) if item else None
-
-    async def page(self, q: EventQuery) -> tuple[list[dict[str, Any]], str | None]:
-        """Events starting in [since, until), ordered by (startTime, id), after the cursor."""
-        from agents.dynamodb_sink import sport_day_key
-
-        lower = max(q.after or "", iso_z(q.since))
-        upper = iso_z(q.until)
-        sports = [q.sport] if q.sport else [s.value for s in Sport]
-        found: list[tuple[str, dict[str, Any]]] = []
-        day = datetime.fromisoformat(lower[:10]).date()
-        while day <= q.until.date() and len(found) < q.limit:
-            keys = [sport_day_key(s, day.isoformat()) for s in sports]
-            parts = await asyncio.gather(*(asyncio.to_thread(self._query, k, lower, upper, q) for k in keys))
-            found.extend(sorted((item for part in parts for item in part), key=lambda kv: kv[0]))
-            day += timedelta(days=1)
-        page = found[: q.limit]
-        more = len(found) > q.limit or (len(page) == q.limit and day <= q.until.date())
-        return [record for _, record in page], (encode_cursor(page[-1][0]) if more and page else None)
-
-    def _query(self, gsi_pk: str, lower: str, upper: str, q: EventQuery) -> list[tuple[str, dict[str, Any]]]:
-        filters, values = ["#type = :event"], {":pk": {"S": gsi_pk}, ":lower": {"S": lower}, ":event": {"S": "event"}}
-        if q.league:
-            filters.append("league = :league")
-            values[":league"] = {"S": q.league}
-        if q.status:
-            filters.append("#status = :status")
-            values[":status"] = {"S": q.status}
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "IndexName": "gsi1", "Limit": q.limit + 1,
-            "KeyConditionExpression": "gsi1pk = :pk AND gsi1sk > :lower",
-            "FilterExpression": " AND ".join(filters), "ExpressionAttributeValues": values,
-            "ExpressionAttributeNames": {"#type": "type", **({"#status": "status"} if q.status else {})},
-        }
-        out: list[tuple[str, dict[str, Any]]] = []
-        while True:
-            response = self._client.query(**kwargs)
-            for item in response.get("Items", []):
-                if item["gsi1sk"]["S"] >= upper:
-                    return out  # sorted by gsi1sk: nothing later can be inside the window
-                out.append((item["gsi1sk"]["S"], event_view(item["record"]["S"])))
-            if len(out) > q.limit or "LastEvaluatedKey" not in response:
-                return out
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def encode_cursor(after: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"after": after})).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> str:
@@ -193,7 +128,7 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         next: Annotated[str | None, Query(max_length=2000, description="Cursor from the previous page.")] = None,
     ) -> JSONResponse:
-        """Recent events from DynamoDB (gsi1: sport and start day), ordered by start time."""
+        """Recent events from DynamoDB (by start day, of one sport or all), ordered by start time."""
         query = _event_query(since=since, until=until, limit=limit, sport=sport, league=league, status=status,
                              cursor=next)
         assert deps.events is not None

@@ -105,3 +105,26 @@ def test_a_body_under_the_limit_whose_envelope_does_not_fit_kafka_is_413(api_pro
                           headers={"X-API-Key": INGEST_KEY, "Content-Type": "application/json"})
     assert response.status_code == 413, response.text
     assert response.json()["error"] == "payload too large for one Kafka record"
+
+
+def test_wide_event_queries_do_not_starve_the_api(api_proc: Proc) -> None:
+    """Four concurrent 14-day, all-sport GET /events (one index query per day each, not 195) all answer
+    200, and a GET by id meanwhile stays fast."""
+    since = "2026-01-01T00:00:00Z"
+    url = f"/events?since={since}&until=2026-01-15T00:00:00Z&limit=200"
+    results: list[int] = []
+
+    def wide() -> None:
+        with httpx.Client(base_url=api_proc.url, timeout=30) as c:
+            results.append(c.get(url).status_code)
+
+    threads = [threading.Thread(target=wide) for _ in range(4)]
+    with httpx.Client(base_url=api_proc.url, timeout=30) as client:
+        for thread in threads:
+            thread.start()
+        by_id = [timed_get(client, "/events/not-stored") for _ in range(5)]
+        for thread in threads:
+            thread.join(30)
+    assert results == [200] * 4
+    assert all(status == 404 for _, status in by_id)
+    assert statistics.median(elapsed for elapsed, _ in by_id) < 0.5 * TIME_UNIT, by_id

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLE_HASH_KEY = "pk"
 TABLE_RANGE_KEY = "sk"
 GSI1 = {"name": "gsi1", "hash_key": "gsi1pk", "range_key": "gsi1sk"}
+GSI2 = {"name": "gsi2", "hash_key": "gsi2pk", "range_key": "gsi1sk"}
 TTL_ATTRIBUTE = "expiresAt"
 
 # The registry's providers (connectors/registry.py), not a hand-kept list.
@@ -155,9 +156,11 @@ def test_dynamodb_table_keys_match_the_app() -> None:
         TABLE_RANGE_KEY: "S",
         GSI1["hash_key"]: "S",
         GSI1["range_key"]: "S",
+        GSI2["hash_key"]: "S",
     }
-    [gsi] = table["global_secondary_index"]
-    assert {k: gsi[k] for k in GSI1} == GSI1
+    gsi1, gsi2 = table["global_secondary_index"]
+    assert {k: gsi1[k] for k in GSI1} == GSI1
+    assert {k: gsi2[k] for k in GSI2} == GSI2
     [ttl] = table["ttl"]
     assert ttl["attribute_name"] == TTL_ATTRIBUTE
     assert ttl["enabled"] is True
@@ -170,6 +173,8 @@ def test_table_keys_match_local_provisioning() -> None:
     assert GSI1["name"] == resources.TABLE_GSI
     assert GSI1["hash_key"] == resources.TABLE_GSI_PARTITION_KEY
     assert GSI1["range_key"] == resources.TABLE_GSI_SORT_KEY
+    assert GSI2["name"] == resources.TABLE_GSI_DAY
+    assert GSI2["hash_key"] == resources.TABLE_GSI_DAY_PARTITION_KEY
     assert resources.TABLE_TTL_ATTRIBUTE == TTL_ATTRIBUTE
 
 

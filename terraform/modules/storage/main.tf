@@ -2,7 +2,8 @@
 # the bucket that receives ALB and S3 server access logs.
 #
 # Table keys are part of the app's contract (TODO agents/dynamodb_sink.py): hash pk (S), range
-# sk (S), GSI gsi1 on gsi1pk/gsi1sk (S), TTL attribute expiresAt. tests/terraform checks them.
+# sk (S), GSI gsi1 on gsi1pk/gsi1sk (S) and gsi2 on gsi2pk/gsi1sk (S: one start day, every sport),
+# TTL attribute expiresAt. tests/terraform checks them.
 
 data "aws_elb_service_account" "this" {}
 
@@ -52,9 +53,22 @@ resource "aws_dynamodb_table" "this" {
     type = "S"
   }
 
+  attribute {
+    name = "gsi2pk"
+    type = "S"
+  }
+
   global_secondary_index {
     name            = "gsi1"
     hash_key        = "gsi1pk"
+    range_key       = "gsi1sk"
+    projection_type = "ALL"
+  }
+
+  # GET /events without a sport: one query per start day instead of one per sport and day.
+  global_secondary_index {
+    name            = "gsi2"
+    hash_key        = "gsi2pk"
     range_key       = "gsi1sk"
     projection_type = "ALL"
   }
