@@ -38,6 +38,7 @@ SURE_AT = 0.9  # merges below this are reported for review
 REVIEW_FLOOR = 0.1  # candidates scoring less are not worth listing
 SWAP_PENALTY = 0.05  # a provider listing home and away the other way round is rarer than agreeing
 LEAGUE_PENALTY = 0.15  # both competitions known and clearly different
+UNKNOWN_START = 0  # a fixture first seen in records without a start time (odds)
 
 
 def route_key(record: dict[str, Any]) -> str:
@@ -176,7 +177,8 @@ def _side(sport: str | None, known: list[TeamName], name: str) -> float:
 
 def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, bool]:
     """(confidence in [0, 1] that `cand` reports `fixture`, whether home/away are swapped)."""
-    if cand.start_ms is not None and abs(fixture.start_ms - cand.start_ms) > tolerance_ms:
+    timed = cand.start_ms is not None and fixture.start_ms != UNKNOWN_START
+    if timed and abs(fixture.start_ms - (cand.start_ms or 0)) > tolerance_ms:
         return 0.0, False
     if not (cand.home and cand.away):
         return 0.0, False
@@ -184,8 +186,8 @@ def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, 
     straight = min(_side(cand.sport, homes, cand.home), _side(cand.sport, aways, cand.away))
     swapped = min(_side(cand.sport, homes, cand.away), _side(cand.sport, aways, cand.home)) - SWAP_PENALTY
     confidence, is_swapped = (swapped, True) if swapped > straight else (straight, False)
-    if cand.start_ms is not None and tolerance_ms > 0:
-        confidence *= 1.0 - 0.25 * abs(fixture.start_ms - cand.start_ms) / tolerance_ms
+    if timed and tolerance_ms > 0:
+        confidence *= 1.0 - 0.25 * abs(fixture.start_ms - (cand.start_ms or 0)) / tolerance_ms
     league = competition_similarity(fixture.league, cand.league)
     if league is not None and league < 0.6:
         confidence -= LEAGUE_PENALTY
@@ -207,6 +209,8 @@ def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_m
                                                        or considered[1][0] < MERGE_AT):
         confidence, swapped, best = considered[0]
         best.refs[cand.provider] = cand.provider_event_id
+        if best.start_ms == UNKNOWN_START and cand.start_ms is not None:
+            best.start_ms = cand.start_ms  # created from odds, which carry no start time
         if isinstance(fixtures, Fixtures):
             fixtures.by_ref[(cand.provider, cand.provider_event_id)] = best
         best.spellings[cand.provider] = _spelling(cand, swapped)

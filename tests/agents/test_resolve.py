@@ -149,3 +149,15 @@ def test_an_indexed_fixture_list_resolves_like_a_plain_one():
     assert indexed.by_ref[("sportsdataio", "b")] is indexed[0]
     assert resolve(indexed, "r", cand("theoddsapi", "c", 99 * HOUR), tolerance_ms=TOL).fixture is indexed[1]
     assert Fixtures(indexed).by_ref.keys() == indexed.by_ref.keys()
+
+
+def test_a_fixture_first_seen_in_odds_takes_the_start_time_of_the_first_event():
+    """Odds carry no start time: another provider's event with the same teams joins and sets it."""
+    fixtures: list[Fixture] = []
+    odds = resolve(fixtures, "r", cand("sportsdataio", "o1", None, "BOS", "LAL"), tolerance_ms=TOL)
+    assert odds.fixture.start_ms == 0
+    event = resolve(fixtures, "r", cand("theoddsapi", "e1", 10 * HOUR), tolerance_ms=TOL)
+    assert event.fixture is odds.fixture
+    assert odds.fixture.start_ms == 10 * HOUR
+    later = resolve(fixtures, "r", cand("apisports", "x", 200 * HOUR), tolerance_ms=TOL)
+    assert later.fixture is not odds.fixture, "once known, the start time counts again"
