@@ -128,3 +128,17 @@ def test_wide_event_queries_do_not_starve_the_api(api_proc: Proc) -> None:
     assert results == [200] * 4
     assert all(status == 404 for _, status in by_id)
     assert statistics.median(elapsed for elapsed, _ in by_id) < 0.5 * TIME_UNIT, by_id
+
+
+def test_a_100_kb_header_is_answered_promptly_and_health_stays_up(api_proc: Proc) -> None:
+    """A request with a 100 KB header gets a prompt answer (h11 parses a complete head; the access-log
+    line is capped), and the API keeps answering /health fast."""
+    results: list[bytes] = []
+    start_s = time.perf_counter()
+    _send_raw(api_proc.port, f"GET /health HTTP/1.1\r\nHost: x\r\nX-Long: {'b' * 100_000}\r\n\r\n".encode(), results)
+    assert time.perf_counter() - start_s < 1.0 * TIME_UNIT
+    assert results[0].startswith((b"HTTP/1.1 200", b"HTTP/1.1 4")), results[0][:60]
+    with httpx.Client(base_url=api_proc.url, timeout=5) as client:
+        elapsed, status = timed_get(client, "/health")
+    assert status == 200
+    assert elapsed < 0.5 * TIME_UNIT

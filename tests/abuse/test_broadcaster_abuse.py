@@ -187,3 +187,38 @@ async def test_tokens_with_odd_claims_are_refused_or_expire(broadcaster_proc):
         assert orjson.loads(await ws.recv())["type"] == "pong"
         # exp + the 5 s leeway: then the server closes the connection
         assert await close_code(ws, timeout=15) == 4401
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ("x" * (2 * 1024 * 1024), 1009),                                      # a 2 MB frame (limit 64 KB)
+    ("{not json", 4400),
+    ("[" * 20_000 + "]" * 20_000, 4400),                                  # 20,000-deep JSON
+    ('{"action": "subscribe", "subscriptions": ["nope"]}', 4400),
+    ('{"action": "subscribe", "subscriptions": ["live_scores"], "filters": {"eventIds": ["e"]}}', None),  # fine
+])
+async def test_bad_messages_close_cleanly_and_the_process_lives_on(broadcaster_proc, message, code):
+    """Oversized, malformed, deeply nested and unknown-channel messages close that client with its code;
+    the process keeps answering /health."""
+    async with connect(ws_url(broadcaster_proc), ping_interval=None, max_size=None) as ws:
+        await ws.send(message)
+        if code is None:
+            assert orjson.loads(await ws.recv())["type"] == "subscribed"
+        else:
+            assert await close_code(ws, timeout=15) == code
+    assert health(broadcaster_proc)["status"] == "ok"
+
+
+async def test_long_urls_and_headers_on_the_handshake_are_refused(broadcaster_proc):
+    """A 100 KB URL or header on the WebSocket handshake is refused (no connection) and the process lives on."""
+    proc = broadcaster_proc
+    for request in (f"GET /ws?token={'a' * 100_000} HTTP/1.1\r\nHost: x\r\n\r\n",
+                    f"GET /ws HTTP/1.1\r\nHost: x\r\nX-Long: {'b' * 100_000}\r\n\r\n"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", proc.port)
+        writer.write(request.encode())
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        async with asyncio.timeout(15 * TIME_UNIT):
+            answer = await reader.read(200)
+        writer.close()
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer
+    assert health(proc)["status"] == "ok"
