@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import io
 import json
 import sys
@@ -28,6 +29,7 @@ import httpx
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
 from agents.ordering import content_hash
@@ -54,6 +56,19 @@ from schemas.timeutil import iso_z
 SPORTS = ("basketball_nba", "americanfootball_nfl", "soccer_epl")
 
 
+_CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def team_name(seed: int, n: int, side: str) -> str:
+    """A pronounceable name no other fixture (of this run, another run or another session) shares."""
+    digest = hashlib.blake2b(f"{seed}|{n}|{side}".encode(), digest_size=12).digest()
+    words = []
+    for chunk in (digest[:6], digest[6:]):
+        word = "".join(_CONSONANTS[b % len(_CONSONANTS)] + _VOWELS[(b // 16) % len(_VOWELS)] for b in chunk[:4])
+        words.append(word.capitalize())
+    return " ".join(words)
+
+
 def make_world(matches: int, ticks: int, seed: int) -> World:
     world = World(seed=seed, matches=matches, live_ticks=ticks)
     done: list = []
@@ -65,8 +80,9 @@ def make_world(matches: int, ticks: int, seed: int) -> World:
             match.home, match.away = previous.home, previous.away
             match.commence = previous.commence + timedelta(hours=5)
         else:
-            # Otherwise unique teams: fixtures of this run never merge with each other or with earlier runs.
-            match.home, match.away = f"{match.home} {seed}-{n}", f"{match.away} {seed}-{n}"
+            # Otherwise made-up teams of this run: resolution matches names fuzzily, so a real club's name
+            # with a suffix could be matched to another session's fixture of that club on a shared broker.
+            match.home, match.away = team_name(seed, n, "home"), team_name(seed, n, "away")
             match.commence = world.now + timedelta(seconds=3 * (n % 8))  # staggered over 8 ticks
         done.append(match)
     return world
@@ -164,10 +180,42 @@ async def inject_malformed(settings: Settings, count: int) -> None:
         await producer.stop()
 
 
+async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]
+        return dict(await consumer.end_offsets(parts))
+    finally:
+        await consumer.stop()
+
+
+async def wait_committed(settings: Settings, group: str, targets: dict[TopicPartition, int],
+                         timeout_s: float = 180.0) -> None:
+    """Until the worker's consumer group has committed at least `targets` (it processed everything before)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            committed = await admin.list_consumer_group_offsets(group)
+            if all(tp in committed and committed[tp].offset >= end for tp, end in targets.items() if end > 0):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{group} did not catch up with {targets} in {timeout_s}s")
+            await asyncio.sleep(1.0)
+    finally:
+        await admin.close()
+
+
 async def replay_range(settings: Settings, start: datetime, end: datetime, keys: list[str],
-                       stats: dict[str, int]) -> None:
-    """`sportsflow replay` of this run's first third into the canonical topics, while the run goes on:
-    the worker processed all of it already, so the replay must publish nothing."""
+                       stats: dict[str, int], *, group: str, raw_ends: dict[TopicPartition, int]) -> None:
+    """`sportsflow replay` of this run's first third into the canonical topics, while the run goes on.
+    It waits until the worker has processed that range (both stages), so the replay must publish nothing."""
+    waited = time.monotonic()
+    await wait_committed(settings, group, raw_ends)
+    await wait_committed(settings, group, await end_offsets(settings, topics.resolve_topic(group)))
+    stats["replay_waited_s"] = round(time.monotonic() - waited)
     selection = build_selection(topic_names=[topics.raw_topic("theoddsapi")], start=iso_z(start), end=iso_z(end),
                                 keys=keys, known_providers=providers())
     request = Request(selection, "kafka", output=None, resume=None)
@@ -212,9 +260,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         params={"sports": ",".join(SPORTS)},
     )
     stats = {"provider_errors": 0, "publish_errors": 0, "duplicates_injected": 0, "malformed_injected": 0,
-             "worker_kills": 0, "broker_restart_s": 0, "replay_read": 0, "replay_published": 0}
+             "worker_kills": 0, "broker_restart_s": 0, "replay_read": 0, "replay_published": 0, "replay_waited_s": 0}
     started = time.monotonic()
     run_start, replay_until = datetime.now(UTC), datetime.now(UTC)
+    raw_ends: dict[TopicPartition, int] = {}
     async with KafkaPublisher(client_options(settings)) as kafka, httpx.AsyncClient(
         base_url=provider_settings.base_url or "", timeout=10.0
     ) as client:
@@ -248,8 +297,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 stats["broker_restart_s"] = round(await asyncio.to_thread(restart_broker, settings), 1)
             if tick == total_ticks // 3:
                 replay_until = datetime.now(UTC)
+                raw_ends = await end_offsets(settings, topics.raw_topic("theoddsapi"))
             if args.replay and tick == (3 * total_ticks) // 4:
-                await replay_range(settings, run_start, replay_until, list(world.matches), stats)
+                await replay_range(settings, run_start, replay_until, list(world.matches), stats,
+                                   group=worker.app_id, raw_ends=raw_ends)
             if not worker.alive():  # a supervisor (ECS, systemd) restarts a worker that stopped itself
                 worker.start(wait_ready=False)
         await poll_all(pollers, stats)  # the final state of every match
@@ -307,7 +358,7 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         "new_lineages": result.lineages, "fixtures_merged": merged, "fixtures_split": split,
         "ok": result.ok and published.conflicting == 0 and stats["replay_published"] == 0 and merged == split == 0,
         "redelivered_same_key_and_version": published.redelivered, "conflicting_versions": published.conflicting,
-        "dead_letters": f"{dead_letters}/{stats['malformed_injected']}",
+        "dead_letters": f"{dead_letters}/{stats['malformed_injected']}", "examples": result.examples,
         "provider_responses": recorder.responses, "worker_starts": worker.starts,
         "play_s": round(play_s, 1), "drain_s": round(drain_s, 1), **stats,
     }

@@ -95,6 +95,7 @@ class Score:
     seq_gaps: int = 0  # versions missing inside a lineage (seq jumped)
     lineages: int = 0  # lineages beyond the first per entity (a new epoch: consumers must resync)
     backwards: int = 0  # a score or status moving back without `correction`
+    examples: dict[str, str] = field(default_factory=dict)  # a few entities per kind of failure, to look into
 
     @property
     def accuracy(self) -> float:
@@ -122,7 +123,10 @@ def audit(versions: dict[tuple[int, int], Version], result: Score) -> list[Versi
     for epoch, seq in sorted(versions):
         epochs[epoch].append(seq)
     result.lineages += max(len(epochs) - 1, 0)
-    result.seq_gaps += sum(seqs[-1] - len(seqs) for seqs in epochs.values())  # each lineage counts from 1
+    gaps = sum(seqs[-1] - len(seqs) for seqs in epochs.values())  # each lineage counts from 1
+    if gaps and len(result.examples) < 6:
+        result.examples[f"gap:{len(result.examples)}"] = repr(dict(epochs))
+    result.seq_gaps += gaps
     for a, b in itertools.pairwise(ordered):
         result.duplicated += a.content == b.content
         result.backwards += _moves_back(a.state, b.state) and not b.correction
@@ -146,4 +150,6 @@ def score(truth: Truth, published: Published) -> Score:
             elif state not in expected[:i]:
                 result.wrong += 1  # never served, or out of order
         result.lost += len(expected) - i
+        if i < len(expected) and len(result.examples) < 6:
+            result.examples[f"lost:{entity}"] = f"expected {expected} published {states}"
     return result
