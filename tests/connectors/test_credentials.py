@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from connectors.apisports import ApiSports
 from connectors.health import HealthMonitor, MemoryStatusSink
 from connectors.publisher import MemoryPublisher
 from connectors.runner import build_pollers, run_connectors
@@ -125,3 +126,22 @@ async def test_statscore_refreshes_its_token_on_http_401() -> None:
             stop.set()
             await refresher
     assert app[STATSCORE_STATE].issued == 2
+
+
+async def test_api_sports_errors_token_is_a_refused_key_not_a_retry_loop() -> None:
+    """API-Sports answers a bad key with HTTP 200 and `errors.token`: the feed is down with that reason and
+    nothing more is asked until the slow retry."""
+    sim = Simulator(World(start=START, matches=4, sport_keys=("basketball_nba",)))
+    provider = ApiSports(clock=lambda: sim.world.now)
+    monitor = HealthMonitor()
+    async with serve(sim) as url, httpx.AsyncClient(timeout=10.0) as client:
+        settings = Settings(providers={"apisports": ProviderSettings(base_url=url, api_key=SecretStr("revoked"))})
+        pollers = build_pollers(provider, settings, client, MemoryPublisher(), monitor=monitor)
+        assert await pollers[0].step() >= 300.0
+        asked = sim.requests["apisports"]
+        for poller in pollers:
+            assert await poller.step() > 290.0
+        assert sim.requests["apisports"] == asked == 1
+    down = {r.feed: r.reason or "" for r in monitor.drain() if r.status == "down"}
+    assert set(down) == {p.feed.name for p in pollers}
+    assert all(r.startswith("refused:") and "token" in r for r in down.values()), down
