@@ -117,6 +117,16 @@ def _aliases() -> dict[str, dict[str, str]]:
 
 
 _pins: dict[str, dict[str, str]] = {}
+_reference: dict[str, dict[str, str]] = {}
+
+
+def set_reference(spellings: dict[str, dict[str, str]]) -> None:
+    """Spellings learned from providers' team lists (`agents.registry`); pins win over them, they win
+    over the alias table."""
+    _reference.clear()
+    _reference.update({sport: {_parse(alias).key: name for alias, name in mapping.items()}
+                       for sport, mapping in spellings.items()})
+    parse_team.cache_clear()
 
 
 def set_pins(pins: dict[str, dict[str, str]]) -> None:
@@ -131,7 +141,9 @@ def set_pins(pins: dict[str, dict[str, str]]) -> None:
 def parse_team(sport: str | None, name: str) -> tuple[TeamName, str | None]:
     """(parsed name, display name if a pin or the alias table knows this spelling)."""
     parsed = _parse(name)
-    display = _pins.get(sport or "", {}).get(parsed.key) or _aliases().get(sport or "", {}).get(parsed.key)
+    key = sport or ""
+    display = (_pins.get(key, {}).get(parsed.key) or _reference.get(key, {}).get(parsed.key)
+               or _aliases().get(key, {}).get(parsed.key))
     if display is not None:
         return _parse(display), display
     return parsed, None

@@ -18,9 +18,9 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from agents import discrepancy
+from agents import discrepancy, registry
 from agents.canonicalize import with_game_clock
-from agents.names import set_pins
+from agents.names import set_pins, set_reference
 from agents.pins import PinsError, load_pins
 from agents.process import DEFAULT_GRACE_MS, resolve_record
 from agents.resolve import Fixture, route_key
@@ -46,12 +46,33 @@ def _records(files: list[IO[bytes]], errors: list[str]) -> Iterator[dict[str, An
             yield record.to_wire()
 
 
+def _references(paths: list[Path]) -> tuple[dict[str, dict[str, str]], list[registry.ReferenceTeam]]:
+    """Reference files: provider team lists (`{"provider", "sport", "payload"}`, or a list of them) feed the
+    team registry; any other JSON object is a pins file (`{sport: {spelling: team name}}`)."""
+    pin_files: list[Path] = []
+    teams: list[registry.ReferenceTeam] = []
+    for path in paths:
+        try:
+            data = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise PinsError(f"{path}: {exc}") from None
+        items = data if isinstance(data, list) else [data]
+        if items and all(isinstance(i, dict) and "provider" in i and "payload" in i for i in items):
+            for item in items:
+                teams += registry.parse_reference(item["provider"], item["sport"], item["payload"])
+        else:
+            pin_files.append(path)
+    return load_pins(pin_files), teams
+
+
 def run_resolve(files: list[IO[bytes]], references: list[Path], tolerance_s: float, out: IO[bytes], *,
                 grace_ms: int = DEFAULT_GRACE_MS) -> int:
     try:
-        set_pins(load_pins(references))
-    except PinsError as exc:
-        click.echo(f"error: {exc}", err=True)
+        pins, teams = _references(references)
+        set_pins(pins)
+        set_reference(registry.spellings(registry.build(teams)))
+    except (PinsError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        click.echo(f"error: --reference: {exc}", err=True)
         return 2
     errors: list[str] = []
     records = sorted(_records(files, errors), key=lambda r: _TYPE_ORDER[r["type"]])

@@ -181,3 +181,26 @@ def test_providers_disagreeing_on_a_score_are_reported(tmp_path: Path) -> None:
     found = [r for r in map(orjson.loads, done.stdout.splitlines()) if r["type"] == "discrepancy"]
     assert [(r["field"], r["state"]) for r in found] == [("score", "open")]
     assert found[0]["values"] == {"apisports": {"home": 1, "away": 1}, "theoddsapi": {"home": 1, "away": 2}}
+
+
+def test_provider_team_lists_as_reference_feed_the_registry(tmp_path: Path) -> None:
+    """A code only one provider's team list explains ("MAC") resolves to that team's fixture."""
+    reference = tmp_path / "teams.json"
+    reference.write_text(json.dumps([
+        {"provider": "apisports", "sport": "soccer", "payload": {"response": [
+            {"team": {"id": 50, "name": "Manchester City", "code": "MAC"}},
+            {"team": {"id": 33, "name": "Manchester United", "code": "MUN"}}]}},
+        {"provider": "theoddsapi", "sport": "soccer", "payload": [
+            {"full_name": "Manchester City", "id": "par_02"}, {"full_name": "Manchester United", "id": "par_01"}]},
+    ]))
+    final = [copy.deepcopy(r) for r in GAMES["Man City v Man United 2024-05-25"]]
+    coded = final[0].model_copy(update={"provider": "sportsdataio", "provider_event_id": "sd-1", "home_team": "MAC",
+                                        "away_team": "MUN"})
+    lines = tmp_path / "coded.jsonl"
+    lines.write_bytes(b"".join(r.to_json() + b"\n" for r in (*final, coded)))
+    for extra, expected in (((), 2), (("--reference", str(reference)), 1)):
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "resolve", *extra, str(lines)],
+                              capture_output=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr.decode()
+        events = [r for r in map(orjson.loads, done.stdout.splitlines()) if r["type"] == "event"]
+        assert len({e["id"] for e in events}) == expected

@@ -1,0 +1,67 @@
+"""The team registry from providers' own team lists: one canonical team per real team, its spellings."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents import registry
+from agents.names import set_reference
+from agents.resolve import team_key
+
+# Each provider's reference response, in its documented shape, for a few EPL clubs.
+SPORTRADAR = {"season_competitors": [
+    {"id": "sr:competitor:35", "name": "Manchester United", "short_name": "Man Utd", "abbreviation": "MUN"},
+    {"id": "sr:competitor:17", "name": "Manchester City", "short_name": "Man City", "abbreviation": "MCI"},
+    {"id": "sr:competitor:33", "name": "Tottenham Hotspur", "short_name": "Tottenham", "abbreviation": "TOT"},
+    {"id": "sr:competitor:39", "name": "Wolverhampton Wanderers", "short_name": "Wolves", "abbreviation": "WOL"},
+]}
+APISPORTS = {"response": [
+    {"team": {"id": 33, "name": "Manchester United", "code": "MUN", "country": "England"}},
+    {"team": {"id": 50, "name": "Manchester City", "code": "MAC", "country": "England"}},
+    {"team": {"id": 47, "name": "Tottenham", "code": "TOT", "country": "England"}},
+    {"team": {"id": 39, "name": "Wolves", "code": "WOL", "country": "England"}},
+]}
+ODDS_API = [{"full_name": "Manchester United", "id": "par_01"}, {"full_name": "Manchester City", "id": "par_02"},
+            {"full_name": "Tottenham Hotspur", "id": "par_03"},
+            {"full_name": "Wolverhampton Wanderers", "id": "par_04"}]
+STATSCORE = {"api": {"data": {"participants": [
+    {"id": 1001, "name": "Manchester United FC", "short_name": "Man United", "acronym": "MUN"},
+    {"id": 1002, "name": "Manchester City FC", "short_name": "Man City", "acronym": "MCI"},
+    {"id": 1003, "name": "Tottenham Hotspur FC", "short_name": "Spurs", "acronym": "TOT"},
+]}}}
+
+
+@pytest.fixture
+def teams() -> list[registry.CanonicalTeam]:
+    found = [*registry.parse_reference("sportradar", "soccer", SPORTRADAR),
+             *registry.parse_reference("apisports", "soccer", APISPORTS),
+             *registry.parse_reference("theoddsapi", "soccer", ODDS_API),
+             *registry.parse_reference("statscore", "soccer", STATSCORE)]
+    yield registry.build(found)
+    set_reference({})
+
+
+def test_one_canonical_team_per_real_team_with_every_provider_id(teams) -> None:
+    assert len(teams) == 4
+    united = next(t for t in teams if t.provider_ids.get("apisports") == "33")
+    assert united.provider_ids == {"sportradar": "sr:competitor:35", "apisports": "33", "theoddsapi": "par_01",
+                                   "statscore": "1001"}
+    assert (united.name, united.short_name, united.abbreviation) == ("Manchester United", "Man Utd", "MUN")
+    city = next(t for t in teams if t.provider_ids.get("apisports") == "50")
+    assert "sr:competitor:35" not in city.provider_ids.values(), "United and City never share a team"
+    assert united.id != city.id
+    again = registry.build(reversed([m for t in teams for m in t.members]))
+    assert {t.id for t in again} == {t.id for t in teams}, "ids do not depend on the order teams arrive in"
+
+
+def test_registry_spellings_resolve_names_no_hand_list_knows(teams) -> None:
+    assert team_key("soccer", "MAC") != team_key("soccer", "Manchester City")
+    set_reference(registry.spellings(teams))
+    assert team_key("soccer", "MCI") == team_key("soccer", "Manchester City")
+    assert team_key("soccer", "MAC") == team_key("soccer", "Manchester City")  # API-Sports' own code
+    assert team_key("soccer", "Wolves") == team_key("soccer", "Wolverhampton Wanderers")
+
+
+def test_an_unknown_provider_format_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no reference format"):
+        registry.parse_reference("nobody", "soccer", [])
