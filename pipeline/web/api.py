@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}
 # The `Provider` of /ingest posts in the ingestion metrics (the posting provider is the client's claim).
 INGEST = "ingest"
 MAX_WINDOW = timedelta(days=14)  # GET /events reads one index partition per day: keep it bounded
+HEALTH_TTL_S = 1.0  # /health answers from a check at most this old
 MAX_ID_CHARS = 512  # DynamoDB keys hold at most 2 KB; longer ids are refused before the query
 HealthCheck = Callable[[], Awaitable[str]]
 
@@ -144,13 +146,22 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
             raise ApiError(404, "unknown event", {"id": event_id})
         return JSONResponse(record)
 
+    checked: list[tuple[float, Health]] = []  # the last answer and when (monotonic)
+    checking = asyncio.Lock()
+
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health() -> JSONResponse:
         """Each dependency's status; 503 when any is down."""
-        checks = deps.health or {}
-        results = await asyncio.gather(*(_check(fn) for fn in checks.values()))
-        body = Health(status="ok" if all(c.ok for c in results) else "degraded",
-                      checks=dict(zip(checks, results, strict=True)))
+        # Unauthenticated callers must not fan out to three backends per request (DynamoDB's
+        # DescribeTable is rate-limited per account): one check per HEALTH_TTL_S, shared.
+        async with checking:
+            if not checked or time.monotonic() - checked[0][0] >= HEALTH_TTL_S:
+                checks = deps.health or {}
+                results = await asyncio.gather(*(_check(fn) for fn in checks.values()))
+                body = Health(status="ok" if all(c.ok for c in results) else "degraded",
+                              checks=dict(zip(checks, results, strict=True)))
+                checked[:] = [(time.monotonic(), body)]
+            body = checked[0][1]
         return JSONResponse(body.model_dump(), status_code=200 if body.status == "ok" else 503)
 
     return app

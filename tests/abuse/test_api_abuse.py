@@ -56,7 +56,8 @@ def test_health_stays_fast_while_long_urls_are_refused(api_proc: Proc) -> None:
     assert len(results) == len(attacks), "a long URL got no answer"
     assert all(r.startswith(b"HTTP/1.1 4") for r in results), [r[:40] for r in results]
     assert statistics.median(during) < 0.1 * TIME_UNIT, (baseline, during)
-    assert max(during) < 0.5 * TIME_UNIT, (baseline, during)
+    # at most one refresh of the dependency checks (Kafka, DynamoDB, S3) per second pays more
+    assert max(during) < 1.5 * TIME_UNIT, (baseline, during)
 
 
 def test_secrets_in_urls_never_reach_the_log(api_proc: Proc) -> None:

@@ -191,3 +191,20 @@ async def test_health_is_503_when_a_dependency_fails(stack):
     assert response.status_code == 503
     assert response.json()["checks"]["dynamodb"] == {"ok": False, "detail": "ConnectionError: refused"}
     assert json.loads(Path(ROOT / "docs" / "openapi.json").read_text())["paths"]["/health"]
+
+
+@pytest.mark.integration
+async def test_health_checks_are_shared_for_a_second(stack):
+    """Many /health calls within HEALTH_TTL_S run the dependency checks once (they are rate-limited upstream)."""
+    calls = []
+
+    async def counted() -> str:
+        calls.append(1)
+        return "fine"
+
+    app = create_app(stack, Deps(health={"kafka": counted}))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api") as c:
+        statuses = [(await c.get("/health")).status_code for _ in range(20)]
+    assert statuses == [200] * 20
+    assert len(calls) == 1
