@@ -213,6 +213,22 @@ async def frozen_then_killed_broadcaster(page: Page, broadcaster: Proc) -> None:
     assert resumed["recovered"] is True, "every frame missed while it was down was replayed"
 
 
+async def restart_without_history_resumes_unrecovered(page: Page, broadcaster: Proc) -> None:
+    """A broadcaster that starts at the topics' end cannot replay what the page missed: the page
+    says so (recovered false) and starts again from the fresh snapshot."""
+    seen = len(await page.evaluate(STATES))
+    broadcaster.stop(signal.SIGKILL)
+    await until(page, f"{STATES}.slice({seen}).includes('stale')", 10, "the board to show stale")
+    await asyncio.sleep(1.5)  # the simulator keeps publishing: the page's cursor falls behind the end
+    broadcaster.env = {**broadcaster.env, "SPORTSFLOW_BROADCASTER__REPLAY_S": "0"}
+    broadcaster.start()
+    resumed = await until(page, f"window.sportsflowBoard.states.slice({seen}).find(s => s.state === 'resumed')",
+                          60, "the board to resume")
+    assert isinstance(resumed, dict), resumed
+    assert resumed["recovered"] is False, resumed
+    assert await page.evaluate("document.getElementById('conn-text').textContent") == "Resumed · fresh snapshot"
+
+
 async def test_live_board_in_headless_chromium(demo: dict[str, Any], consumer_factory: Any, tmp_path: Path) -> None:
     token = issue_token(Settings().broadcaster, "board-test")
     published: dict[tuple[str, str], int] = {}  # (event id, "home-away") -> first publish time (ms)
@@ -238,6 +254,7 @@ async def test_live_board_in_headless_chromium(demo: dict[str, Any], consumer_fa
             await asyncio.sleep(1.5)  # let the flash animations settle for the picture
             await page.screenshot(ARTIFACTS / "board.png")
             await page.screenshot(ARTIFACTS / "board-full.png", full=True)
+            await restart_without_history_resumes_unrecovered(page, demo["broadcaster"])
 
             # A bad token: a clear message and the token form, no retry loop.
             await page.goto(f"{demo['board']}?token=not-a-jwt")

@@ -23,6 +23,7 @@ if (params.has("token")) {
 // -- state ---------------------------------------------------------------------------------
 
 const events = new Map();
+const movedAt = new Map(); // event id -> when its last live update arrived
 const odds = new Map(); // entity key -> {record, previous: {side: price}, changedAt}
 const oddsEvents = new Map(); // event id -> an odds record of it
 const races = new Map();
@@ -32,6 +33,7 @@ const samples = { provider: [], engine: [], worker: [], transit: [], fanout: [],
 let unstaged = 0;
 const dirty = new Map(); // event id -> arrival time of its newest frame: cards to update
 let layoutDirty = true;
+let selectedAt = 0;
 const changed = new Set(["odds", "races", "feeds"]); // panels to redraw
 
 const scores = new Scores($("scores"));
@@ -70,6 +72,7 @@ function onFrame(frame, { live, at }) {
       const before = events.get(frame.id);
       if (!before || before.status !== frame.status || before.league !== frame.league) layoutDirty = true;
       events.set(frame.id, frame);
+      if (live) movedAt.set(frame.id, at);
       dirty.set(frame.id, at);
       break;
     }
@@ -99,7 +102,7 @@ function onFrame(frame, { live, at }) {
 function onControl(frame) {
   if (frame.type === "resumed" && !frame.recovered) {
     // A fresh snapshot follows: start from it, so nothing the server no longer has lingers.
-    for (const map of [events, odds, oddsEvents, races, feeds]) map.clear();
+    for (const map of [events, movedAt, odds, oddsEvents, races, feeds]) map.clear();
     layoutDirty = true;
     for (const panel of ["odds", "races", "feeds"]) changed.add(panel);
   }
@@ -123,9 +126,14 @@ function draw() {
   drawPending = false;
   for (const [id, at] of dirty) if (events.has(id)) scores.update(events.get(id), at);
   dirty.clear();
-  if (layoutDirty) {
-    for (const id of scores.cards.keys()) if (!events.has(id)) scores.forget(id);
-    scores.layout([...events.values()]);
+  const now = Date.now();
+  if (layoutDirty || now - selectedAt >= 1000) { // which cards to show: reconsidered once a second
+    selectedAt = now;
+    const chosen = scores.select(events.values(), movedAt, now);
+    if (layoutDirty || chosen.map((e) => e.id).sort().join(" ") !== scores.shown) {
+      for (const id of scores.cards.keys()) if (!events.has(id)) scores.forget(id);
+      scores.layout(chosen, events.size);
+    }
     layoutDirty = false;
   }
   drawPanels();

@@ -8,6 +8,7 @@ const SPORTS = {
 };
 const STATUS_ORDER = { live: 0, halftime: 0, suspended: 1, delayed: 1, scheduled: 2, final: 3 };
 const MAX_MATCHES = 120;
+const ACTIVE_MS = 60_000;
 const MAX_ODDS_EVENTS = 8;
 const MAX_RACES = 6;
 
@@ -111,12 +112,22 @@ export class Scores {
     setText(parts.foot, event.provider ? `via ${event.provider}` : "");
   }
 
-  // Place the cards: grouped by sport and league, live first, then by start time.
-  layout(events) {
-    const shown = [...events]
-      .sort((a, b) => (STATUS_ORDER[a.status] ?? 2) - (STATUS_ORDER[b.status] ?? 2)
+  // Which events get a card when there are more than MAX_MATCHES: live ones first, and among
+  // them those that moved in the last minute (`movedAt`: live updates only, not the snapshot).
+  select(events, movedAt, now) {
+    const quiet = (e) => ((movedAt.get(e.id) ?? 0) > now - ACTIVE_MS ? 0 : 1);
+    return [...events]
+      .sort((a, b) => (STATUS_ORDER[a.status] ?? 2) - (STATUS_ORDER[b.status] ?? 2) || quiet(a) - quiet(b)
         || String(a.startTime).localeCompare(String(b.startTime)) || a.id.localeCompare(b.id))
       .slice(0, MAX_MATCHES);
+  }
+
+  // Place the chosen cards in a stable order: by sport and league, live first, then by start time.
+  layout(chosen, total) {
+    this.shown = chosen.map((e) => e.id).sort().join(" ");
+    const shown = [...chosen]
+      .sort((a, b) => (STATUS_ORDER[a.status] ?? 2) - (STATUS_ORDER[b.status] ?? 2)
+        || String(a.startTime).localeCompare(String(b.startTime)) || a.id.localeCompare(b.id));
     const bySport = new Map();
     for (const event of shown) {
       const key = `${event.sport}|${event.league}`;
@@ -137,9 +148,9 @@ export class Scores {
       }
     }
     this.root.replaceChildren(fragment);
-    const hidden = events.length - shown.length;
-    if (hidden > 0) this.root.appendChild(el("p", "muted", `+ ${hidden} more events not shown`));
-    if (!events.length) this.root.appendChild(el("p", "empty", "No events yet."));
+    const hidden = total - shown.length;
+    if (hidden > 0) this.root.appendChild(el("p", "muted", `+ ${hidden} quieter events not shown`));
+    if (!total) this.root.appendChild(el("p", "empty", "No events yet."));
   }
 
   forget(id) {
