@@ -1,6 +1,7 @@
 """Operator pins: team spellings mapped by hand, loaded from a small JSON file without a deploy.
 
-The file is `{sport: {spelling: team name}}`, e.g. `{"soccer": {"Spurs": "Tottenham Hotspur"}}`.
+The file is `{sport: {spelling: team name}}`, e.g. `{"soccer": {"Spurs": "Tottenham Hotspur"}}`, or
+providers' team lists (`[{"provider", "sport", "payload"}]`) for the team registry (`agents.registry`).
 A pinned spelling resolves as the named team (its display name included), ahead of the built-in
 alias table. The worker re-reads the file when its modification time changes; a file that does
 not parse is reported and the previous pins stay in force.
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import orjson
 
-from agents.names import set_pins
+from agents import registry
+from agents.names import set_pins, set_reference
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,36 @@ def load_pins(paths: list[Path]) -> dict[str, dict[str, str]]:
     return merged
 
 
+def load_references(paths: list[Path]) -> tuple[dict[str, dict[str, str]], list[registry.ReferenceTeam]]:
+    """Reference files: provider team lists (`{"provider", "sport", "payload"}`, or a list of them) for the
+    team registry; any other JSON object is a pins file. Raises PinsError on a bad file."""
+    pin_files: list[Path] = []
+    teams: list[registry.ReferenceTeam] = []
+    for path in paths:
+        try:
+            data = orjson.loads(path.read_bytes())
+        except OSError as exc:
+            raise PinsError(f"{path}: cannot read: {exc.strerror}") from None
+        except orjson.JSONDecodeError as exc:
+            raise PinsError(f"{path}: not JSON: {exc}") from None
+        items = data if isinstance(data, list) else [data]
+        if items and all(isinstance(i, dict) and "provider" in i and "payload" in i for i in items):
+            try:
+                for item in items:
+                    teams += registry.parse_reference(item["provider"], item["sport"], item["payload"])
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise PinsError(f"{path}: not a team list: {exc!r}") from None
+        else:
+            pin_files.append(path)
+    return load_pins(pin_files), teams
+
+
+def apply_references(paths: list[Path]) -> None:
+    pins, teams = load_references(paths)
+    set_pins(pins)
+    set_reference(registry.spellings(registry.build(teams)))
+
+
 class PinsFile:
     """Keeps the process's pins in step with a file, checking it at most every `every_s` seconds."""
 
@@ -81,7 +113,7 @@ class PinsFile:
             return False
         self._mtime = mtime
         try:
-            set_pins(load_pins([self._path]) if mtime is not None else {})
+            apply_references([self._path] if mtime is not None else [])
         except PinsError as exc:
             log.warning("team pins not applied, the previous ones stay: %s", exc)
             return False

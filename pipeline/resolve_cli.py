@@ -18,10 +18,9 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from agents import discrepancy, registry
+from agents import discrepancy
 from agents.canonicalize import with_game_clock
-from agents.names import set_pins, set_reference
-from agents.pins import PinsError, load_pins
+from agents.pins import PinsError, apply_references
 from agents.process import DEFAULT_GRACE_MS, resolve_record
 from agents.resolve import Fixture, route_key
 from schemas.canonical import parse_record
@@ -46,32 +45,11 @@ def _records(files: list[IO[bytes]], errors: list[str]) -> Iterator[dict[str, An
             yield record.to_wire()
 
 
-def _references(paths: list[Path]) -> tuple[dict[str, dict[str, str]], list[registry.ReferenceTeam]]:
-    """Reference files: provider team lists (`{"provider", "sport", "payload"}`, or a list of them) feed the
-    team registry; any other JSON object is a pins file (`{sport: {spelling: team name}}`)."""
-    pin_files: list[Path] = []
-    teams: list[registry.ReferenceTeam] = []
-    for path in paths:
-        try:
-            data = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise PinsError(f"{path}: {exc}") from None
-        items = data if isinstance(data, list) else [data]
-        if items and all(isinstance(i, dict) and "provider" in i and "payload" in i for i in items):
-            for item in items:
-                teams += registry.parse_reference(item["provider"], item["sport"], item["payload"])
-        else:
-            pin_files.append(path)
-    return load_pins(pin_files), teams
-
-
 def run_resolve(files: list[IO[bytes]], references: list[Path], tolerance_s: float, out: IO[bytes], *,
                 grace_ms: int = DEFAULT_GRACE_MS) -> int:
     try:
-        pins, teams = _references(references)
-        set_pins(pins)
-        set_reference(registry.spellings(registry.build(teams)))
-    except (PinsError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        apply_references(references)
+    except PinsError as exc:
         click.echo(f"error: --reference: {exc}", err=True)
         return 2
     errors: list[str] = []

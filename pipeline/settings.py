@@ -223,7 +223,8 @@ class ProcessingSettings(_Section):
     discrepancy_grace_s: float = Field(
         15.0, description="Matched providers disagreeing this long on score, status or start time: a discrepancy.")
     team_pins_file: Path | None = Field(
-        None, description="JSON {sport: {spelling: team name}} pinned by operators; re-read when it changes.")
+        None, description="JSON {sport: {spelling: team name}} pinned by operators, or providers' team lists "
+        "[{provider, sport, payload}]; re-read when it changes.")
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new consumer group starts on the raw topics (earliest: lose nothing)."
     )

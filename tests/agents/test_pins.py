@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.names import set_pins
-from agents.pins import PinsError, PinsFile, parse_pins
+from agents.names import set_pins, set_reference
+from agents.pins import PinsError, PinsFile, load_references, parse_pins
 from agents.resolve import route_key, team_key
 
 
@@ -17,6 +17,7 @@ from agents.resolve import route_key, team_key
 def _no_pins_after():
     yield
     set_pins({})
+    set_reference({})
 
 
 def test_a_pinned_spelling_resolves_as_the_named_team(tmp_path: Path) -> None:
@@ -48,3 +49,15 @@ def test_a_pinned_spelling_resolves_as_the_named_team(tmp_path: Path) -> None:
 def test_malformed_pins_are_rejected_with_the_reason(text: str) -> None:
     with pytest.raises(PinsError, match=r"pins\.json"):
         parse_pins(text.encode(), "pins.json")
+
+
+def test_a_pins_file_may_hold_provider_team_lists(tmp_path: Path) -> None:
+    path = tmp_path / "teams.json"
+    path.write_text(json.dumps([{"provider": "apisports", "sport": "soccer", "payload": {"response": [
+        {"team": {"id": 50, "name": "Manchester City", "code": "MAC"}}]}}]))
+    assert PinsFile(path).refresh()
+    assert team_key("soccer", "MAC") == team_key("soccer", "Manchester City")
+    path.write_text(json.dumps([{"provider": "nobody", "sport": "soccer", "payload": []}]))
+    os.utime(path, (5, 5))
+    with pytest.raises(PinsError, match="not a team list"):
+        load_references([path])
