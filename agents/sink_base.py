@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from pipeline.kafka_clients import client_options
+from pipeline.observability import observe_sink
 from pipeline.settings import Settings
 from schemas.errors import SportsflowError
 
@@ -135,6 +136,23 @@ class _Positions:
             self.fetched_end.pop(tp, None)
 
 
+def unread(ends: Mapping[Any, int | None], positions: Mapping[Any, int]) -> int | None:
+    """Messages not read yet: end offset minus next position, summed over the assigned partitions
+    (None while a partition has no end offset yet: no fetch answered for it)."""
+    if any(end is None for end in ends.values()):
+        return None
+    return sum(max(0, (ends[tp] or 0) - positions[tp]) for tp in ends)
+
+
+async def _lag(consumer: Any, fetched_end: Mapping[TP, int]) -> int | None:
+    ends = {tp: consumer.highwater(tp) for tp in consumer.assignment()}
+    positions = {}
+    for tp in ends:
+        done = fetched_end.get((tp.topic, tp.partition))
+        positions[tp] = done if done is not None else await consumer.position(tp)
+    return unread(ends, positions)
+
+
 async def run_sink(
     settings: Settings, sink: Sink, topic_names: Sequence[str], group_id: str, stop: asyncio.Event, *,
     auto_offset_reset: str = "earliest", max_records: int = 500, backoff: Backoff | None = None,
@@ -192,6 +210,7 @@ async def run_sink(
             try:
                 await commit(await sink.write(records))
                 failures = 0
+                observe_sink(group_id, consumed=len(records), lag=await _lag(consumer, positions.fetched_end))
             except SinkError as exc:
                 failures += 1
                 delay = policy.delay(failures - 1)

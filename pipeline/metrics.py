@@ -33,6 +33,9 @@ POLL_INTERVAL = Gauge("sportsflow_poll_interval_seconds",
 QUOTA_REMAINING = Gauge("sportsflow_quota_remaining", "Requests left in the provider's quota period", ["provider"])
 FEED_UP = Gauge("sportsflow_feed_up", "1 while a provider feed delivers, 0 while it is down", ["provider", "feed"])
 CONSUMER_LAG = Gauge("sportsflow_consumer_lag", "Messages behind on the worker's input topics")
+SINK_CONSUMED = Counter("sportsflow_sink_consumed_total", "Records the DynamoDB sink or the archive accepted",
+                        ["group"])
+SINK_LAG = Gauge("sportsflow_sink_lag", "Messages the DynamoDB sink or the archive has not read yet", ["group"])
 
 # The Prometheus series behind each CloudWatch (EMF) metric, and how the EMF dimensions map to its
 # labels: what the Grafana dashboard reads for what the CloudWatch alarms watch.

@@ -5,7 +5,7 @@ secret values -> logging (JSON outside `local`) -> Sentry (if a DSN is set). The
 serves Prometheus `/metrics` and flushes EMF lines for the component's lifetime.
 
 Hooks (cheap, no I/O): `observe_canonical`, `observe_broadcast`, `observe_processed`, `observe_fetch`,
-`observe_feed`, `observe_consumer_lag`, `observe_ws_opened`, `observe_ws_closed`.
+`observe_feed`, `observe_consumer_lag`, `observe_sink`, `observe_ws_opened`, `observe_ws_closed`.
 """
 
 from __future__ import annotations
@@ -201,6 +201,15 @@ def observe_consumer_lag(messages: int) -> None:
     metrics.CONSUMER_LAG.set(messages)
 
 
+def observe_sink(group: str, *, consumed: int, lag: int | None) -> None:
+    """The DynamoDB sink or the archive (consumer group `group`) accepted `consumed` records and is
+    `lag` messages behind. Prometheus only: on AWS their scaling reads MSK's SumOffsetLag."""
+    if consumed:
+        metrics.SINK_CONSUMED.labels(group=group).inc(consumed)
+    if lag is not None:
+        metrics.SINK_LAG.labels(group=group).set(lag)
+
+
 def observe_ws_opened() -> None:
     emf.record_ws_opened()
     metrics.WS_CLIENTS.inc()
@@ -217,7 +226,8 @@ def observe_ws_closed(*, abnormal: bool) -> None:
 
 def metrics_port(settings: Settings, component: str) -> int | None:
     ports = {"worker": settings.metrics.port_worker, "connectors": settings.metrics.port_connectors,
-             "broadcaster": settings.metrics.port_broadcaster, "api": settings.metrics.port_api}
+             "broadcaster": settings.metrics.port_broadcaster, "api": settings.metrics.port_api,
+             "sink": settings.metrics.port_sink, "archive": settings.metrics.port_archive}
     return ports.get(component)
 
 

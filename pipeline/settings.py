@@ -247,6 +247,8 @@ class MetricsSettings(_Section):
     port_connectors: int = Field(9462, description="Prometheus port of `sportsflow connect`.")
     port_broadcaster: int = Field(9463, description="Prometheus port of `sportsflow broadcast`.")
     port_api: int = Field(9464, description="Prometheus port of `sportsflow api`.")
+    port_sink: int = Field(9465, description="Prometheus port of `sportsflow sink`.")
+    port_archive: int = Field(9466, description="Prometheus port of `sportsflow archive`.")
     emf_enabled: bool | None = Field(
         None, description="Write CloudWatch EMF metric lines to stdout; empty: on unless environment is local."
     )

@@ -3,7 +3,8 @@
 The real commands run as child processes on free ports against the local stack: the provider
 simulator, `sportsflow connect` (pollers against it), a Faust worker with its own app id,
 `sportsflow broadcast` with real WebSocket clients (one stays, one drops without a close frame) and
-`sportsflow api` (one accepted and one rejected /ingest post). The test reads their EMF lines on
+`sportsflow api` (one accepted and one rejected /ingest post), and `sportsflow sink` and `sportsflow
+archive` for the worker's output. The test reads their EMF lines on
 stdout, as the awslogs driver would ship them, and scrapes their Prometheus `/metrics`. The list of
 metrics and dimensions comes from parsing terraform/ (tests/terraform/app_metrics.py). Last, the
 staying client checks a live frame's freshness stamps, and every series the Grafana dashboard
@@ -150,6 +151,19 @@ def missing_dashboard_series(procs: list[Process]) -> list[str]:
     return sorted(dashboard.series() - served)
 
 
+def consumed_by_sinks(processes: dict[str, Process]) -> bool | list[str]:
+    """True once the sink and the archive each count consumed records under their group; else what is missing."""
+    missing = []
+    for name, suffix in (("sink", "-dynamodb"), ("archive", "-archive")):
+        rows = processes[name].scrape()
+        if not any(n == "sportsflow_sink_consumed_total" and labels.get("group", "").endswith(suffix) and value > 0
+                   for n, labels, value in rows):
+            missing.append(name)
+        if not any(n == "sportsflow_sink_lag" for n, _, _ in rows):
+            missing.append(f"{name} lag")
+    return missing or True
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2):
@@ -200,7 +214,8 @@ def processes(stack: Settings, tmp_path: Path) -> Iterator[dict[str, Process]]:
     def add(component: str, argv: list[str], env: dict[str, str], **extra: int) -> None:
         port = free_port()
         key = {"simulator": None, "worker": "PORT_WORKER", "connectors": "PORT_CONNECTORS",
-               "broadcaster": "PORT_BROADCASTER", "api": "PORT_API"}[component]
+               "broadcaster": "PORT_BROADCASTER", "api": "PORT_API", "sink": "PORT_SINK",
+               "archive": "PORT_ARCHIVE"}[component]
         if key is not None:
             env = {**env, f"SPORTSFLOW_METRICS__{key}": str(port)}
         procs[component] = Process(component, argv, {**base, **env}, port, tmp_path, extra=extra)
@@ -215,6 +230,11 @@ def processes(stack: Settings, tmp_path: Path) -> Iterator[dict[str, Process]]:
     add("broadcaster", [*cli, "broadcast"], {"SPORTSFLOW_BROADCASTER__PORT": str(ws_port),
                                              "SPORTSFLOW_BROADCASTER__REPLAY_S": "0"}, port=ws_port)
     add("api", [*cli, "api"], {"SPORTSFLOW_API__PORT": str(api_port)}, port=api_port)
+    # The sink and the archive of this worker's app id, from the tail (not the shared stack's history).
+    sinks = {"SPORTSFLOW_PROCESSING__APP_ID": app_id, "SPORTSFLOW_DYNAMODB_SINK__AUTO_OFFSET_RESET": "latest",
+             "SPORTSFLOW_ARCHIVE__AUTO_OFFSET_RESET": "latest"}
+    add("sink", [*cli, "sink"], sinks)
+    add("archive", [*cli, "archive"], sinks)
     try:
         for p in procs.values():
             p.start()
@@ -256,6 +276,8 @@ async def test_every_metric_terraform_names_is_emitted_by_its_owner(processes: d
         await _until(lambda: missing_emf(services, refs), 180, "EMF documents", procs)
         await _until(lambda: missing_prometheus(services, refs), 30, "Prometheus series", procs)
         assert missing_dashboard_series(services) == []
+        # The sink and the archive report what they consumed, under their own consumer groups.
+        await _until(lambda: consumed_by_sinks(processes), 60, "the sink and the archive to consume", procs)
 
         # Freshness from the client's side: a live frame carries its stage stamps, in order.
         async with asyncio.timeout(60 * TIME_UNIT):
