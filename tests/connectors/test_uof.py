@@ -78,21 +78,23 @@ async def test_a_30s_disconnect_mid_match_is_recovered_through_a_recovery_reques
         app[UOF_URL] = rabbitmq_url
 
     try:
-        await _disconnect_and_recover(sim, configure, queue, port, rabbitmq_url)
+        await disconnect_and_recover(sim, configure, queue, port, rabbitmq_url, MemoryPublisher())
     finally:  # the queue is durable: never leave it behind in the shared broker
         connection = await aio_pika.connect(rabbitmq_url)
         async with connection:
             await (await connection.channel()).queue_delete(queue)
 
 
-async def _disconnect_and_recover(sim, configure, queue, port, rabbitmq_url) -> None:
+async def disconnect_and_recover(sim, configure, queue, port, rabbitmq_url, publisher) -> None:
+    """Connect and recover, play, lose the connection and the queue for 30 s of play, reconnect: every
+    message sent meanwhile must arrive again through the recovery request (`publisher.envelopes`)."""
     async with serve(sim, configure) as (base_url, app):
         state = app[STATE]
         state.alive_s = 0.3
         settings = ProviderSettings(client_secret=SecretStr("guest"), params={
             "uof_host": "127.0.0.1", "uof_port": str(port), "uof_tls": "false", "amqp_username": "guest",
             "uof_queue": queue, "uof_api_url": base_url})
-        publisher, monitor = MemoryPublisher(), HealthMonitor()
+        monitor = HealthMonitor()
         consumer, uof = uof_feeds(settings, publisher, monitor)
         assert isinstance(uof, UofSession)
         received = lambda: {e.payload for e in publisher.envelopes}  # noqa: E731
