@@ -107,7 +107,8 @@ class BroadcasterSettings(_Section):
     resume_ring_records: int = Field(10_000, description="Recent records kept per topic-partition for resumes.")
     replay_s: float = Field(6 * 3600.0, description="History read back at start to build the snapshot state.")
     entity_ttl_s: float = Field(
-        6 * 3600.0, description="An entity silent this long may restart its seq (matches processing.dedupe_ttl_s)."
+        6 * 3600.0,
+        description="How long the hub remembers an entity's last seq to drop redeliveries (= processing.dedupe_ttl_s).",
     )
     compression: bool = Field(False, description="permessage-deflate on the WebSocket feed.")
     compression_level: int = Field(6, description="zlib level when compression is on (1 fastest .. 9 smallest).")

@@ -41,7 +41,7 @@ async def committed(settings, group: str, partition: int) -> int | None:
 
 
 async def test_state_and_history_items_are_written_with_ttl(stack, ddb, unique):
-    """A canonical event becomes its STATE item and a V#<seq> history item carrying expiresAt."""
+    """A canonical event becomes its STATE item and a V#<epoch>#<seq> history item carrying expiresAt."""
     settings = sink_settings(stack, unique)
     eid = f"ev-{unique}"
     async with running(lambda stop, ready: run_dynamodb_sink(settings, stop, ready=ready, auto_offset_reset="latest")):
