@@ -1,5 +1,5 @@
 // The live board: keeps the latest state of every entity from the feed and draws it.
-// Reads from the URL: token (then removed from the address bar), sport/league filters,
+// Reads from the URL: token (then removed from the address bar), sport/league (scores and odds),
 // stale=<seconds> (default 6).
 
 import { Feed } from "./feed.js";
@@ -64,9 +64,19 @@ function measure(frame, at) {
   sample("delivery", at, at - (stages.sent ?? stages.hub));
 }
 
+// ?sport=...&league=... narrow scores and odds. Applied here, not as feed filters: those would
+// also filter out feed status and race frames, which carry no league.
+const only = { sport: params.getAll("sport"), league: params.getAll("league") };
+function wanted(frame) {
+  const event = events.get(frame.eventId) || frame;
+  return (!only.sport.length || only.sport.includes(frame.sport ?? event.sport))
+    && (!only.league.length || only.league.includes(frame.league ?? event.league));
+}
+
 function onFrame(frame, { live, at }) {
   if (frame.provider && frame.type !== "feed_status") lastSeen.set(frame.provider, at);
   if (live) measure(frame, at);
+  if ((frame.channel === "live_scores" || frame.channel === "betting_odds") && !wanted(frame)) return;
   switch (frame.channel) {
     case "live_scores": {
       const before = events.get(frame.id);
@@ -246,11 +256,9 @@ $("auth").addEventListener("submit", (e) => {
   feed.useToken(value);
 });
 
-const filters = {};
-for (const name of ["sport", "league"]) if (params.getAll(name).length) filters[name] = params.getAll(name);
 const scheme = location.protocol === "https:" ? "wss" : "ws";
 const feed = new Feed({
-  url: `${scheme}://${location.host}/ws`, token, filters,
+  url: `${scheme}://${location.host}/ws`, token, filters: {},
   staleAfterS: Number(params.get("stale")) || 6, onFrame, onState, onControl,
 });
 
