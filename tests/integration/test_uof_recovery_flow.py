@@ -4,6 +4,7 @@ through the REST API) -> Kafka -> worker. On the canonical topic nothing is lost
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -20,7 +21,7 @@ from pipeline.kafka_clients import client_options
 from schemas.canonical import Odds
 from schemas.envelope import RawEnvelope
 from schemas.providers import normalize
-from tests.conftest import published_by
+from tests.conftest import TIME_UNIT, published_by
 from tests.connectors.amqp_support import rabbitmq_url
 from tests.connectors.test_uof import disconnect_and_recover
 
@@ -69,10 +70,17 @@ async def test_a_30s_uof_disconnect_loses_and_doubles_nothing_on_canonical_odds(
     expected = {(r.provider_event_id, r.market): [(o.side, o.price) for o in r.outcomes]
                 for records in latest for r in records if isinstance(r, Odds)}
     seen: dict[tuple[str, str], list[dict]] = {}
-    while True:
-        batch = await odds.getmany(timeout_ms=5000)
-        if not batch:
-            break
+
+    def settled() -> bool:
+        return set(seen) == set(expected) and all(
+            [(o["side"], o["price"]) for o in seen[k][-1]["outcomes"]] == v for k, v in expected.items())
+
+    deadline = time.monotonic() + 60 * TIME_UNIT  # a loaded worker may lag; then read 3 s more for doubles
+    quiet_until = None
+    while time.monotonic() < (quiet_until or deadline):
+        batch = await odds.getmany(timeout_ms=1000)
+        if quiet_until is None and settled():
+            quiet_until = time.monotonic() + 3.0
         for messages in batch.values():
             for m in messages:
                 record = orjson.loads(m.value)
