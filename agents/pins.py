@@ -21,11 +21,12 @@ import orjson
 
 from agents import registry
 from agents.names import set_pins, set_reference
+from schemas.errors import SportsflowError
 
 log = logging.getLogger(__name__)
 
 
-class PinsError(ValueError):
+class PinsError(SportsflowError, ValueError):
     pass
 
 

@@ -25,6 +25,7 @@ from connectors.health import HealthMonitor
 from connectors.policy import Backoff
 from connectors.publisher import RawPublisher
 from schemas.envelope import RawEnvelope
+from schemas.errors import SportsflowError
 from schemas.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,19 @@ class HttpPushStream:
             self.monitor.beat(self.provider, self.feed)
 
 
-class _StreamRefused(Exception):
+class _StreamRefused(SportsflowError):
+    """The server answered the stream request with an error status."""
+
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
+        self.retriable = status == 429 or status >= 500
 
 
-class _StreamEnded(Exception):
+class _StreamEnded(SportsflowError):
     """The server closed the stream."""
+
+    retriable = True
 
 
 def _reason(exc: BaseException | None) -> str:

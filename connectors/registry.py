@@ -22,9 +22,3 @@ def all_connectors() -> dict[str, HttpProvider]:
             found[connector.name] = connector
     return found
 
-
-def get_connector(name: str) -> HttpProvider:
-    connectors_by_name = all_connectors()
-    if name not in connectors_by_name:
-        raise KeyError(f"unknown provider {name!r}; known: {', '.join(sorted(connectors_by_name))}")
-    return connectors_by_name[name]

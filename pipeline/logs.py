@@ -6,17 +6,14 @@ its arguments, and the exception text. A line carries at most `MAX_MESSAGE_CHARS
 one, and fill no disk. The text is cut at twice the cap before scrubbing (scrubbing is linear, see
 `pipeline/scrub.py`) and at the cap after, so a secret of up to the cap's length cut in two by the
 first cut is never half-logged. JSON lines carry `component`, `environment` and `trace`
-(`trace_context()` or `extra={"trace": ...}`; null when neither is set).
+(`extra={"trace": ...}`; null when not given).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import sys
 import time
-from collections.abc import Iterator
 
 import orjson
 
@@ -25,19 +22,6 @@ from pipeline.scrub import Scrubber, cap
 
 MAX_MESSAGE_CHARS = 8192
 MAX_TRACE_CHARS = 32_768
-
-_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("sportsflow_trace", default=None)
-
-
-@contextlib.contextmanager
-def trace_context(trace: str | None) -> Iterator[None]:
-    """Tag every log line written inside the block (in this task/context) with `trace`."""
-    token = _trace.set(trace)
-    try:
-        yield
-    finally:
-        _trace.reset(token)
-
 
 class ScrubFilter(logging.Filter):
     """Formats the message with its args, then scrubs it (and the exception text) in place."""
@@ -74,7 +58,7 @@ class JsonFormatter(logging.Formatter):
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname, "logger": record.name, "message": record.getMessage(),
             "component": self.component, "environment": self.environment,
-            "trace": getattr(record, "trace", None) or _trace.get(),
+            "trace": getattr(record, "trace", None),
         }
         if record.exc_info or record.exc_text:
             body["exc"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]

@@ -13,8 +13,10 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from schemas.errors import SportsflowError
 
-class NotReadyError(RuntimeError):
+
+class NotReadyError(SportsflowError):
     """A service did not answer within the start-up budget, or its process exited first."""
 
 

@@ -3,10 +3,20 @@
     SportsflowError
     ├── NormalizationError        a raw payload cannot become canonical records (-> dead letter)
     │   └── UnknownFeedError      no normalizer is registered for the provider/feed
-    ├── ProviderError             connectors/errors.py: a provider request failed
+    ├── OddsFormatError           schemas/odds.py: a price that no odds format allows (also a ValueError)
+    ├── ProviderError             connectors/errors.py: a provider request failed (`retriable` decides retry or down)
+    │   ├── QuotaExhaustedError   the plan's credits are spent until the period ends
+    │   └── CircuitOpenError      the provider's circuit breaker is open
+    ├── SecretsError              connectors/secrets.py: provider credentials cannot be read
     ├── SinkError                 agents/sink_base.py: a sink cannot store records
     │   └── SinkWriteError        a write to DynamoDB, S3 or Kafka failed (`retriable` says if retrying helps)
+    ├── PinsError                 agents/pins.py: the operators' pin file is malformed (also a ValueError)
+    ├── ProtocolError             pipeline/web/protocol.py: a WebSocket client message breaks the protocol
+    ├── AuthError                 pipeline/web/auth.py: a client token is missing, invalid or lacks a scope
+    ├── ReplayError               pipeline/replay_select.py: a replay cannot run (exit status 1)
+    │   └── SelectionError        the selection is wrong (exit status 2)
     ├── StackError                pipeline/stack: a local service cannot start or is unhealthy
+    ├── NotReadyError             pipeline/readiness.py: a service did not answer in time
     └── ConfigurationError        the settings are unsafe or inconsistent: the process refuses to start
 
 Errors carry the context needed to act on them as attributes, and `retriable` says whether

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from schemas.errors import SportsflowError
 
-class OddsFormatError(ValueError):
+
+class OddsFormatError(SportsflowError, ValueError):
     pass
 
 

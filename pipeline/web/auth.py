@@ -18,12 +18,13 @@ import jwt
 
 from pipeline.settings import BroadcasterSettings
 from pipeline.web.protocol import CHANNELS
+from schemas.errors import SportsflowError
 
 ALL_CHANNELS = CHANNELS
 MAX_EXP = 32_503_680_000.0  # year 3000: beyond it a token is a mistake or an attack
 
 
-class AuthError(Exception):
+class AuthError(SportsflowError):
     """The token is missing, malformed, expired or badly signed (close code 4401, `reason`)."""
 
     def __init__(self, reason: str) -> None:

@@ -36,6 +36,7 @@ from typing import Any, Final
 import orjson
 
 from pipeline.topics import CHANNEL_BY_TOPIC
+from schemas.errors import SportsflowError
 from schemas.timeutil import parse_iso
 
 CHANNELS: Final = frozenset(CHANNEL_BY_TOPIC.values())
@@ -54,7 +55,7 @@ MAX_FILTER_VALUES: Final = 1000
 MAX_RESUME_ENTRIES: Final = 10_000
 
 
-class ProtocolError(Exception):
+class ProtocolError(SportsflowError):
     """A client message we cannot accept (closes the connection with 4400 and this reason)."""
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.logs import setup_logging, trace_context
+from pipeline.logs import setup_logging
 from pipeline.observability import register_secrets
 
 SECRET = "logs-provider-key-4c3b2a1f"
@@ -34,8 +34,8 @@ def test_json_line_has_fields_and_no_secrets(capsys: pytest.CaptureFixture[str])
     register_secrets(SECRET)
     setup_logging("INFO", json_lines=True, component="connectors", environment="prod")
     log = logging.getLogger("connectors.theoddsapi")
-    with trace_context("rec-123"):
-        log.warning("GET %s as %s with %s", f"/v4/odds?apiKey={SECRET}&regions=us", EMAIL, {"token": JWT})
+    log.warning("GET %s as %s with %s", f"/v4/odds?apiKey={SECRET}&regions=us", EMAIL, {"token": JWT},
+                extra={"trace": "rec-123"})
     log.info("plain", extra={"trace": "explicit-1"})
     (first, second) = (json.loads(line) for line in _lines(capsys))
     assert {"ts", "level", "logger", "message", "component", "environment", "trace"} <= set(first)
