@@ -40,10 +40,16 @@ def observe(state: dict[str, Any] | None, record: dict[str, Any], received_ms: i
     """(new state, or None when nothing changed; discrepancy records to publish) for one event record."""
     usable = state is not None and isinstance(state.get("providers"), dict) and isinstance(state.get("open"), dict)
     current: dict[str, Any] = state if state is not None and usable else {"updated": 0, "providers": {}, "open": {}}
-    opens: dict[str, dict[str, Any]] = dict(current["open"])
-    new: dict[str, Any] = {"updated": received_ms, "providers": dict(current["providers"]), "open": opens}
     provider = record["provider"]
     mine = _values(record)
+    if not current["open"] and all(p == provider for p in current["providers"]):
+        # The common case, one provider covering the fixture: nothing to compare, only remember its values.
+        before = current["providers"].get(provider)
+        if before is not None and before["v"] == mine:
+            return None, []
+        return {"updated": received_ms, "providers": {provider: {"v": mine, "at": received_ms}}, "open": {}}, []
+    opens: dict[str, dict[str, Any]] = dict(current["open"])
+    new: dict[str, Any] = {"updated": received_ms, "providers": dict(current["providers"]), "open": opens}
     before = new["providers"].get(provider)
     changed = before is None or before["v"] != mine
     new["providers"][provider] = {"v": mine, "at": received_ms}
