@@ -101,18 +101,12 @@ def _partition_records(client: Any, bucket: str, keys: list[str], start_ms: int,
                 yield record
 
 
-def iter_archive(bucket: str, topic: str, start: datetime, end: datetime, *, client: Any = None,
-                 ) -> Iterator[ArchivedRecord]:
+def iter_archive(bucket: str, topic: str, start: datetime, end: datetime, *, client: Any) -> Iterator[ArchivedRecord]:
     """Every archived record of `topic` with a timestamp in [start, end), each offset once.
 
-    `client` is a boto3 S3 client (default: one built from the settings). Blocking: call it from
-    a thread (`asyncio.to_thread`) in async code.
+    `client` is a boto3 S3 client, handed in by the caller (who owns the settings). Blocking: call it
+    from a thread (`asyncio.to_thread`) in async code.
     """
-    if client is None:
-        from pipeline.resources import boto_client
-        from pipeline.settings import get_settings
-
-        client = boto_client(get_settings(), "s3")
     start_ms, end_ms = int(to_utc(start).timestamp() * 1000), int(to_utc(end).timestamp() * 1000)
     streams = [
         _partition_records(client, bucket, keys, start_ms, end_ms)
