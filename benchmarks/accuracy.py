@@ -147,8 +147,9 @@ class Reader:
         for tp, offset in self.start.items():
             self.consumer.seek(tp, offset)  # fetching starts here and buffers while the run plays
 
-    async def read(self, quiet_s: float) -> list[Any]:
-        """Everything after the mark, until nothing new arrived for `quiet_s`."""
+    async def read(self, quiet_s: float, app_id: bytes) -> list[Any]:
+        """Everything after the mark, until nothing new arrived from worker `app_id` for `quiet_s`
+        (other sessions' traffic on a shared broker is no news about this run)."""
         records: list[Any] = []
         last_new = time.monotonic()
         try:
@@ -156,7 +157,7 @@ class Reader:
                 batches = await self.consumer.getmany(timeout_ms=500)
                 for messages in batches.values():
                     records.extend(messages)
-                    if messages:
+                    if any(dict(m.headers or []).get("sf-app") == app_id for m in messages):
                         last_new = time.monotonic()
         finally:
             await self.consumer.stop()
@@ -309,7 +310,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if not worker.alive():
         worker.start(wait_ready=False)
     await asyncio.to_thread(worker.wait_ready)
-    records = await reader.read(quiet_s=args.quiet_s)
+    records = await reader.read(quiet_s=args.quiet_s, app_id=worker.app_id.encode())
     drain_s = time.monotonic() - started - play_s
     worker.stop()
     await runner.cleanup()
