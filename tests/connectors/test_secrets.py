@@ -1,4 +1,4 @@
-"""Provider credentials from Secrets Manager (the stack's moto server on 127.0.0.1:4566)."""
+"""Provider credentials from Secrets Manager (the stack's moto server, the DynamoDB-API endpoint)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,12 @@ import pytest
 
 from connectors.secrets import SecretsError, secrets_client, with_provider_secrets
 from pipeline.settings import ProviderSettings, Settings
-from tests.conftest import _require
-
-MOTO = "http://127.0.0.1:4566"
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings):
-    from pipeline.stack.services import _http_ok
-
-    _require("moto (Secrets Manager)", _http_ok(f"{MOTO}/moto-api/"))
-    return secrets_client(settings, MOTO)
+def client(stack: Settings):
+    """The stack's moto server (it answers Secrets Manager too); needing `stack` makes these integration tests."""
+    return secrets_client(stack, stack.aws.endpoint_url_dynamodb)
 
 
 @pytest.fixture

@@ -37,7 +37,9 @@ def game_id(unique: str, g: int) -> str:
 
 
 def teams(unique: str, g: int) -> tuple[str, str]:
-    return f"Home {unique} {g}", f"Away {unique} {g}"
+    # "g1", not "1": entity resolution reads a short bare number as noise ("1. FC Koln" is "FC Koln"),
+    # so "Home x 1" and "Home x 2" would be one team and their games one fixture.
+    return f"Home {unique} g{g}", f"Away {unique} g{g}"
 
 
 def scores_payload(unique: str, g: int, step: int, steps: int, start: datetime, at: datetime) -> list[dict]:
