@@ -17,6 +17,8 @@ COPY pyproject.toml ./
 COPY pipeline ./pipeline
 COPY connectors ./connectors
 COPY agents ./agents
+COPY sinks ./sinks
+COPY runtime ./runtime
 COPY schemas ./schemas
 # pyproject names README.md as the long description; the image does not need its text.
 RUN touch README.md && pip install .
@@ -41,7 +43,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from pipeline.settings import Settings
+from runtime.settings import Settings
 
 argv = [a.decode() for a in Path("/proc/1/cmdline").read_bytes().split(b"\0") if a]
 settings = Settings()

@@ -24,7 +24,7 @@ run: stack-up
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy schemas pipeline connectors agents
+	$(VENV)/bin/mypy schemas runtime connectors agents sinks pipeline
 
 checkov:
 	bash scripts/checkov.sh

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.settings import Settings
 from pipeline.stack import services
+from runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

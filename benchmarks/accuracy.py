@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
-from agents.ordering import content_hash
+from agents.stages.ordering import content_hash
 from benchmarks._procs import ROOT, Worker, restart_broker
 from benchmarks.accuracy_truth import Published, Truth, names_to_sides, score
 from connectors.errors import ProviderError
@@ -43,12 +43,12 @@ from connectors.simulator.faults import Fault
 from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World
 from connectors.theoddsapi import CONNECTOR as ODDS_API
-from pipeline import topics
-from pipeline.kafka_clients import client_options, partitions_of
-from pipeline.replay_run import Request, run_replay
-from pipeline.replay_select import build_selection
-from pipeline.resources import ensure_topics
-from pipeline.settings import ProviderSettings, Settings
+from pipeline.replay.run import Request, run_replay
+from pipeline.replay.select import build_selection
+from runtime.aws import ensure_topics
+from runtime.kafka import client_options, partitions_of
+from runtime.settings import ProviderSettings, Settings
+from schemas import topics
 from schemas.envelope import RawEnvelope
 from schemas.providers import providers
 from schemas.timeutil import iso_z

@@ -53,7 +53,7 @@ class Truth:
 @dataclass(frozen=True)
 class Version:
     state: State | None  # what the truth compares (score + status, or prices); None: no score yet
-    content: str  # the full content's hash (agents.ordering.content_hash): what a consumer sees
+    content: str  # the full content's hash (agents.stages.ordering.content_hash): what a consumer sees
     correction: bool = False
 
 

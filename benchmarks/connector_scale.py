@@ -33,7 +33,7 @@ from connectors.health import HealthMonitor, MemoryStatusSink  # noqa: E402
 from connectors.runner import run_connectors  # noqa: E402
 from connectors.simulator.sportradar import key_of  # noqa: E402
 from connectors.simulator.world import World  # noqa: E402
-from pipeline.settings import ProviderSettings, Settings  # noqa: E402
+from runtime.settings import ProviderSettings, Settings  # noqa: E402
 from schemas.envelope import RawEnvelope  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.ordering import Decision, Policy, decide
+from agents.stages.ordering import Decision, Policy, decide
 from schemas.timeutil import iso_z
 
 FOLLOWED, FAST = "apisports/games", "theoddsapi/scores"

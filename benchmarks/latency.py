@@ -37,10 +37,10 @@ from websockets.asyncio.client import connect
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
 from connectors.publisher import record_headers
-from pipeline import topics
-from pipeline.kafka_clients import client_options, partitions_of
-from pipeline.settings import Settings
-from pipeline.web.auth import issue_token
+from runtime.kafka import client_options, partitions_of
+from runtime.settings import Settings
+from schemas import topics
+from sinks.websocket.auth import issue_token
 from tests.conftest import free_port
 
 

@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
 from connectors.publisher import record_headers
-from pipeline import topics
-from pipeline.kafka_clients import client_options, partitions_of
-from pipeline.settings import Settings
+from runtime.kafka import client_options, partitions_of
+from runtime.settings import Settings
+from schemas import topics
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:

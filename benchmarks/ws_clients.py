@@ -48,8 +48,8 @@ async def run_clients(args: argparse.Namespace) -> None:
     import orjson
     from websockets.asyncio.client import connect
 
-    from pipeline.settings import BroadcasterSettings
-    from pipeline.web.auth import issue_token
+    from runtime.settings import BroadcasterSettings
+    from sinks.websocket.auth import issue_token
 
     token = issue_token(BroadcasterSettings(), "bench")
     url = f"ws://127.0.0.1:{args.port}/ws?token={token}"
@@ -188,8 +188,8 @@ def free_port() -> int:
 
 
 async def one_run(args: argparse.Namespace) -> dict[str, float]:
-    from pipeline import topics
-    from pipeline.settings import Settings
+    from runtime.settings import Settings
+    from schemas import topics
 
     bootstrap = Settings().kafka.bootstrap_servers
     prefix = f"bench{time.time_ns() // 1000}."

@@ -28,7 +28,7 @@ import httpx
 
 from connectors.base import FeedRequest, HttpProvider, Quota, sports_days
 from connectors.errors import ProviderError, QuotaExhaustedError
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 
 HOSTS = {
     "football": "https://v3.football.api-sports.io",

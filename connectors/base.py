@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from pipeline import topics
-from pipeline.observability import observe_feed
+from runtime.observability.telemetry import observe_feed
+from schemas import topics
 from schemas.canonical import FeedStatus
 
 log = logging.getLogger(__name__)

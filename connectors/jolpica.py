@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from connectors.base import FeedRequest, HttpProvider
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 
 HOURLY_LIMIT = 500
 HOURLY_BUDGET = 450  # headroom under the limit for restarts and retries

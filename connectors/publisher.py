@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from pipeline import headers as h
-from pipeline import topics
+from schemas import headers as h
+from schemas import topics
 from schemas.envelope import RawEnvelope
 
 

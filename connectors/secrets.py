@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
-from pipeline.observability import register_secrets
-from pipeline.settings import ProviderSettings, Settings
+from runtime.observability.telemetry import register_secrets
+from runtime.settings import ProviderSettings, Settings
 from schemas.errors import SportsflowError
 
 SECRET_FIELDS = ("api_key", "client_secret")
@@ -36,7 +36,7 @@ class SecretsError(SportsflowError):
 
 
 def secrets_client(settings: Settings, endpoint_url: str | None = None) -> Any:
-    from pipeline.resources import boto_client
+    from runtime.aws import boto_client
 
     return boto_client(settings, "secretsmanager", endpoint_url=endpoint_url)
 

@@ -49,7 +49,7 @@ from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import RawPublisher
 from connectors.push_stream import HttpPushStream, PushFeed, StreamLine
 from connectors.uof import FixtureCache, UofSession
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.envelope import RawEnvelope
 from schemas.providers.sportradar_uof import LAST_ODDS_PARAM
 from schemas.timeutil import utc_now

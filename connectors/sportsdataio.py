@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.base import FeedRequest, HttpProvider, sports_days
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.timeutil import US_EASTERN
 
 DEFAULT_FEEDS = ("scores", "odds", "live-odds", "soccer-scores")

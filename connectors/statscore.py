@@ -36,7 +36,7 @@ from connectors.policy import Backoff
 from connectors.poller import REFUSED_RETRY_S
 from connectors.publisher import RawPublisher
 from connectors.push_stream import PushFeed
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.envelope import RawEnvelope
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from connectors.base import FeedRequest, HttpProvider, Quota
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 
 
 def _int(value: str | None) -> int | None:

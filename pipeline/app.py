@@ -12,7 +12,7 @@ settings are applied when Faust finalizes the app (`on_configured`).
 Acknowledgement: Faust acks a record in a `finally:`, even when the agent body raised. So no
 exception may escape a body: per-record failures become dead letters, and a failure to publish
 (Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
-(`pipeline.guard.fatal`), so it is processed again after the restart (at-least-once; outputs are
+(`agents.guard.fatal`), so it is processed again after the restart (at-least-once; outputs are
 idempotent by entity key + seq).
 """
 
@@ -25,14 +25,16 @@ from typing import Any
 
 import faust
 
-from agents.normalize import RESOLVE, OutRecord, process_raw
-from agents.pins import PinsFile
-from agents.process import process_candidates
-from agents.resolve import FixtureCache
-from pipeline import guard, health, topics
-from pipeline import headers as h
-from pipeline.observability import observe_canonical, observe_processed, run_telemetry
-from pipeline.settings import get_settings
+from agents import feed_health as health
+from agents import guard
+from agents.stages.normalize import RESOLVE, OutRecord, process_raw
+from agents.stages.pins import PinsFile
+from agents.stages.process import process_candidates
+from agents.stages.resolve import FixtureCache
+from runtime.observability.telemetry import observe_canonical, observe_processed, run_telemetry
+from runtime.settings import get_settings
+from schemas import headers as h
+from schemas import topics
 from schemas.providers import providers
 
 log = logging.getLogger(__name__)
@@ -191,8 +193,8 @@ async def stall_watchdog() -> None:
 
 
 def _register_commands() -> None:
-    """`faust -A pipeline.app replay …` (the body lives in pipeline/replay_cli.py)."""
-    from pipeline.replay_cli import register_faust_command
+    """`faust -A pipeline.app replay …` (the body lives in pipeline/replay/cli.py)."""
+    from pipeline.replay.cli import register_faust_command
 
     register_faust_command(app)
 

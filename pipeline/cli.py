@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pipeline.settings import get_settings
+from runtime.settings import get_settings
 from schemas.errors import ConfigurationError
 
 
@@ -27,9 +27,9 @@ def stack() -> None:
 @click.option("--no-provision", is_flag=True, help="Do not create topics, table and bucket.")
 def stack_up(no_provision: bool) -> None:
     """Start the services (idempotent) and wait until each is healthy."""
-    from pipeline import resources
     from pipeline.stack import services
     from pipeline.stack.kafka import StackError
+    from runtime import aws as resources
 
     settings = get_settings()
     try:
@@ -107,7 +107,7 @@ def resolve_cmd(references: tuple[Path, ...], tolerance_s: float | None, files: 
 @click.option("--scope", "scopes", multiple=True, help="Channel scope (default: all channels).")
 def token(subject: str, ttl_hours: float, scopes: tuple[str, ...]) -> None:
     """Print a signed JWT for the WebSocket feed."""
-    from pipeline.web.auth import issue_token
+    from sinks.websocket.auth import issue_token
 
     click.echo(issue_token(get_settings().broadcaster, subject, ttl_hours * 3600, list(scopes) or None))
 
@@ -116,7 +116,7 @@ def token(subject: str, ttl_hours: float, scopes: tuple[str, ...]) -> None:
 @click.option("--provider", "-p", "only", multiple=True, help="Run only this provider (repeatable).")
 def connect(only: tuple[str, ...]) -> None:
     """Run the provider connectors (pollers) and publish raw records to Kafka."""
-    from pipeline.services_cli import connect_main, run_until_signal
+    from pipeline.commands import connect_main, run_until_signal
 
     run_until_signal(lambda stop: connect_main(get_settings(), only, stop))
 
@@ -126,7 +126,7 @@ def connect(only: tuple[str, ...]) -> None:
 @click.option("--matches", default=6, help="Number of scripted matches.")
 def simulate(demo: bool, matches: int) -> None:
     """Serve the provider simulator (every provider's real paths, auth and headers)."""
-    from pipeline.services_cli import run_until_signal, simulate_main
+    from pipeline.commands import run_until_signal, simulate_main
 
     run_until_signal(lambda stop: simulate_main(get_settings(), demo, matches, stop))
 
@@ -134,7 +134,7 @@ def simulate(demo: bool, matches: int) -> None:
 @main.command()
 def broadcast() -> None:
     """Serve the WebSocket feed of the canonical topics."""
-    from pipeline.services_cli import broadcast_main, run_until_signal
+    from pipeline.commands import broadcast_main, run_until_signal
 
     run_until_signal(lambda stop: broadcast_main(get_settings(), stop))
 
@@ -142,7 +142,7 @@ def broadcast() -> None:
 @main.command()
 def run() -> None:
     """Run the demo pipeline: simulator, connectors, worker and WebSocket feed (stack must be up)."""
-    from pipeline.services_cli import run_all
+    from pipeline.commands import run_all
 
     run_all(get_settings())
 
@@ -172,7 +172,7 @@ def api(openapi_path: str | None) -> None:
     """Serve the REST API (POST /ingest, GET /events, GET /health) with uvicorn."""
     from pathlib import Path
 
-    from pipeline.web.api import create_app, openapi_document
+    from sinks.api.app import create_app, openapi_document
 
     settings = get_settings()
     if openapi_path:
@@ -181,7 +181,7 @@ def api(openapi_path: str | None) -> None:
         return
     import uvicorn
 
-    from pipeline.observability import setup_process
+    from runtime.observability.telemetry import setup_process
 
     # The same set-up as every other process: secrets registered with the scrubber before the
     # first access-log line, JSON logs outside local, Sentry if configured; /metrics in the lifespan.
@@ -196,8 +196,8 @@ def api(openapi_path: str | None) -> None:
 @main.command()
 def sink() -> None:
     """Write the canonical topics into the DynamoDB table (current state and history)."""
-    from agents.dynamodb_sink import run_dynamodb_sink
-    from pipeline.services_cli import run_until_signal
+    from pipeline.commands import run_until_signal
+    from sinks.dynamodb import run_dynamodb_sink
 
     run_until_signal(lambda stop: run_dynamodb_sink(get_settings(), stop))
 
@@ -205,8 +205,8 @@ def sink() -> None:
 @main.command()
 def archive() -> None:
     """Archive the raw and canonical topics to S3 as gzip JSON Lines."""
-    from agents.s3_archive import run_archive
-    from pipeline.services_cli import run_until_signal
+    from pipeline.commands import run_until_signal
+    from sinks.archive.writer import run_archive
 
     async def run(stop: asyncio.Event) -> None:
         await run_archive(get_settings(), stop)
@@ -217,9 +217,9 @@ def archive() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Backfill and replay (pipeline/replay_cli.py holds the bodies; README "Backfill and replay").
+# Backfill and replay (pipeline/replay/cli.py holds the bodies; README "Backfill and replay").
 
-from pipeline.replay_cli import apply_options as _replay_options  # noqa: E402
+from pipeline.replay.cli import apply_options as _replay_options  # noqa: E402
 
 
 @main.group("replay", invoke_without_command=True)
@@ -232,7 +232,7 @@ def replay_group(ctx: click.Context, /, **options: Any) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from pipeline.replay_cli import replay_main
+    from pipeline.replay.cli import replay_main
 
     sys.exit(replay_main(**options))
 
@@ -241,7 +241,7 @@ def replay_group(ctx: click.Context, /, **options: Any) -> None:
 @_replay_options(click.option, diff_flag=False)
 def replay_diff_cmd(**options: Any) -> None:
     """Replay a range in memory and diff it with what was published; exit 1 when they differ."""
-    from pipeline.replay_cli import replay_main
+    from pipeline.replay.cli import replay_main
 
     sys.exit(replay_main(diff=True, **options))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.settings import Settings
+from runtime.settings import Settings
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -21,14 +21,14 @@ def credentials(settings: Settings) -> Any:
         return None
     if mode == "tls":
         return SSLCredentials(ssl.create_default_context())
-    from pipeline.kafka_clients import MskIamTokenProvider
+    from runtime.kafka import MskIamTokenProvider
 
     # One provider for the producer, the consumer (own thread and loop) and the admin client.
     return OAuthCredentials(oauth_cb=MskIamTokenProvider(settings.aws.region), ssl_context=ssl.create_default_context())
 
 
 def apply_settings(conf: Any, settings: Settings) -> None:
-    from pipeline.observability import init_sentry
+    from runtime.observability.telemetry import init_sentry
 
     init_sentry(settings, "worker")  # no-op without a DSN; metrics: `run_telemetry` in an app task
     processing = settings.processing

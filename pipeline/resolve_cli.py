@@ -1,6 +1,6 @@
 """`sportsflow resolve`: canonical records (JSON lines, providers mixed) -> canonical ids, offline.
 
-Runs the worker's own resolution (`agents.process.resolve_record`: route, match, canonical names,
+Runs the worker's own resolution (`agents.stages.process.resolve_record`: route, match, canonical names,
 period/clock) over records as `sportsflow normalize` prints them, without Kafka. Prints each record
 as the worker would pass it on to versioning (canonical id, names, orientation), and the review
 records (`type: resolution_review`) the worker would publish to canonical.unmatched and the
@@ -18,15 +18,15 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from agents import discrepancy
-from agents.canonicalize import with_game_clock
-from agents.pins import PinsError, apply_references
-from agents.process import DEFAULT_GRACE_MS, resolve_record
-from agents.resolve import Fixture, route_key
+from agents.stages import discrepancy
+from agents.stages.canonicalize import with_game_clock
+from agents.stages.pins import PinsError, apply_references
+from agents.stages.process import DEFAULT_GRACE_MS, resolve_record
+from agents.stages.resolve import Fixture, route_key
 from schemas.canonical import parse_record
 from schemas.timeutil import parse_iso
 
-# As in one raw message (agents.normalize.candidates_out): a fixture's events before its odds.
+# As in one raw message (agents.stages.normalize.candidates_out): a fixture's events before its odds.
 _TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "feed_status": 3}
 
 

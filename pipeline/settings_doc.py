@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, SecretStr
 
-from pipeline.settings import Settings
+from runtime.settings import Settings
 
 
 def _default(value: object) -> str:

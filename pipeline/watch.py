@@ -6,8 +6,8 @@ import click
 import orjson
 from websockets.asyncio.client import connect
 
-from pipeline.settings import Settings
-from pipeline.web.auth import issue_token
+from runtime.settings import Settings
+from sinks.websocket.auth import issue_token
 
 
 async def watch_feed(settings: Settings, channels: list[str], count: int) -> None:

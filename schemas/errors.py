@@ -8,12 +8,12 @@
     │   ├── QuotaExhaustedError   the plan's credits are spent until the period ends
     │   └── CircuitOpenError      the provider's circuit breaker is open
     ├── SecretsError              connectors/secrets.py: provider credentials cannot be read
-    ├── SinkError                 agents/sink_base.py: a sink cannot store records
+    ├── SinkError                 sinks/base.py: a sink cannot store records
     │   └── SinkWriteError        a write to DynamoDB, S3 or Kafka failed (`retriable` says if retrying helps)
-    ├── PinsError                 agents/pins.py: the operators' pin file is malformed (also a ValueError)
-    ├── ProtocolError             pipeline/web/protocol.py: a WebSocket client message breaks the protocol
-    ├── AuthError                 pipeline/web/auth.py: a client token is missing, invalid or lacks a scope
-    ├── ReplayError               pipeline/replay_select.py: a replay cannot run (exit status 1)
+    ├── PinsError                 agents/stages/pins.py: the operators' pin file is malformed (also a ValueError)
+    ├── ProtocolError             sinks/websocket/protocol.py: a WebSocket client message breaks the protocol
+    ├── AuthError                 sinks/websocket/auth.py: a client token is missing, invalid or lacks a scope
+    ├── ReplayError               pipeline/replay/select.py: a replay cannot run (exit status 1)
     │   └── SelectionError        the selection is wrong (exit status 2)
     ├── StackError                pipeline/stack: a local service cannot start or is unhealthy
     ├── NotReadyError             pipeline/readiness.py: a service did not answer in time

@@ -7,7 +7,7 @@ data "aws_caller_identity" "current" {}
 locals {
   name = "sportsflow-${var.environment}"
 
-  # --- the app's contract (pipeline/topics.py, pipeline/settings.py) ------------------------
+  # --- the app's contract (schemas/topics.py, runtime/settings.py) ------------------------
   # Checked against the Python code by tests/terraform/test_structure.py.
   providers = ["theoddsapi", "sportsdataio", "sportradar", "apisports", "statscore", "jolpica"]
 
@@ -68,7 +68,7 @@ locals {
     }
   }
 
-  # Consumer groups of the sink and the archive (agents/dynamodb_sink.py, agents/s3_archive.py),
+  # Consumer groups of the sink and the archive (sinks/dynamodb.py, sinks/archive/writer.py),
   # and what each consumer group reads: the lag its service scales on.
   sink_topics   = ["canonical.events", "canonical.odds", "canonical.race_results"]
   sink_group    = "${local.faust_app_id}-dynamodb"

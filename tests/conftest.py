@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings
+from runtime.settings import Settings
 from tests import stack_containers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,10 +215,10 @@ async def collect(consumer, predicate, count: int = 1, timeout: float = 30.0) ->
 @pytest.fixture
 async def broadcaster_url(stack):
     """A broadcaster on a free port, fed from the real canonical topics."""
-    from agents.broadcast import feed_hub
-    from pipeline.settings import BroadcasterSettings
-    from pipeline.web.broadcaster import Broadcaster
-    from pipeline.web.hub import Hub
+    from runtime.settings import BroadcasterSettings
+    from sinks.websocket.feed import feed_hub
+    from sinks.websocket.hub import Hub
+    from sinks.websocket.server import Broadcaster
 
     settings = BroadcasterSettings(port=free_port())
     hub, stop, ready = Hub(), asyncio.Event(), asyncio.Event()

@@ -12,7 +12,7 @@ import re
 import hcl2
 
 from connectors.registry import all_connectors
-from pipeline.settings import DEFAULT_PRIORITY
+from runtime.settings import DEFAULT_PRIORITY
 from schemas.providers import providers
 from tests.conftest import FIXTURES, ROOT
 

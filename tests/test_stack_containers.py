@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from pipeline.settings import Settings
+from runtime.settings import Settings
 from tests import stack_containers as sc
 from tests.conftest import ROOT
 from tests.terraform.hcl import blocks

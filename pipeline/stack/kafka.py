@@ -15,7 +15,7 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-from pipeline.settings import StackSettings
+from runtime.settings import StackSettings
 from schemas.errors import SportsflowError
 
 

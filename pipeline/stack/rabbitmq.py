@@ -21,9 +21,9 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from pipeline.settings import StackSettings
 from pipeline.stack.kafka import StackError
 from pipeline.stack.process import ManagedProcess, port_in_use
+from runtime.settings import StackSettings
 
 NODENAME = "sportsflow@localhost"
 # Where Debian (and the generic-unix tarball's layout) keeps the script the /usr/sbin wrapper runs.

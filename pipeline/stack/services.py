@@ -11,10 +11,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.settings import Settings
 from pipeline.stack import kafka, rabbitmq
 from pipeline.stack.kafka import StackError
 from pipeline.stack.process import ManagedProcess, port_in_use
+from runtime.settings import Settings
 
 
 @dataclass(frozen=True)

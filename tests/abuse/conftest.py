@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from pipeline import topics
-from pipeline.resources import boto_client, ensure_table
-from pipeline.settings import Settings
+from runtime.aws import boto_client, ensure_table
+from runtime.settings import Settings
+from schemas import topics
 from tests.abuse.procs import (
     INGEST_KEY,
     ODDS_ONLY_KEY,

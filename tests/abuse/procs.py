@@ -16,8 +16,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from pipeline.resources import ensure_topics
-from pipeline.settings import Settings
+from runtime.aws import ensure_topics
+from runtime.settings import Settings
 from tests.conftest import ROOT, free_port
 
 INGEST_KEY = "abuse-ingest-key-7f3e9c1d"

@@ -15,9 +15,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from pipeline.settings import BroadcasterSettings
-from pipeline.web.auth import issue_token
-from pipeline.web.protocol import CHANNELS
+from runtime.settings import BroadcasterSettings
+from sinks.websocket.auth import issue_token
+from sinks.websocket.protocol import CHANNELS
 from tests.abuse.procs import Proc
 from tests.conftest import TIME_UNIT
 from tests.web.test_auth import signed

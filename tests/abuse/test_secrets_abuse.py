@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from pipeline.settings import LOCAL_JWT_SECRET
+from runtime.settings import LOCAL_JWT_SECRET
 from tests.abuse.procs import ODDS_ONLY_KEY, Proc, answers, broadcaster_env, start, stop
 from tests.conftest import wait_for
 from tests.integration.test_odds_flow import odds_payload

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
-from pipeline.settings import Settings
+from runtime.settings import Settings
 from schemas.canonical import Event, Score
 from tests.conftest import TIME_UNIT
 

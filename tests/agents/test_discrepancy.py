@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.discrepancy import observe
+from agents.stages.discrepancy import observe
 
 GRACE = 15_000
 

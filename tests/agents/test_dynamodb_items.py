@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from agents.dynamodb_sink import STATE_SK, is_newer, newest_per_key, parse_tolerant, record_items, version_sk
 from schemas.canonical import Event, Odds, Outcome, RaceResult, Score
+from sinks.dynamodb import STATE_SK, is_newer, newest_per_key, parse_tolerant, record_items, version_sk
 
 NOW = 1_700_000_000
 START = datetime(2025, 3, 16, 4, 0, tzinfo=UTC)

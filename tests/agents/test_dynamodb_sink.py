@@ -8,10 +8,10 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.dynamodb_sink import DynamoTable, Item, run_dynamodb_sink
-from agents.sink_base import SinkWriteError
-from pipeline import topics
-from pipeline.resources import boto_client
+from runtime.aws import boto_client
+from schemas import topics
+from sinks.base import SinkWriteError
+from sinks.dynamodb import DynamoTable, Item, run_dynamodb_sink
 from tests.agents.sinks import event, eventually, produce, running, sink_settings
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.gameclock import game_clock
+from agents.stages.gameclock import game_clock
 
 CASES = [
     # provider, sport, league, status, period text, clock text -> periodNumber, phase, clockSeconds, running

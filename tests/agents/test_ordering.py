@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import orjson
 
-from agents.ordering import Policy, decide
-from agents.process import process_candidates
-from pipeline import topics
+from agents.stages.ordering import Policy, decide
+from agents.stages.process import process_candidates
+from schemas import topics
 
 POLICY = Policy({"default": ["sportradar", "sportsdataio", "theoddsapi/scores", "theoddsapi"]},
                 stale_ms=60_000, hysteresis_ms=30_000)

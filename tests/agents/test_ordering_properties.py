@@ -8,8 +8,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.ordering import Policy, content_hash, decide
-from agents.precedence import STATUS_RANK
+from agents.stages.ordering import Policy, content_hash, decide
+from agents.stages.precedence import STATUS_RANK
 
 POLICY = Policy({"default": ["sportsdataio", "theoddsapi/scores", "theoddsapi"]}, stale_ms=20_000,
                 hysteresis_ms=10_000, confirm_ms=15_000)

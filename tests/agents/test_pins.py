@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.names import set_pins, set_reference
-from agents.pins import PinsError, PinsFile, load_references, parse_pins
-from agents.resolve import route_key, team_key
+from agents.stages.names import set_pins, set_reference
+from agents.stages.pins import PinsError, PinsFile, load_references, parse_pins
+from agents.stages.resolve import route_key, team_key
 
 
 @pytest.fixture(autouse=True)

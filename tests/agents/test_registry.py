@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agents import registry
-from agents.names import set_reference
-from agents.resolve import team_key
+from agents.stages import teams as registry
+from agents.stages.names import set_reference
+from agents.stages.resolve import team_key
 
 # Each provider's reference response, in its documented shape, for a few EPL clubs.
 SPORTRADAR = {"season_competitors": [

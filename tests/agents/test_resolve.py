@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.resolve import Candidate, Fixture, FixtureCache, Fixtures, canonical_id, resolve, route_key, team_key
+from agents.stages.resolve import Candidate, Fixture, FixtureCache, Fixtures, canonical_id, resolve, route_key, team_key
 
 HOUR = 3_600_000
 TOL = 2 * HOUR

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.process import resolve_record
-from agents.resolve import Fixture, route_key
+from agents.stages.process import resolve_record
+from agents.stages.resolve import Fixture, route_key
 
 TOL = 2 * 3600 * 1000
 DAY = datetime(2024, 11, 30, tzinfo=UTC)

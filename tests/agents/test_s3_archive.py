@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.archive_reader import iter_archive
-from agents.s3_archive import S3Store, archive_line, encode_object, object_key, run_archive
-from agents.sink_base import SinkWriteError
-from pipeline import topics
-from pipeline.resources import boto_client
+from runtime.aws import boto_client
+from schemas import topics
+from sinks.archive.reader import iter_archive
+from sinks.archive.writer import S3Store, archive_line, encode_object, object_key, run_archive
+from sinks.base import SinkWriteError
 from tests.agents.sinks import event, eventually, produce, running, sink_settings
 from tests.agents.test_archive_format import Rec
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.sink_base import unread
+from sinks.base import unread
 
 
 def test_lag_is_end_minus_position_over_the_assigned_partitions() -> None:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from connectors.simulator.server import Simulator, build_app
-from pipeline.settings import Settings
+from runtime.settings import Settings
 from tests.conftest import TIME_UNIT, _require, server_health
 
 

@@ -12,7 +12,7 @@ from connectors.publisher import MemoryPublisher
 from connectors.simulator.apisports import entity_id
 from connectors.simulator.server import Simulator
 from connectors.simulator.world import World, spelled
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.canonical import Status
 from schemas.providers import normalize
 from tests.connectors.test_poller import START, make_poller, serve

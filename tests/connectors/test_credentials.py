@@ -20,8 +20,8 @@ from connectors.simulator.statscore import STATE as STATSCORE_STATE
 from connectors.simulator.world import World
 from connectors.statscore import Statscore
 from connectors.theoddsapi import CONNECTOR as ODDS_API
-from pipeline import metrics
-from pipeline.settings import ProviderSettings, Settings
+from runtime.observability import prometheus as metrics
+from runtime.settings import ProviderSettings, Settings
 from tests.connectors.amqp_support import serve as serve_app
 from tests.connectors.test_poller import START, serve
 

@@ -20,7 +20,7 @@ from connectors.simulator.server import Simulator
 from connectors.simulator.sportsdataio import game_id
 from connectors.simulator.world import World
 from connectors.sportsdataio import SportsDataIO
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.providers import normalize
 from tests.connectors.test_poller import START, make_poller, serve
 

@@ -15,8 +15,8 @@ from connectors.runner import run_connectors
 from connectors.simulator.server import Simulator
 from connectors.simulator.sportradar import key_of
 from connectors.simulator.world import World
-from pipeline import topics
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
+from schemas import topics
 from tests.conftest import collect
 from tests.connectors.amqp_support import serve
 

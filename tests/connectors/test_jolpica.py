@@ -11,7 +11,7 @@ from connectors.jolpica import HOURLY_LIMIT, Jolpica
 from connectors.publisher import MemoryPublisher
 from connectors.simulator.server import Simulator
 from connectors.simulator.world import World
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.canonical import Status
 from schemas.providers import normalize
 from tests.conftest import fixture_path

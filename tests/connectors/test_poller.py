@@ -20,7 +20,7 @@ from connectors.policy import Backoff
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import MemoryPublisher
 from connectors.simulator.server import Simulator, build_app
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 
 # Noon US-Eastern: far from midnight, so dated feeds make one request per poll.
 START = datetime(2025, 1, 15, 17, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from connectors.secrets import SecretsError, secrets_client, with_provider_secrets
-from pipeline.settings import ProviderSettings, Settings
+from runtime.settings import ProviderSettings, Settings
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def test_malformed_secret_never_echoes_its_text(settings, client, prefix):
 
 def test_keys_read_from_secrets_manager_are_filtered_from_logs(settings, client, prefix):
     """What with_provider_secrets fetched is registered with the process scrubber (logs, Sentry)."""
-    from pipeline.observability import scrubber
-    from pipeline.scrub import FILTERED
+    from runtime.observability.scrub import FILTERED
+    from runtime.observability.telemetry import scrubber
 
     value = f"plain-{uuid.uuid4().hex}"  # no key=/token= around it: only the registered literal can catch it
     line = f"provider said {value} twice: {value}"

@@ -16,7 +16,7 @@ from connectors.simulator.server import Simulator
 from connectors.simulator.sportradar import STATE, UOF_URL, key_of
 from connectors.simulator.world import World
 from connectors.sportradar import CONNECTOR, UofHandler, parse_routing_key, push_stream, uof_endpoint
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.canonical import Event, Odds
 from schemas.providers import normalize
 from schemas.timeutil import utc_now

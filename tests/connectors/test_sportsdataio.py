@@ -15,7 +15,7 @@ from connectors.simulator.server import Simulator
 from connectors.simulator.sportsdataio import TEAM_KEYS, game_id
 from connectors.simulator.world import World
 from connectors.sportsdataio import SportsDataIO
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.canonical import Status
 from schemas.providers import normalize
 from tests.conftest import fixture_path

@@ -19,7 +19,7 @@ from connectors.simulator.server import Simulator
 from connectors.simulator.statscore import STATE, event_id
 from connectors.simulator.world import World
 from connectors.statscore import IncidentHandler, Statscore, Token, TokenCache, oauth_fetcher
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.canonical import Event
 from schemas.providers import normalize
 from schemas.timeutil import utc_now

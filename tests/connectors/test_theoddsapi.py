@@ -8,7 +8,7 @@ import httpx
 
 from connectors.publisher import MemoryPublisher
 from connectors.theoddsapi import TheOddsApi
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from schemas.canonical import Event
 from schemas.providers import normalize
 from tests.conftest import fixture_path

@@ -16,7 +16,7 @@ from connectors.simulator.sportradar import STATE, UOF_URL
 from connectors.simulator.world import World
 from connectors.sportradar import uof_feeds
 from connectors.uof import FixtureCache, UofSession
-from pipeline.settings import ProviderSettings
+from runtime.settings import ProviderSettings
 from tests.connectors.amqp_support import eventually, rabbitmq_url, running, serve
 
 __all__ = ["rabbitmq_url"]  # the fixture, imported for pytest

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from agents.archive_reader import iter_archive
-from agents.dynamodb_sink import parse_tolerant, run_dynamodb_sink, version_sk
-from agents.s3_archive import run_archive
-from pipeline import topics
-from pipeline.resources import boto_client
+from runtime.aws import boto_client
+from schemas import topics
 from schemas.envelope import RawEnvelope
+from sinks.archive.reader import iter_archive
+from sinks.archive.writer import run_archive
+from sinks.dynamodb import parse_tolerant, run_dynamodb_sink, version_sk
 from tests.agents.sinks import eventually, running, sink_settings
 from tests.conftest import collect, published_by
 from tests.integration.test_odds_flow import odds_payload, publish

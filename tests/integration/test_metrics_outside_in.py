@@ -31,11 +31,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from pipeline import emf
-from pipeline.metrics import EMF_EQUIVALENTS
-from pipeline.services_cli import demo_environment
-from pipeline.settings import Settings, SimulatorSettings
-from pipeline.web.auth import issue_token
+from pipeline.commands import demo_environment
+from runtime.observability import emf
+from runtime.observability.prometheus import EMF_EQUIVALENTS
+from runtime.settings import Settings, SimulatorSettings
+from sinks.websocket.auth import issue_token
 from tests.conftest import ROOT, TIME_UNIT, fixture_path, free_port
 from tests.pipeline import dashboard
 from tests.terraform.app_metrics import referenced
@@ -118,7 +118,7 @@ def missing_emf(procs: list[Process], refs: list[Ref]) -> list[str]:
     for metric, dims in refs:
         owners = emf.owners(metric, dict(dims))
         if not owners:
-            missing.append(f"{metric}: no owner declared in pipeline/emf.py")
+            missing.append(f"{metric}: no owner declared in runtime/observability/emf.py")
         missing += [f"{metric} {dict(dims)} from {owner}" for owner in sorted(owners)
                     if not any(d.get("component") == owner and _emits(d, metric, dims) for d in docs[owner])]
     return missing

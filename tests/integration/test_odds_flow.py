@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from connectors.publisher import KafkaPublisher
-from pipeline import topics
-from pipeline.kafka_clients import client_options
+from runtime.kafka import client_options
+from schemas import topics
 from schemas.envelope import RawEnvelope
 from tests.conftest import IN_CI, collect, fixture_path, published_by
 

@@ -15,9 +15,9 @@ from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World
 from connectors.sportsdataio import CONNECTOR as SPORTSDATAIO
 from connectors.theoddsapi import CONNECTOR as ODDS_API
-from pipeline import topics
-from pipeline.kafka_clients import client_options
-from pipeline.settings import ProviderSettings
+from runtime.kafka import client_options
+from runtime.settings import ProviderSettings
+from schemas import topics
 from schemas.canonical import FeedStatus
 from schemas.timeutil import utc_now
 from tests.conftest import collect, published_by
@@ -127,11 +127,11 @@ async def test_a_simulator_update_reaches_dynamodb_s3_and_a_websocket_client(
 
     from websockets.asyncio.client import connect
 
-    from agents.archive_reader import iter_archive
-    from agents.dynamodb_sink import run_dynamodb_sink
-    from agents.s3_archive import run_archive
-    from pipeline.resources import boto_client
-    from pipeline.web.auth import issue_token
+    from runtime.aws import boto_client
+    from sinks.archive.reader import iter_archive
+    from sinks.archive.writer import run_archive
+    from sinks.dynamodb import run_dynamodb_sink
+    from sinks.websocket.auth import issue_token
     from tests.agents.sinks import eventually, running, sink_settings
 
     sim, base_url = simulator

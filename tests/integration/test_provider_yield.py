@@ -22,11 +22,11 @@ from connectors.registry import all_connectors
 from connectors.runner import run_connectors
 from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World
-from pipeline import headers as h
-from pipeline import topics
-from pipeline.kafka_clients import client_options
-from pipeline.services_cli import demo_environment
-from pipeline.settings import Settings
+from pipeline.commands import demo_environment
+from runtime.kafka import client_options
+from runtime.settings import Settings
+from schemas import headers as h
+from schemas import topics
 from schemas.canonical import FeedStatus
 from schemas.envelope import RawEnvelope
 from tests.conftest import TIME_UNIT, published_by

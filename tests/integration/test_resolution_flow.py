@@ -22,9 +22,9 @@ from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World, spelled
 from connectors.sportradar import CONNECTOR as SPORTRADAR
 from connectors.theoddsapi import CONNECTOR as ODDS_API
-from pipeline import topics
-from pipeline.kafka_clients import client_options
-from pipeline.settings import ProviderSettings
+from runtime.kafka import client_options
+from runtime.settings import ProviderSettings
+from schemas import topics
 from schemas.canonical import FeedStatus
 from schemas.timeutil import utc_now
 from tests.conftest import collect, published_by

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer
 
 from benchmarks._procs import ROOT, Worker
 from connectors.publisher import KafkaPublisher
-from pipeline import topics
-from pipeline.kafka_clients import client_options
+from runtime.kafka import client_options
+from schemas import topics
 from schemas.envelope import RawEnvelope
 from schemas.timeutil import iso_z
 from tests.conftest import free_port

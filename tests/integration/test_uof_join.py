@@ -20,9 +20,9 @@ from connectors.simulator.world import World
 from connectors.sportradar import UofHandler
 from connectors.theoddsapi import CONNECTOR as ODDS_API
 from connectors.uof import FixtureCache
-from pipeline import topics
-from pipeline.kafka_clients import client_options
-from pipeline.settings import ProviderSettings
+from runtime.kafka import client_options
+from runtime.settings import ProviderSettings
+from schemas import topics
 from tests.conftest import collect, published_by
 
 pytestmark = pytest.mark.integration

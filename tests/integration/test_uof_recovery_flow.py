@@ -16,8 +16,8 @@ from connectors.publisher import KafkaPublisher, MemoryPublisher
 from connectors.simulator.server import Simulator
 from connectors.simulator.sportradar import UOF_URL, match_number, odds_change_xml
 from connectors.simulator.world import World
-from pipeline import topics
-from pipeline.kafka_clients import client_options
+from runtime.kafka import client_options
+from schemas import topics
 from schemas.canonical import Odds
 from schemas.envelope import RawEnvelope
 from schemas.providers import normalize

@@ -21,14 +21,14 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from agents.broadcast import feed_hub
 from connectors.publisher import KafkaPublisher
-from pipeline.kafka_clients import client_options
-from pipeline.settings import BroadcasterSettings
-from pipeline.web.auth import issue_token
-from pipeline.web.broadcaster import Broadcaster
-from pipeline.web.hub import Hub
+from runtime.kafka import client_options
+from runtime.settings import BroadcasterSettings
 from schemas.envelope import RawEnvelope
+from sinks.websocket.auth import issue_token
+from sinks.websocket.feed import feed_hub
+from sinks.websocket.hub import Hub
+from sinks.websocket.server import Broadcaster
 from tests.conftest import ROOT, TIME_UNIT, fixture_path, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]

@@ -14,9 +14,9 @@ from websockets.exceptions import ConnectionClosed
 from connectors.amqp import Delivery
 from connectors.publisher import KafkaPublisher
 from connectors.sportradar import UofHandler
-from pipeline.kafka_clients import client_options
-from pipeline.web.auth import issue_token
+from runtime.kafka import client_options
 from schemas.envelope import RawEnvelope
+from sinks.websocket.auth import issue_token
 from tests.conftest import TIME_UNIT, fixture_path
 
 pytestmark = pytest.mark.integration

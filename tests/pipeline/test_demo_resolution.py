@@ -15,11 +15,11 @@ from connectors.registry import all_connectors
 from connectors.runner import PreparedProvider, build_pollers, http_client
 from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World
-from pipeline import topics
-from pipeline.replay import Replayer
-from pipeline.replay_source import RawRecord
-from pipeline.services_cli import demo_environment
-from pipeline.settings import Settings
+from pipeline.commands import demo_environment
+from pipeline.replay.engine import Replayer
+from pipeline.replay.source import RawRecord
+from runtime.settings import Settings
+from schemas import topics
 
 
 @pytest.fixture

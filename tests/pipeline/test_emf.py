@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from pipeline import emf, observability
-from pipeline import headers as h
-from pipeline.emf import EmfAggregator, EmfFlusher
+from runtime.observability import emf
+from runtime.observability import telemetry as observability
+from runtime.observability.emf import EmfAggregator, EmfFlusher
+from schemas import headers as h
 from tests.terraform.app_metrics import referenced
 
 ROOT = Path(__file__).resolve().parents[2]

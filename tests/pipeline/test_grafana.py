@@ -1,4 +1,4 @@
-"""grafana/sportsflow.json queries only series and labels that pipeline/metrics.py defines.
+"""grafana/sportsflow.json queries only series and labels that runtime/observability/prometheus.py defines.
 
 That the running processes serve them: tests/integration/test_metrics_outside_in.py.
 """
@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from pipeline import metrics
+from runtime.observability import prometheus as metrics
 from tests.pipeline import dashboard
 
 _SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_count", "_sum")}
 
 
 def defined() -> dict[str, set[str]]:
-    """Sample name -> its labels, for every metric pipeline/metrics.py defines."""
+    """Sample name -> its labels, for every metric runtime/observability/prometheus.py defines."""
     out: dict[str, set[str]] = {}
     for metric in vars(metrics).values():
         if not isinstance(metric, MetricWrapperBase):
@@ -36,14 +36,14 @@ def test_the_dashboard_has_panels_with_queries() -> None:
 def test_every_query_names_a_defined_series_and_its_labels() -> None:
     known = defined()
     for name, matchers, grouped in dashboard.queries():
-        assert name in known, f"{name} is not a metric of pipeline/metrics.py"
+        assert name in known, f"{name} is not a metric of runtime/observability/prometheus.py"
         labels = known[name] | dashboard.SCRAPE_LABELS
         assert set(matchers) <= labels, (name, matchers)
         assert grouped <= labels, (name, grouped)
 
 
 def test_stage_values_are_stages_the_code_records() -> None:
-    from pipeline import emf
+    from runtime.observability import emf
 
     for name, matchers, _ in dashboard.queries():
         if "stage" in matchers and name.startswith("sportsflow_stage_latency"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from pipeline import guard
+from agents import guard
 
 
 @dataclass(frozen=True)

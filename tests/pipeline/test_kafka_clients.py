@@ -11,8 +11,8 @@ from faust.auth import OAuthCredentials, SSLCredentials
 from faust.types.auth import AuthProtocol
 
 from pipeline.faust_config import credentials
-from pipeline.kafka_clients import MskIamTokenProvider, client_options
-from pipeline.settings import AwsSettings, KafkaSettings, Settings
+from runtime.kafka import MskIamTokenProvider, client_options
+from runtime.settings import AwsSettings, KafkaSettings, Settings
 
 BROKERS = "b-1.msk.example:9098,b-2.msk.example:9098"
 

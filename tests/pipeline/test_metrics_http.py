@@ -6,8 +6,9 @@ import socket
 
 import httpx
 
-from pipeline import metrics, observability
-from pipeline.settings import MetricsSettings, Settings
+from runtime.observability import prometheus as metrics
+from runtime.observability import telemetry as observability
+from runtime.settings import MetricsSettings, Settings
 
 NAMES = (
     "sportsflow_records_total", "sportsflow_stage_latency_seconds", "sportsflow_websocket_clients",

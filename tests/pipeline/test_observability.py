@@ -11,10 +11,10 @@ from pydantic import SecretStr
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from pipeline import observability
-from pipeline.observability import init_sentry, scrubber_from_settings
-from pipeline.scrub import Scrubber
-from pipeline.settings import ApiSettings, BroadcasterSettings, ProviderSettings, Settings
+from runtime.observability import telemetry as observability
+from runtime.observability.scrub import Scrubber
+from runtime.observability.telemetry import init_sentry, scrubber_from_settings
+from runtime.settings import ApiSettings, BroadcasterSettings, ProviderSettings, Settings
 
 API_KEY = "odds-key-7f3a9c2e51b84d06"
 CLIENT_SECRET = "sportradar-client-secret-99"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings
 from pipeline.stack import rabbitmq, services
 from pipeline.stack.kafka import StackError
+from runtime.settings import Settings
 from tests.conftest import _require, free_port
 
 pytestmark = pytest.mark.integration

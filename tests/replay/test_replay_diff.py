@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from pipeline import topics
-from pipeline.replay import Replayer
-from pipeline.replay_source import RawRecord
+from pipeline.replay.engine import Replayer
+from pipeline.replay.source import RawRecord
 from schemas import providers as registry
+from schemas import topics
 from schemas.timeutil import iso_z
 from tests.conftest import collect
 from tests.replay.support import invoke, produce, traffic

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from rich.console import Console
 
-from agents.resolve import canonical_id, route_key
-from pipeline import topics
-from pipeline.replay_run import Request, run_replay
-from pipeline.replay_select import build_selection
-from pipeline.resources import ensure_topics
+from agents.stages.resolve import canonical_id, route_key
+from pipeline.replay.run import Request, run_replay
+from pipeline.replay.select import build_selection
+from runtime.aws import ensure_topics
+from schemas import topics
 from schemas.providers import providers
 from schemas.timeutil import iso_z, parse_iso
 from tests.replay.support import (

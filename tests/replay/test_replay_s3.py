@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agents.s3_archive import ArchiveSink, S3Store
 from connectors.publisher import record_headers
-from pipeline import topics
-from pipeline.resources import boto_client, ensure_topics
+from runtime.aws import boto_client, ensure_topics
+from schemas import topics
 from schemas.timeutil import iso_z
+from sinks.archive.writer import ArchiveSink, S3Store
 from tests.agents.test_archive_format import Rec
 from tests.replay.support import invoke, read_all, register_provider, traffic, values
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.normalize import OutRecord
-from pipeline.replay import Dedupe, Pacer
-from pipeline.replay_diff import compare
-from pipeline.replay_select import Position, SelectionError, build_selection, parse_offsets
+from agents.stages.normalize import OutRecord
+from pipeline.replay.diff import compare
+from pipeline.replay.engine import Dedupe, Pacer
+from pipeline.replay.select import Position, SelectionError, build_selection, parse_offsets
 from tests.replay.support import invoke_sync
 
 KNOWN = ["sportsdataio", "theoddsapi"]

@@ -5,8 +5,8 @@ Whether the running processes really emit them: tests/integration/test_metrics_o
 
 from __future__ import annotations
 
-from pipeline import emf
-from pipeline.metrics import EMF_EQUIVALENTS
+from runtime.observability import emf
+from runtime.observability.prometheus import EMF_EQUIVALENTS
 from tests.terraform.app_metrics import app_metric_refs, referenced
 from tests.terraform.hcl import tf_locals
 

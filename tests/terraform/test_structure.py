@@ -1,7 +1,7 @@
 """Structural checks: what the app expects is what Terraform (and docker-compose) creates.
 
 Parses terraform/ with python-hcl2 (no terraform binary, no AWS) and compares it with the app's
-contract in `pipeline.settings`, `pipeline.topics` and `pipeline/stack/pom.xml`.
+contract in `runtime.settings`, `schemas.topics` and `pipeline/stack/pom.xml`.
 checkov is not run here: `scripts/checkov.sh` is its own Makefile step.
 """
 
@@ -19,14 +19,15 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel
 
 from connectors.registry import all_connectors
-from pipeline import resources, topics
-from pipeline.services_cli import PROCESSES
-from pipeline.settings import AwsSettings, Environment, KafkaSettings, Settings
+from pipeline.commands import PROCESSES
+from runtime import aws as resources
+from runtime.settings import AwsSettings, Environment, KafkaSettings, Settings
+from schemas import topics
 from tests.terraform.hcl import blocks, resource, tf_locals
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# TODO(agents/dynamodb_sink.py): import the key schema from the sink module once it exists,
+# TODO(sinks/dynamodb.py): import the key schema from the sink module once it exists,
 # instead of spelling it out here.
 TABLE_HASH_KEY = "pk"
 TABLE_RANGE_KEY = "sk"
@@ -248,7 +249,7 @@ def test_msk_uses_iam_auth_and_tls() -> None:
 
 
 def test_topic_locals_match_pipeline_topics() -> None:
-    """The root module's topic names are the ones pipeline.topics spells out."""
+    """The root module's topic names are the ones schemas.topics spells out."""
     scope = tf_locals()
     assert sorted(scope["providers"]) == PROVIDERS
     assert sorted(scope["raw_topics"]) == [topics.raw_topic(p) for p in PROVIDERS]
@@ -465,7 +466,8 @@ def test_autoscaling_uses_lag_connections_and_cpu() -> None:
 
 def test_lag_scaling_follows_each_consumer_group_and_its_topics(default_settings: Settings) -> None:
     """Worker, sink and archive scale on the lag of the group each really joins, on the topics it reads."""
-    from agents import dynamodb_sink, s3_archive
+    from sinks import dynamodb as dynamodb_sink
+    from sinks.archive import writer as s3_archive
 
     scope = tf_locals()
     scaling = scope["lag_scaling"]
@@ -556,8 +558,8 @@ def test_compose_runs_every_process_with_its_command() -> None:
 def test_the_demo_environment_is_defined_once() -> None:
     """demo.env is the one demo environment: compose's connectors read it, `sportsflow run` reads it."""
     from connectors.registry import all_connectors
-    from pipeline.services_cli import DEMO_ENV, demo_environment, read_env_file
-    from pipeline.settings import SimulatorSettings
+    from pipeline.commands import DEMO_ENV, demo_environment, read_env_file
+    from runtime.settings import SimulatorSettings
 
     services = _compose()["services"]
     assert services["connectors"]["env_file"] == [DEMO_ENV.name]

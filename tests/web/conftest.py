@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from pipeline.resources import boto_client, ensure_table
-from pipeline.settings import Settings
+from runtime.aws import boto_client, ensure_table
+from runtime.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,11 @@ import httpx
 import orjson
 import pytest
 
-from agents.dynamodb_sink import DynamoTable, record_items
-from pipeline import topics
-from pipeline.resources import boto_client
-from pipeline.settings import Settings
-from pipeline.web.api import Deps, create_app, openapi_document
+from runtime.aws import boto_client
+from runtime.settings import Settings
+from schemas import topics
+from sinks.api.app import Deps, create_app, openapi_document
+from sinks.dynamodb import DynamoTable, record_items
 from tests.agents.sinks import event
 from tests.conftest import ROOT, collect
 from tests.integration.test_odds_flow import odds_payload

@@ -12,8 +12,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from pipeline.settings import Settings
-from pipeline.web.api import create_app
+from runtime.settings import Settings
+from sinks.api.app import create_app
 
 pytestmark = pytest.mark.integration
 

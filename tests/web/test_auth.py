@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from pipeline.settings import LOCAL_JWT_SECRET, BroadcasterSettings, Settings, refusals
-from pipeline.web.auth import ALL_CHANNELS, AuthError, issue_token, verify_token
+from runtime.settings import LOCAL_JWT_SECRET, BroadcasterSettings, Settings, refusals
+from sinks.websocket.auth import ALL_CHANNELS, AuthError, issue_token, verify_token
 
 OWN_SECRET = "an-explicit-hs256-secret-of-at-least-32-bytes"
 

@@ -27,10 +27,10 @@ import pytest
 from connectors.simulator.faults import Fault
 from connectors.simulator.server import Simulator, run_simulator
 from connectors.simulator.world import World
-from pipeline import topics
-from pipeline.services_cli import demo_environment
-from pipeline.settings import Settings
-from pipeline.web.auth import issue_token
+from pipeline.commands import demo_environment
+from runtime.settings import Settings
+from schemas import topics
+from sinks.websocket.auth import issue_token
 from tests.conftest import ROOT, TIME_UNIT, free_port, published_by
 from tests.web.cdp import Page, chromium, require_chromium
 

@@ -7,10 +7,10 @@ import re
 
 import httpx
 
-from pipeline.settings import BroadcasterSettings
-from pipeline.web.broadcaster import Broadcaster
-from pipeline.web.hub import Hub
-from pipeline.web.static import BOARD_DIR, FILES
+from runtime.settings import BroadcasterSettings
+from sinks.websocket.hub import Hub
+from sinks.websocket.server import Broadcaster
+from sinks.websocket.static import BOARD_DIR, FILES
 from tests.conftest import free_port
 
 

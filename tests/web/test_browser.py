@@ -9,11 +9,11 @@ import orjson
 import pytest
 from aiohttp import web
 
-from pipeline.settings import BroadcasterSettings
-from pipeline.web.auth import issue_token
-from pipeline.web.broadcaster import Broadcaster
-from pipeline.web.hub import Hub
-from pipeline.web.protocol import make_item
+from runtime.settings import BroadcasterSettings
+from sinks.websocket.auth import issue_token
+from sinks.websocket.hub import Hub
+from sinks.websocket.protocol import make_item
+from sinks.websocket.server import Broadcaster
 from tests.conftest import IN_CI, free_port
 
 CHROMIUM = "/usr/bin/chromium"

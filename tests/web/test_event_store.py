@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from pipeline.web.api import decode_cursor
-from pipeline.web.api_models import EventQuery
-from pipeline.web.event_store import MAX_CALLS, EventStore
+from sinks.api.app import decode_cursor
+from sinks.api.event_store import MAX_CALLS, EventStore
+from sinks.api.models import EventQuery
 
 SPORTS = ("soccer", "basketball", "tennis", "icehockey")
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -8,9 +8,9 @@ import weakref
 import orjson
 import pytest
 
-from pipeline.web.hub import FRAME_OVERHEAD, ClientQueue, Hub
-from pipeline.web.protocol import Filters, Item, control, make_item
-from pipeline.web.resume import PartitionRing
+from sinks.websocket.hub import FRAME_OVERHEAD, ClientQueue, Hub
+from sinks.websocket.protocol import Filters, Item, control, make_item
+from sinks.websocket.resume import PartitionRing
 
 EVENTS = "canonical.events"
 ODDS = "canonical.odds"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.web.protocol import Filters, ProtocolError, control, make_item, parse_message
+from sinks.websocket.protocol import Filters, ProtocolError, control, make_item, parse_message
 
 
 def test_original_engine_subscribe_message():
@@ -87,8 +87,8 @@ def test_make_item_refuses_what_is_not_a_json_object():
 
 def test_frames_carry_the_stage_stamps_and_the_send_time() -> None:
     """The record's stage headers and the broadcaster's read and send times go into the frame."""
-    from agents.broadcast import stages_of
-    from pipeline import headers as h
+    from schemas import headers as h
+    from sinks.websocket.feed import stages_of
 
     headers = [(h.PROVIDER_TS, b"900"), (h.RECEIVED_TS, b"1000"), (h.PUBLISHED_TS, b"1012"), (h.APP, b"x"),
                (h.NORMALIZED_TS, b"1010"), (h.RECEIVED_TS, b"12; drop")]
@@ -103,7 +103,7 @@ def test_frames_carry_the_stage_stamps_and_the_send_time() -> None:
 def test_only_lost_connections_count_as_websocket_drops() -> None:
     """WebSocketDropRate counts connections lost (no close frame, slow consumer, server error), not
     clean closes, refusals or the client's own faults."""
-    from pipeline.web.broadcaster import dropped
+    from sinks.websocket.server import dropped
 
     assert [code for code in (1000, 1001, 1006, 1009, 1011, 1013, 4008, 4029, 4400, 4401, 4403) if dropped(code)] \
         == [1006, 1011, 4008]

@@ -7,7 +7,7 @@ locals {
   data_dir = "/var/lib/sportsflow"
 
   # Per-service container settings. Ports follow Settings defaults (broadcaster 8765, api 8080,
-  # Faust web 6066); tests/terraform checks them against pipeline/settings.py.
+  # Faust web 6066); tests/terraform checks them against runtime/settings.py.
   containers = {
     connectors = {
       command = ["connect"]

@@ -1,7 +1,7 @@
 # The single DynamoDB table and the S3 archive, both under one customer-managed KMS key, plus
 # the bucket that receives ALB and S3 server access logs.
 #
-# Table keys are part of the app's contract (TODO agents/dynamodb_sink.py): hash pk (S), range
+# Table keys are part of the app's contract (TODO sinks/dynamodb.py): hash pk (S), range
 # sk (S), GSI gsi1 on gsi1pk/gsi1sk (S) and gsi2 on gsi2pk/gsi1sk (S: one start day, every sport),
 # TTL attribute expiresAt. tests/terraform checks them.
 

@@ -1,0 +1,218 @@
+"""Safety rails for the Faust agents: publish-or-stop, state (de)serialization, expiry, the stall watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from agents.stages.normalize import OutRecord, dead_letter
+from agents.stages.ordering import Policy
+from runtime.settings import ProcessingSettings
+
+log = logging.getLogger(__name__)
+SEND_ATTEMPTS = 5
+EXIT_PUBLISH_FAILED = 70
+
+
+def fatal(reason: str) -> None:
+    """Stop the process at once, before Faust can ack (and later commit) the record in hand."""
+    log.critical("stopping the worker: %s", reason)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_PUBLISH_FAILED)
+
+
+def _on_delivered(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        fatal(f"a record could not be delivered to Kafka: {future.exception()!r}")
+
+
+async def send_or_die(topic: Any, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
+    """Hand a record to the producer and return its delivery future.
+
+    A failure to enqueue is retried a few times; a failure to deliver stops the worker before the
+    source record is acked, so it is processed again after the restart.
+    """
+    for attempt in range(SEND_ATTEMPTS):
+        try:
+            future = await topic.send(key=key, value=value, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - any producer failure is retried, then fatal
+            if attempt == SEND_ATTEMPTS - 1:
+                fatal(f"cannot publish to {topic}: {exc!r}")
+            await asyncio.sleep(0.2 * 2**attempt)
+            continue
+        future.add_done_callback(_on_delivered)
+        return future
+    raise AssertionError("unreachable")
+
+
+class DeferredState:
+    """Table writes whose changelog records may only be sent once the outputs they describe are acked.
+
+    The in-memory store is updated at once (the next record must see the new state); the changelog
+    record is sent after the batch's outputs were acknowledged by Kafka. Were it sent first, a crash
+    in between would restore a state claiming versions that were never published: a loss.
+    """
+
+    def __init__(self) -> None:
+        self._writes: list[tuple[Any, int, bytes, bytes | None]] = []
+
+    def set(self, table: Any, partition: int, key: bytes, value: bytes) -> None:
+        table.data[key] = value
+        self._writes.append((table, partition, key, value))
+
+    def delete(self, table: Any, partition: int, key: bytes) -> None:
+        if table.data.get(key) is not None:
+            del table.data[key]
+            self._writes.append((table, partition, key, None))
+
+    def flush(self) -> None:
+        for table, partition, key, value in self._writes:
+            if value is None:
+                table.send_changelog(partition, key, None, value_serializer="raw")
+            else:
+                table.send_changelog(partition, key, value)
+        self._writes.clear()
+
+
+def policy(settings: ProcessingSettings) -> Policy:
+    return Policy(settings.priorities, stale_ms=int(settings.stale_s * 1000),
+                  hysteresis_ms=int(settings.hysteresis_s * 1000), confirm_ms=int(settings.confirm_s * 1000))
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def loads(value: bytes) -> Any:
+    return orjson.loads(value)
+
+
+def loads_or_none(value: bytes | None) -> Any:
+    return orjson.loads(value) if value else None
+
+
+def resolve_dead_letter(message: Any, exc: Exception) -> OutRecord:
+    try:
+        payload: Any = orjson.loads(message.value)
+    except orjson.JSONDecodeError:
+        payload = (message.value or b"").decode("utf-8", "replace")
+    return dead_letter(
+        provider=str(payload.get("source", "?")).split("/")[0] if isinstance(payload, dict) else "?",
+        feed="resolve", error=f"internal error: {''.join(traceback.format_exception_only(exc)).strip()}",
+        path="$", payload=payload, source_topic=message.topic, partition=message.partition, offset=message.offset,
+    )
+
+
+class Expiry:
+    """Remembers when each entry was last updated, per partition, and yields those past the TTL.
+
+    Deletes must happen while an event of the partition that wrote the key is being processed
+    (Faust writes the tombstone to that partition's changelog), so expiry is driven from the agent.
+    The index lives in memory, so it is rebuilt from the table itself (`seed`) when the worker
+    starts and whenever it is handed a partition it has not indexed: entries restored from the
+    changelog after a restart or a rebalance expire like the others.
+    """
+
+    def __init__(self, ttl_ms: int, batch: int = 100) -> None:
+        self.ttl_ms = ttl_ms
+        self.batch = batch
+        self._updated: dict[int, dict[str, int]] = defaultdict(dict)
+        self._next_sweep = 0.0
+        self.indexed: set[int] = set()
+
+    def touch(self, partition: int, key: str, updated_ms: int) -> None:
+        self._updated[partition][key] = updated_ms
+
+    def seed(self, entries: Iterable[tuple[int, str, int]], partitions: Iterable[int]) -> int:
+        """Index (partition, key, updated_ms) entries of a table; `partitions` are now indexed. Returns the count."""
+        count = 0
+        for partition, key, updated_ms in entries:
+            self._updated[partition].setdefault(key, updated_ms)
+            count += 1
+        self.indexed.update(partitions)
+        return count
+
+    def due(self, partition: int, now_ms: int) -> list[str]:
+        if time.monotonic() < self._next_sweep:
+            return []
+        self._next_sweep = time.monotonic() + 1.0
+        entries = self._updated[partition]
+        expired = [k for k, t in entries.items() if now_ms - t > self.ttl_ms][: self.batch]
+        for key in expired:
+            del entries[key]
+        return expired
+
+
+def entity_entries(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[int, str, int]]:
+    """(partition, key, updated) of stored entity states (which record their partition as `p`)."""
+    for key, value in items:
+        state = loads_or_none(value)
+        if isinstance(state, dict) and "p" in state:
+            yield int(state["p"]), key.decode(), int(state.get("updated", 0))
+
+
+def fixture_entries(items: Iterable[tuple[bytes, bytes]], partitions: int) -> Iterator[tuple[int, str, int]]:
+    """(partition, route, latest start) of stored fixture lists. A route's partition is the resolve
+    topic's (the producer's murmur2 partitioner over the route key)."""
+    for key, value in items:
+        fixtures = loads_or_none(value)
+        if isinstance(fixtures, list) and fixtures:
+            yield route_partition(key, partitions), key.decode(), max(int(f.get("start", 0)) for f in fixtures)
+
+
+def route_partition(key: bytes, partitions: int) -> int:
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.seen: dict[Any, tuple[int | None, float]] = {}
+        self.stalls = 0
+
+
+_progress = _Progress()
+
+
+async def watchdog(app: Any, timeout_s: float) -> None:
+    """Report and re-seek a partition whose lag grows while its committed offset does not move."""
+    from runtime.observability.telemetry import observe_consumer_lag
+    from schemas.topics import RAW_PREFIX
+
+    consumer = app.consumer
+    now = time.monotonic()
+    raw_lag = 0
+    for tp in consumer.assignment():
+        committed = consumer._committed_offset.get(tp)
+        try:
+            lag = consumer.highwater(tp) - (committed or 0)
+        except Exception:  # noqa: BLE001 - no fetch yet for this partition: nothing to judge
+            log.debug("no highwater yet for %s", tp)
+            continue
+        if tp.topic.startswith(RAW_PREFIX):
+            raw_lag += max(lag, 0)
+        previous = _progress.seen.get(tp)
+        if previous is None or previous[0] != committed or lag <= 0:
+            _progress.seen[tp] = (committed, now)
+            continue
+        if now - previous[1] >= timeout_s and committed is not None:
+            _progress.stalls += 1
+            log.warning("partition %s stalled: lag %d, no commit for %.0fs; seeking to %d",
+                        tp, lag, now - previous[1], committed)
+            from runtime.observability.prometheus import PARTITION_STALLS
+
+            PARTITION_STALLS.labels(topic=tp.topic).inc()
+            await consumer.seek(tp, committed)
+            _progress.seen[tp] = (committed, now)
+    observe_consumer_lag(raw_lag)

@@ -1,0 +1,1 @@
+"""The worker's pure stages: bytes in, records out, no I/O (tested without Kafka)."""

@@ -1,0 +1,118 @@
+"""Stage 2: resolve entities, then dedupe, order and version each record (`agents/stages/ordering.py`).
+
+`process_candidates` is a pure function of one resolve-topic message and the state it reads;
+the Faust agent in `pipeline/app.py` loads that state from changelog-backed tables, calls it,
+stores the new state and publishes the outputs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from agents.stages import discrepancy
+from agents.stages.canonicalize import canonicalize, review_out, with_game_clock
+from agents.stages.normalize import OutRecord
+from agents.stages.ordering import Decision, Policy, decide
+from agents.stages.resolve import Candidate, Fixture, Resolution, resolve
+from schemas import headers as h
+from schemas import topics
+from schemas.timeutil import parse_iso
+
+DEFAULT_GRACE_MS = 15_000  # processing.discrepancy_grace_s
+
+
+@dataclass
+class StageTwoResult:
+    outputs: list[OutRecord] = field(default_factory=list)
+    fixtures_changed: bool = False
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+
+def entity_key(record: dict[str, Any]) -> str:
+    kind = record["type"]
+    if kind == "odds":
+        return f"{record['eventId']}|{record['bookmaker']}|{record['market']}"
+    if kind == "feed_status":
+        return f"{record['provider']}|{record['feed']}"
+    return str(record["id"])
+
+
+def _start_ms(record: dict[str, Any]) -> int | None:
+    text = record.get("startTime")
+    return int(parse_iso(text).timestamp() * 1000) if text else None
+
+
+def candidate_of(record: dict[str, Any]) -> Candidate:
+    return Candidate(record["provider"], record["providerEventId"], record.get("sport"), record.get("league"),
+                     record.get("homeTeam"), record.get("awayTeam"), _start_ms(record))
+
+
+def resolve_record(record: dict[str, Any], route: str, fixtures: list[Fixture], tolerance_ms: int) -> Resolution | None:
+    """Rewrite provider-scoped ids and names to canonical ones."""
+    if record["type"] == "feed_status":
+        return None
+    resolution = resolve(fixtures, route, candidate_of(record), tolerance_ms=tolerance_ms)
+    canonicalize(record, resolution)
+    return resolution
+def process_candidates(
+    route: str, value: bytes, carried: list[tuple[str, bytes]], fixtures: list[Fixture],
+    entity_state: Callable[[str], dict[str, Any] | None], *, policy: Policy, tolerance_ms: int,
+    is_down: Callable[[str], bool], epoch: int | None = None, ttl_ms: int | None = None,
+    discrepancy_grace_ms: int = DEFAULT_GRACE_MS,
+) -> StageTwoResult:
+    """`epoch`: the lineage id of entities whose lineage starts here (default: the message's receipt
+    time, so processing the same message again after a crash starts the same lineage).
+    `ttl_ms`: a stored state last updated longer ago than this (by receipt times) is expired, whether
+    or not the expiry sweep has deleted it yet, so a new lineage starts."""
+    message = orjson.loads(value)
+    source: str = message["source"]
+    received_ms: int = message["receivedMs"]
+    result = StageTwoResult()
+    for record in message["records"]:
+        resolution = resolve_record(record, route, fixtures, tolerance_ms)
+        if resolution is not None:
+            result.fixtures_changed |= resolution.changed
+            if resolution.review is not None:
+                result.outputs.append(review_out(resolution.review, carried))
+        if record["type"] == "event":
+            _discrepancies(record, received_ms, entity_state, result, carried=carried, grace_ms=discrepancy_grace_ms)
+        key = entity_key(record)
+        state = result.entities.get(key) or entity_state(key)
+        if state is not None and ttl_ms is not None and received_ms - int(state.get("updated", 0)) > ttl_ms:
+            state = None
+        decision: Decision = decide(record, state, source, received_ms, policy=policy, is_down=is_down,
+                                    epoch=epoch)
+        result.entities[key] = decision.state
+        result.reasons[decision.reason] += 1
+        if decision.publish is not None:
+            result.outputs.append(_output(with_game_clock(dict(decision.publish)), key, carried))
+    return result
+
+
+def _discrepancies(record: dict[str, Any], received_ms: int, entity_state: Callable[[str], dict[str, Any] | None],
+                   result: StageTwoResult, *, carried: list[tuple[str, bytes]], grace_ms: int) -> None:
+    key = discrepancy.state_key(record["id"])
+    state, found = discrepancy.observe(result.entities.get(key) or entity_state(key), record, received_ms,
+                                       grace_ms=grace_ms)
+    if state is not None:
+        result.entities[key] = state
+    for item in found:
+        result.outputs.append(OutRecord(topics.DISCREPANCIES, record["id"].encode(), orjson.dumps(item),
+                                        [(k, v) for k, v in carried if k not in _RESTAMPED]))
+
+
+_RESTAMPED = frozenset({h.APP, h.PUBLISHED_TS})  # set again when the canonical record is published
+
+
+def _output(record: dict[str, Any], key: str, carried: list[tuple[str, bytes]]) -> OutRecord:
+    headers = [(k, v) for k, v in carried if k not in _RESTAMPED]
+    stamp = record.get("sourceTimestamp")
+    if stamp:
+        headers.append((h.PROVIDER_TS, h.ms(int(parse_iso(stamp).timestamp() * 1000))))
+    return OutRecord(topics.CANONICAL_BY_TYPE[record["type"]], key.encode(), orjson.dumps(record), headers)

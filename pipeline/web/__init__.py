@@ -1,1 +1,0 @@
-"""Network front ends: the WebSocket broadcaster and the REST API."""

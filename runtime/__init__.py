@@ -1,0 +1,1 @@
+"""What every Sportsflow process stands on: settings, Kafka and AWS clients, backoff, observability."""

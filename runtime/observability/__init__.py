@@ -1,0 +1,1 @@
+"""Logs, metrics (Prometheus and CloudWatch EMF), Sentry and the secret scrubber."""

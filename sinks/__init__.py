@@ -1,0 +1,1 @@
+"""Canonical records out: DynamoDB, the S3 archive, the WebSocket feed and the REST API."""

@@ -1,0 +1,1 @@
+"""The S3 archive: gzip JSON Lines objects named by offset range, and reading them back."""
