@@ -25,6 +25,7 @@ run: stack-up
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy schemas runtime connectors agents sinks pipeline
+	$(VENV)/bin/lint-imports
 
 checkov:
 	bash scripts/checkov.sh

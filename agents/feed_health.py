@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime.kafka import client_options, partitions_of
 from runtime.settings import Settings
@@ -37,7 +38,6 @@ class FeedHealth:
 
 async def follow(settings: Settings, health: FeedHealth, stop: asyncio.Event | None = None) -> None:
     """Read canonical.feed_status from the beginning, then follow it (groupless: every worker reads all)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")

@@ -17,7 +17,10 @@ from aiokafka.partitioner import murmur2
 
 from agents.stages.normalize import OutRecord, dead_letter
 from agents.stages.ordering import Policy
+from runtime.observability.hooks import observe_consumer_lag
+from runtime.observability.prometheus import PARTITION_STALLS
 from runtime.settings import ProcessingSettings
+from schemas.topics import RAW_PREFIX
 
 log = logging.getLogger(__name__)
 SEND_ATTEMPTS = 5
@@ -187,8 +190,6 @@ _progress = _Progress()
 
 async def watchdog(app: Any, timeout_s: float) -> None:
     """Report and re-seek a partition whose lag grows while its committed offset does not move."""
-    from runtime.observability.telemetry import observe_consumer_lag
-    from schemas.topics import RAW_PREFIX
 
     consumer = app.consumer
     now = time.monotonic()
@@ -210,7 +211,6 @@ async def watchdog(app: Any, timeout_s: float) -> None:
             _progress.stalls += 1
             log.warning("partition %s stalled: lag %d, no commit for %.0fs; seeking to %d",
                         tp, lag, now - previous[1], committed)
-            from runtime.observability.prometheus import PARTITION_STALLS
 
             PARTITION_STALLS.labels(topic=tp.topic).inc()
             await consumer.seek(tp, committed)

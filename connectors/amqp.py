@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+import aio_pika
+from aiormq.exceptions import AMQPError
 from pydantic import SecretStr
 
 from connectors.health import HealthMonitor
@@ -97,7 +99,6 @@ class AmqpConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            from aiormq.exceptions import AMQPError
 
             try:
                 await self._session(stop)
@@ -112,7 +113,6 @@ class AmqpConsumer:
                 return  # a session only ends without error when asked to stop
 
     async def _session(self, stop: asyncio.Event) -> None:
-        import aio_pika
 
         ep = self.endpoint
         connection = await aio_pika.connect(

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from runtime.observability.telemetry import observe_feed
+from aiokafka import AIOKafkaProducer
+
+from runtime.observability.hooks import observe_feed
 from schemas import topics
 from schemas.canonical import FeedStatus
 
@@ -225,7 +227,6 @@ class KafkaStatusSink:
         self._producer: Any = None
 
     async def __aenter__(self) -> KafkaStatusSink:
-        from aiokafka import AIOKafkaProducer
 
         self._producer = AIOKafkaProducer(**self._options, acks="all", enable_idempotence=True)
         await self._producer.start()

@@ -24,7 +24,7 @@ from connectors.errors import CircuitOpenError, ProviderError, QuotaExhaustedErr
 from connectors.health import HealthMonitor
 from connectors.policy import Backoff, CircuitBreaker, CredentialGate, QuotaBudget, max_age_s, retry_after_s
 from connectors.publisher import RawPublisher
-from runtime.observability.telemetry import observe_fetch, observe_poll_interval
+from runtime.observability.hooks import observe_fetch, observe_poll_interval
 from runtime.settings import ProviderSettings
 from schemas.envelope import RawEnvelope, content_hash
 from schemas.timeutil import utc_now

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from schemas import headers as h
 from schemas import topics
@@ -46,7 +47,6 @@ class KafkaPublisher:
         self._producer: Any = None
 
     async def __aenter__(self) -> KafkaPublisher:
-        from aiokafka import AIOKafkaProducer
 
         self._producer = AIOKafkaProducer(
             **self._options, acks="all", enable_idempotence=True, linger_ms=self._linger_ms,

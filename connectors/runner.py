@@ -26,6 +26,7 @@ from connectors.publisher import RawPublisher
 from connectors.push_stream import PushFeed
 from connectors.registry import all_connectors
 from connectors.secrets import with_provider_secrets
+from runtime.kafka import client_options
 from runtime.settings import ProviderSettings, Settings
 from schemas.envelope import RawEnvelope
 from schemas.timeutil import utc_now
@@ -196,7 +197,6 @@ async def _status_sink(settings: Settings, given: StatusSink | None) -> AsyncIte
     if given is not None:
         yield given
         return
-    from runtime.kafka import client_options
 
     async with KafkaStatusSink(client_options(settings)) as sink:
         yield sink

@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
 
-from runtime.observability.telemetry import register_secrets
+from runtime.aws import boto_client
+from runtime.observability.scrub import register_secrets
 from runtime.settings import ProviderSettings, Settings
 from schemas.errors import SportsflowError
 
@@ -36,14 +38,12 @@ class SecretsError(SportsflowError):
 
 
 def secrets_client(settings: Settings, endpoint_url: str | None = None) -> Any:
-    from runtime.aws import boto_client
 
     return boto_client(settings, "secretsmanager", endpoint_url=endpoint_url)
 
 
 def fetch_secret(client: Any, secret_id: str) -> dict[str, str]:
     """The secret's JSON object; raises SecretsError (without the value) on any failure."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         response = client.get_secret_value(SecretId=secret_id)

@@ -31,7 +31,10 @@ from agents.stages.normalize import RESOLVE, OutRecord, process_raw
 from agents.stages.pins import PinsFile
 from agents.stages.process import process_candidates
 from agents.stages.resolve import FixtureCache
-from runtime.observability.telemetry import observe_canonical, observe_processed, run_telemetry
+from pipeline.faust_config import apply_settings
+from pipeline.replay.cli import register_faust_command
+from runtime.observability.hooks import observe_canonical, observe_processed
+from runtime.observability.telemetry import run_telemetry
 from runtime.settings import get_settings
 from schemas import headers as h
 from schemas import topics
@@ -50,7 +53,6 @@ app = faust.App(
 
 @app.on_configured.connect
 def _configure(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-    from pipeline.faust_config import apply_settings
 
     apply_settings(args[0], get_settings())
 
@@ -194,7 +196,6 @@ async def stall_watchdog() -> None:
 
 def _register_commands() -> None:
     """`faust -A pipeline.app replay …` (the body lives in pipeline/replay/cli.py)."""
-    from pipeline.replay.cli import register_faust_command
 
     register_faust_command(app)
 

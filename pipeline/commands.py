@@ -16,11 +16,21 @@ from pathlib import Path
 
 import click
 
+from connectors.publisher import KafkaPublisher
+from connectors.runner import run_connectors
+from connectors.simulator.server import Simulator, run_simulator
+from connectors.simulator.world import World
 from pipeline.readiness import NotReadyError, Probe, http_answers, wait_until_ready
+from runtime.aws import ensure_topics
+from runtime.kafka import client_options
 from runtime.observability.prometheus import dead_letter_report
+from runtime.observability.telemetry import setup_process, telemetry
 from runtime.settings import Settings, get_settings
 from schemas.errors import ConfigurationError
 from sinks.websocket.auth import issue_token
+from sinks.websocket.feed import feed_hub
+from sinks.websocket.hub import Hub
+from sinks.websocket.server import Broadcaster
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], component: str | None = None) -> None:
@@ -30,7 +40,6 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], component
     broadcaster) names the process in logs, Sentry and metrics; it gets Sentry (not the
     simulator), Prometheus `/metrics` on its port and EMF lines while `main` runs.
     """
-    from runtime.observability.telemetry import setup_process, telemetry
 
     settings = get_settings()
     components = {"connect": "connectors", "broadcast": "broadcaster", "simulate": "simulator"}
@@ -54,10 +63,6 @@ def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]], component
 
 
 async def connect_main(settings: Settings, only: tuple[str, ...], stop: asyncio.Event) -> None:
-    from connectors.publisher import KafkaPublisher
-    from connectors.runner import run_connectors
-    from runtime.aws import ensure_topics
-    from runtime.kafka import client_options
 
     await ensure_topics(settings)
     async with KafkaPublisher(client_options(settings)) as publisher:
@@ -65,8 +70,6 @@ async def connect_main(settings: Settings, only: tuple[str, ...], stop: asyncio.
 
 
 async def simulate_main(settings: Settings, demo: bool, matches: int, stop: asyncio.Event) -> None:
-    from connectors.simulator.server import Simulator, run_simulator
-    from connectors.simulator.world import World
 
     sim = Simulator(World(matches=matches))
     click.echo(f"provider simulator on http://{settings.simulator.host}:{settings.simulator.port}")
@@ -76,9 +79,6 @@ async def simulate_main(settings: Settings, demo: bool, matches: int, stop: asyn
 
 async def broadcast_main(settings: Settings, stop: asyncio.Event) -> None:
     """Kafka -> hub -> WebSocket clients until `stop` (SIGTERM): then stop intake, close clients, exit."""
-    from sinks.websocket.feed import feed_hub
-    from sinks.websocket.hub import Hub
-    from sinks.websocket.server import Broadcaster
 
     config = settings.broadcaster
     hub = Hub(ring_size=config.resume_ring_records, entity_ttl_s=config.entity_ttl_s)

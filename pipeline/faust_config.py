@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
+from faust.auth import OAuthCredentials, SSLCredentials
+
+from runtime.kafka import MskIamTokenProvider
+from runtime.observability.sentry import init_sentry
 from runtime.settings import Settings
 
 
@@ -12,23 +17,19 @@ def broker_urls(settings: Settings) -> list[str]:
 
 
 def credentials(settings: Settings) -> Any:
-    import ssl
 
-    from faust.auth import OAuthCredentials, SSLCredentials
 
     mode = settings.kafka.security
     if mode == "plaintext":
         return None
     if mode == "tls":
         return SSLCredentials(ssl.create_default_context())
-    from runtime.kafka import MskIamTokenProvider
 
     # One provider for the producer, the consumer (own thread and loop) and the admin client.
     return OAuthCredentials(oauth_cb=MskIamTokenProvider(settings.aws.region), ssl_context=ssl.create_default_context())
 
 
 def apply_settings(conf: Any, settings: Settings) -> None:
-    from runtime.observability.telemetry import init_sentry
 
     init_sentry(settings, "worker")  # no-op without a DSN; metrics: `run_telemetry` in an app task
     processing = settings.processing

@@ -6,11 +6,18 @@ and the workers create their topics at start-up.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import boto3
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from runtime.kafka import client_options
 from runtime.settings import Settings
 from schemas import topics
+from schemas.providers import providers
 
 # The single-table design (README: "DynamoDB table"). Terraform must create the same keys.
 TABLE_PARTITION_KEY = "pk"
@@ -24,14 +31,12 @@ TABLE_TTL_ATTRIBUTE = "expiresAt"
 
 
 def all_topics() -> list[str]:
-    from schemas.providers import providers
 
     return [*topics.CANONICAL_TOPICS, topics.DEADLETTER, topics.UNMATCHED, topics.DISCREPANCIES,
             *(topics.raw_topic(p) for p in providers())]
 
 
 async def ensure_topics(settings: Settings, names: list[str] | None = None, partitions: int | None = None) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
@@ -61,8 +66,6 @@ def boto_client(settings: Settings, service: str, *, endpoint_url: str | None = 
 
     `endpoint_url` overrides the configured endpoint (DynamoDB and S3 have their own settings).
     """
-    import boto3
-    from botocore.config import Config
 
     aws = settings.aws
     configured = {"dynamodb": aws.endpoint_url_dynamodb, "s3": aws.endpoint_url_s3}.get(service)
@@ -126,7 +129,6 @@ def ensure_table(settings: Settings) -> None:
 
 
 def ensure_bucket(settings: Settings) -> None:
-    from botocore.exceptions import ClientError
 
     client = boto_client(settings, "s3")
     try:
@@ -136,7 +138,6 @@ def ensure_bucket(settings: Settings) -> None:
 
 
 async def provision(settings: Settings) -> None:
-    import asyncio
 
     await ensure_topics(settings)
     await asyncio.to_thread(ensure_table, settings)

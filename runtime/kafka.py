@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka.abc import AbstractTokenProvider
+from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
 
 from runtime.settings import Settings
 
@@ -19,7 +20,6 @@ Signer = Callable[[str], tuple[str, int]]
 
 def msk_signer(region: str) -> tuple[str, int]:
     """Sign an MSK IAM auth token with the default AWS credential chain (blocking: call in a thread)."""
-    from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
 
     token, expiry_ms = MSKAuthTokenProvider.generate_auth_token(region)
     return str(token), int(expiry_ms)

@@ -86,7 +86,7 @@ class ProviderSettings(_Section):
 
 
 class BroadcasterSettings(_Section):
-    """The WebSocket feed (`sportsflow broadcast`, `pipeline/web/`)."""
+    """The WebSocket feed (`sportsflow broadcast`, `sinks/websocket/`)."""
 
     host: str = Field("127.0.0.1", description="WebSocket bind address.")
     port: int = Field(8765, description="WebSocket port (path /ws).")

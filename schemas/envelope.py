@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from schemas.canonical import UtcDateTime
-from schemas.timeutil import utc_now
+from schemas.timeutil import iso_z, utc_now
 
 # Request params the pipeline adds so normalizers stay pure functions of the envelope.
 RECEIVED_AT_PARAM = "_received_at"
@@ -51,7 +51,6 @@ class RawEnvelope(BaseModel):
         return cls.model_validate(orjson.loads(data))
 
     def normalizer_params(self) -> dict[str, str]:
-        from schemas.timeutil import iso_z
 
         return {**self.params, RECEIVED_AT_PARAM: iso_z(self.received_at)}
 

@@ -22,8 +22,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
 from runtime.kafka import client_options
-from runtime.observability.telemetry import observe_sink
+from runtime.observability.hooks import observe_sink
 from runtime.settings import Settings
 from schemas.errors import SportsflowError
 
@@ -163,8 +166,6 @@ async def run_sink(
     `ready` is set once partitions are assigned and positioned (tests publish after it).
     Cancelling is safe: uncommitted records are fetched again by the next owner.
     """
-    from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-    from aiokafka.errors import CommitFailedError, KafkaError
 
     positions = _Positions()
     assigned_once = asyncio.Event()

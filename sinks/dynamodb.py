@@ -28,10 +28,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from agents.stages.normalize import OutRecord, dead_letter
-from runtime.aws import TABLE_TTL_ATTRIBUTE
+from runtime.aws import TABLE_TTL_ATTRIBUTE, boto_client
+from runtime.kafka import client_options
 from runtime.settings import Settings
 from schemas import topics
 from schemas.canonical import RECORD_TYPES, CanonicalRecord, Event, Odds, RaceResult
@@ -198,7 +202,6 @@ RETRIABLE_CODES = frozenset({
 
 def translate_boto_error(service: str, operation: str, exc: Exception) -> SinkWriteError:
     """botocore errors -> `SinkWriteError` with `retriable` set (throttling, 5xx, connection trouble)."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
@@ -342,7 +345,6 @@ class KafkaDeadLetters:
         self._producer = producer
 
     async def send(self, records: Sequence[OutRecord]) -> None:
-        from aiokafka.errors import KafkaError
 
         try:
             futures = [
@@ -358,10 +360,7 @@ async def run_dynamodb_sink(
     auto_offset_reset: str | None = None,
 ) -> None:
     """Consume the canonical topics in group `<app_id>-dynamodb` into the table until `stop` is set."""
-    from aiokafka import AIOKafkaProducer
 
-    from runtime.aws import boto_client
-    from runtime.kafka import client_options
 
     cfg = settings.dynamodb_sink
     backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
+import aio_pika
 import orjson
 from aiohttp import web
 
@@ -314,7 +315,6 @@ def routing_key(match: Match) -> str:
 
 async def publish_uof(sim: Simulator, state: SportradarSim, url: str) -> None:
     """Publish odds_change for every changed soccer match and `alive` on cadence, until cancelled."""
-    import aio_pika
 
     connection = await aio_pika.connect_robust(url)
     async with connection:
@@ -347,7 +347,6 @@ PRODUCTS = {"liveodds": 1, "pre": 3}
 
 async def _recover(state: SportradarSim, sim: Simulator, producer: int, after: int | None, request_id: int) -> None:
     """Re-send what the producer sent after `after` (or every match's current odds), then snapshot_complete."""
-    import aio_pika
 
     if after is not None:
         messages = [(key, body) for stamp, p, key, body in list(state.history) if p == producer and stamp >= after]

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aio_pika
 import orjson
 from aiohttp import web
 
@@ -149,7 +150,6 @@ def register(app: web.Application, sim: Simulator) -> None:
 
 async def push_incidents(sim: Simulator, state: StatscoreSim, url: str, queue_name: str) -> None:
     """Push one message per changed match to the client's queue, until cancelled."""
-    import aio_pika
 
     connection = await aio_pika.connect_robust(url)
     async with connection:
@@ -177,7 +177,6 @@ def start_push(app: web.Application, url: str, queue: str = DEFAULT_QUEUE) -> No
 
 async def declare_queue(url: str, queue: str) -> None:
     """Create the client's queue, as STATSCORE does before handing out its credentials."""
-    import aio_pika
 
     connection = await aio_pika.connect(url)
     async with connection:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from aiokafka import AIOKafkaProducer
 
 from agents import guard
 from agents.stages.normalize import OutRecord, process_raw
@@ -42,7 +43,8 @@ from agents.stages.ordering import content_hash
 from agents.stages.process import process_candidates
 from agents.stages.resolve import Fixture
 from pipeline.replay.select import TP, Position, Selection, SelectionError, load_position
-from pipeline.replay.source import Plan, RawRecord
+from pipeline.replay.source import Plan, RawRecord, make_consumer, read_published
+from runtime.kafka import client_options
 from runtime.settings import ProcessingSettings, Settings
 from schemas import headers as h
 from schemas import topics
@@ -172,9 +174,7 @@ class KafkaOutput:
         self._pending: list[Any] = []
 
     async def __aenter__(self) -> KafkaOutput:
-        from aiokafka import AIOKafkaProducer
 
-        from runtime.kafka import client_options
 
         self._producer = AIOKafkaProducer(**client_options(self._settings), acks="all", enable_idempotence=True,
                                           linger_ms=5, max_batch_size=1 << 20)
@@ -303,7 +303,6 @@ def output_topics(output: str | None) -> list[str]:
 
 async def existing_index(settings: Settings, names: list[str], since_ms: int) -> Dedupe:
     """Count what the output topics already hold from `since_ms` on (the idempotence index)."""
-    from pipeline.replay.source import make_consumer, read_published
 
     dedupe = Dedupe()
     consumer = make_consumer(settings)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -44,6 +45,7 @@ from pipeline.replay.engine import (
 from pipeline.replay.engine import restore as restore_state
 from pipeline.replay.select import ReplayError, Selection
 from pipeline.replay.source import Plan, RawRecord, kafka_records, make_consumer, plan, s3_records
+from runtime.aws import boto_client, ensure_topics
 from runtime.settings import Settings
 
 DEFAULT_POSITION = Path("replay.position.json")
@@ -70,9 +72,7 @@ class Sources:
         self.s3: Any = None
 
     async def __aenter__(self) -> Sources:
-        from aiokafka.errors import KafkaError
 
-        from runtime.aws import boto_client
 
         self.consumer = make_consumer(self.settings)
         try:
@@ -127,7 +127,6 @@ async def run_replay(settings: Settings, request: Request, stop: asyncio.Event, 
             return report
         names = output_topics(request.output)
         if request.output:
-            from runtime.aws import ensure_topics
 
             await ensure_topics(settings, [request.output])
         since = request.published_from or request.selection.start

@@ -17,10 +17,15 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from pipeline.replay.select import TP, Position, ReplayError, Selection, SelectionError, check_source
 from runtime.kafka import client_options, partitions_of
 from runtime.settings import Settings
 from schemas.timeutil import from_epoch_ms, iso_z
+from sinks.archive.reader import iter_archive, list_objects
+from sinks.archive.writer import parse_object_key
+from sinks.dynamodb import translate_boto_error
 
 log = logging.getLogger(__name__)
 Source = Literal["kafka", "s3"]
@@ -65,14 +70,12 @@ class Plan:
 
 
 def make_consumer(settings: Settings) -> Any:
-    from aiokafka import AIOKafkaConsumer
 
     return AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False,
                             auto_offset_reset="earliest", max_poll_records=1000)
 
 
 async def topic_partitions(consumer: Any, names: Sequence[str]) -> list[Any]:
-    from aiokafka import TopicPartition
 
     found: list[Any] = []
     for name in names:
@@ -96,7 +99,6 @@ class KafkaCoverage:
 
 
 async def kafka_coverage(consumer: Any, selection: Selection) -> KafkaCoverage:
-    from aiokafka import TopicPartition
 
     parts = await topic_partitions(consumer, selection.topics)
     first, end = await consumer.beginning_offsets(parts), await consumer.end_offsets(parts)
@@ -134,7 +136,6 @@ async def kafka_coverage(consumer: Any, selection: Selection) -> KafkaCoverage:
 
 async def kafka_records(consumer: Any, plan: Plan, position: Position | None) -> AsyncIterator[RawRecord]:
     """The planned records, merged across partitions by (timestamp, topic, partition, offset)."""
-    from aiokafka import TopicPartition
 
     todo: dict[Any, int] = {}
     for (topic, partition), (first, end) in plan.ranges.items():
@@ -196,9 +197,6 @@ async def read_published(consumer: Any, names: Sequence[str], since_ms: int) -> 
 
 def s3_plan(client: Any, bucket: str, selection: Selection) -> Plan:
     """Archived spans per partition for the time range; blocking (call in a thread)."""
-    from sinks.archive.reader import list_objects
-    from sinks.archive.writer import parse_object_key
-    from sinks.dynamodb import translate_boto_error
 
     assert selection.start is not None
     assert selection.end is not None
@@ -228,7 +226,6 @@ def s3_plan(client: Any, bucket: str, selection: Selection) -> Plan:
 async def s3_records(client: Any, bucket: str, selection: Selection, position: Position | None,
                      chunk: int = 500) -> AsyncIterator[RawRecord]:
     """Archived records of the range, merged by timestamp; the blocking reads run in a thread."""
-    from sinks.archive.reader import iter_archive
 
     assert selection.start is not None
     assert selection.end is not None

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 import shutil
 import subprocess
 import uuid
 from importlib import resources
 from pathlib import Path
+
+from aiokafka import AIOKafkaClient
+from aiokafka.errors import KafkaError
 
 from runtime.settings import StackSettings
 from schemas.errors import SportsflowError
@@ -122,10 +126,7 @@ def ensure_formatted(stack: StackSettings, libs: Path) -> Path:
 
 
 async def _metadata_ok(bootstrap: str) -> bool:
-    import logging
 
-    from aiokafka import AIOKafkaClient
-    from aiokafka.errors import KafkaError
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a refused probe is expected while starting
 

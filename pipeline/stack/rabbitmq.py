@@ -18,8 +18,12 @@ from __future__ import annotations
 import asyncio
 import glob
 import hashlib
+import logging
 import shutil
 from pathlib import Path
+
+import aio_pika
+from aiormq.exceptions import AMQPError
 
 from pipeline.stack.kafka import StackError
 from pipeline.stack.process import ManagedProcess, port_in_use
@@ -136,10 +140,7 @@ def stop_epmd(home: Path) -> bool:
 
 
 async def _server_cluster(port: int) -> str | None:
-    import logging
 
-    import aio_pika
-    from aiormq.exceptions import AMQPError
 
     # A refused probe is expected while the node starts: keep it out of the log, then restore the levels.
     loggers = [logging.getLogger(name) for name in ("aiormq", "aio_pika")]

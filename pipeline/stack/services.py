@@ -11,6 +11,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
 from pipeline.stack import kafka, rabbitmq
 from pipeline.stack.kafka import StackError
 from pipeline.stack.process import ManagedProcess, port_in_use
@@ -56,9 +60,6 @@ def _http_ok(url: str) -> bool:
 
 
 def _s3_ok(endpoint: str) -> bool:
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
 
     client = boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id="probe", aws_secret_access_key="probe",  # noqa: S106 - local server ignores it

@@ -17,8 +17,7 @@ import time
 
 import orjson
 
-from runtime.observability.scrub import Scrubber, cap
-from runtime.observability.telemetry import scrubber
+from runtime.observability.scrub import Scrubber, cap, scrubber
 
 MAX_MESSAGE_CHARS = 8192
 MAX_TRACE_CHARS = 32_768

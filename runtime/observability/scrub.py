@@ -11,8 +11,12 @@ Known secret values (the settings' `SecretStr`s, keys learned at run time) are r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
+
+from pydantic import BaseModel, SecretStr
+
+from runtime.settings import Settings
 
 FILTERED: Final = "[Filtered]"
 # Normalized (lower case, no '-' or '_') field names whose values are secret.
@@ -89,3 +93,40 @@ class Scrubber:
                 return [value[0], FILTERED]  # a (header, value) pair
             return [self.data(item) for item in value]
         return value
+
+
+# An access key id is an identifier, not a secret (AWS documents it so); its local default is
+# "sportsflow", which would otherwise be filtered out of every logger and topic name.
+_NOT_SECRET: Final = frozenset({"aws.access_key_id"})
+
+
+def scrubber_from_settings(settings: Settings) -> Scrubber:
+    return Scrubber(_secret_values(settings, ""))
+
+
+def _secret_values(model: Any, path: str) -> Iterator[str]:
+    if isinstance(model, SecretStr):
+        if path not in _NOT_SECRET:
+            yield model.get_secret_value()
+    elif isinstance(model, BaseModel):
+        for name in type(model).model_fields:
+            yield from _secret_values(getattr(model, name), f"{path}.{name}".lstrip("."))
+    elif isinstance(model, Mapping):
+        for name, item in model.items():
+            yield from _secret_values(item, f"{path}.{name}")
+    elif isinstance(model, list | tuple):
+        for item in model:
+            yield from _secret_values(item, path)
+
+
+_scrubber = Scrubber()
+
+
+def scrubber() -> Scrubber:
+    """The process's scrubber (patterns only until `setup_process` adds the settings' secrets)."""
+    return _scrubber
+
+
+def register_secrets(*values: str) -> None:
+    """Secrets learned at run time (Secrets Manager) are filtered from logs and Sentry from now on."""
+    _scrubber.add(*values)

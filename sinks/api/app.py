@@ -20,17 +20,21 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
+from aiokafka.admin import AIOKafkaAdminClient
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from connectors.publisher import KafkaPublisher, RawPublisher
-from runtime.observability.telemetry import observe_fetch
+from runtime.aws import boto_client
+from runtime.kafka import client_options
+from runtime.observability.hooks import observe_fetch
 from runtime.observability.telemetry import telemetry as process_telemetry
 from runtime.settings import Settings
 from schemas.canonical import Event, Sport, Status
-from schemas.timeutil import utc_now
+from schemas.timeutil import parse_iso, utc_now
 from sinks.api.event_store import EventStore
 from sinks.api.ingest import ApiError, accept, read_body, validation_errors, verify_ingest_auth
 from sinks.api.models import (
@@ -182,7 +186,6 @@ def _event_query(*, since: str | None, until: str | None, limit: int, sport: Spo
 
 
 def _instant_of(text: str) -> datetime:
-    from schemas.timeutil import parse_iso
 
     try:
         value = parse_iso(text.upper())
@@ -212,7 +215,6 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 async def _dynamo(call: Awaitable[Any]) -> Any:
     """botocore errors -> 503 (the table is unreachable or refusing), never a bare 500."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         async with asyncio.timeout(10):
@@ -232,10 +234,7 @@ async def _check(fn: HealthCheck, timeout_s: float = 3.0) -> Check:
 @asynccontextmanager
 async def _resources(settings: Settings, deps: Deps) -> AsyncIterator[None]:
     """Start what was not injected: the Kafka publisher and admin client, the AWS clients."""
-    from aiokafka.admin import AIOKafkaAdminClient
 
-    from runtime.aws import boto_client
-    from runtime.kafka import client_options
 
     dynamodb = await asyncio.to_thread(boto_client, settings, "dynamodb")
     s3 = await asyncio.to_thread(boto_client, settings, "s3")

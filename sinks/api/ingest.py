@@ -14,6 +14,7 @@ import hmac
 from typing import Any
 
 import orjson
+from aiokafka.errors import KafkaError
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -147,7 +148,6 @@ def validation_errors(exc: ValidationError | RequestValidationError) -> list[dic
 
 
 async def publish(publisher: RawPublisher, envelope: RawEnvelope) -> None:
-    from aiokafka.errors import KafkaError
 
     try:
         async with asyncio.timeout(10):

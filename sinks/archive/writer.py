@@ -24,9 +24,11 @@ from typing import Any, Protocol
 
 import orjson
 
+from runtime.aws import boto_client
 from runtime.settings import Settings
 from schemas import topics
-from sinks.base import TP, Backoff, Record, retrying, run_sink
+from schemas.providers import providers
+from sinks.base import TP, Backoff, Record, SinkError, retrying, run_sink
 from sinks.dynamodb import translate_boto_error
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,6 @@ log = logging.getLogger(__name__)
 
 
 def archive_topics() -> list[str]:
-    from schemas.providers import providers
 
     return [*(topics.raw_topic(p) for p in providers()), *topics.CANONICAL_TOPICS]
 
@@ -195,7 +196,6 @@ class ArchiveSink:
             self._buffers.pop(tp, None)
 
     async def close(self) -> Mapping[TP, int]:
-        from sinks.base import SinkError
 
         done: dict[TP, int] = {}
         for tp in list(self._buffers):
@@ -212,7 +212,6 @@ async def run_archive(
     topic_names: Sequence[str] | None = None,
 ) -> ArchiveSink:
     """Consume raw and canonical topics in group `<app_id>-archive` into S3 until `stop` is set."""
-    from runtime.aws import boto_client
 
     cfg = settings.archive
     backoff = Backoff(cfg.backoff_initial_s, cfg.backoff_max_s)

@@ -14,8 +14,10 @@ import logging
 import time
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from runtime.kafka import client_options
-from runtime.observability.telemetry import observe_broadcast
+from runtime.observability.hooks import observe_broadcast
 from runtime.settings import Settings
 from schemas import headers, topics
 from sinks.websocket.hub import Hub
@@ -48,7 +50,6 @@ def stages_of(record_headers: Any, read_ms: int, sent_ms: int | None = None) -> 
 
 
 async def _assign_all(consumer: Any, names: list[str]) -> list[Any]:
-    from aiokafka import TopicPartition
 
     partitions: list[Any] = []
     for name in names:
@@ -91,7 +92,6 @@ async def feed_hub(
 
     Serve clients only after `ready`: before it, snapshots and resume cursors would be stale.
     """
-    from aiokafka import AIOKafkaConsumer
 
     channels = channel_by_topic(settings.broadcaster.topic_prefix)
     lookback = settings.broadcaster.replay_s if replay_s is None else replay_s

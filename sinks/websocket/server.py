@@ -38,7 +38,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from runtime.observability.telemetry import observe_ws_closed, observe_ws_opened
+from runtime.observability.hooks import observe_ws_closed, observe_ws_opened
 from runtime.settings import BroadcasterSettings
 from sinks.websocket.auth import AuthError, Principal, verify_token
 from sinks.websocket.hub import ClientQueue, Hub

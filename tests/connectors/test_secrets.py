@@ -69,8 +69,7 @@ def test_malformed_secret_never_echoes_its_text(settings, client, prefix):
 
 def test_keys_read_from_secrets_manager_are_filtered_from_logs(settings, client, prefix):
     """What with_provider_secrets fetched is registered with the process scrubber (logs, Sentry)."""
-    from runtime.observability.scrub import FILTERED
-    from runtime.observability.telemetry import scrubber
+    from runtime.observability.scrub import FILTERED, scrubber
 
     value = f"plain-{uuid.uuid4().hex}"  # no key=/token= around it: only the registered literal can catch it
     line = f"provider said {value} twice: {value}"

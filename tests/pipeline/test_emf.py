@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from runtime.observability import emf
-from runtime.observability import telemetry as observability
+from runtime.observability import emf, hooks
 from runtime.observability.emf import EmfAggregator, EmfFlusher
 from schemas import headers as h
 from tests.terraform.app_metrics import referenced
@@ -113,14 +112,14 @@ def test_terraform_alarm_metrics_are_emitted_with_their_dimensions(monkeypatch: 
 
     agg = EmfAggregator()
     monkeypatch.setattr(emf, "DEFAULT", agg)
-    observability.observe_canonical([(h.PROVIDER, b"jolpica"), (h.PROVIDER_TS, b"1000"), (h.RECEIVED_TS, b"1500"),
+    hooks.observe_canonical([(h.PROVIDER, b"jolpica"), (h.PROVIDER_TS, b"1000"), (h.RECEIVED_TS, b"1500"),
                                      (h.NORMALIZED_TS, b"1504"), (h.PUBLISHED_TS, b"1530")])
-    observability.observe_processed("jolpica", dead_letter=True)
-    observability.observe_fetch("jolpica", ok=False)
-    observability.observe_feed("jolpica", "results", up=True)
-    observability.observe_consumer_lag(7)
-    observability.observe_ws_opened()
-    observability.observe_ws_closed(abnormal=False)
+    hooks.observe_processed("jolpica", dead_letter=True)
+    hooks.observe_fetch("jolpica", ok=False)
+    hooks.observe_feed("jolpica", "results", up=True)
+    hooks.observe_consumer_lag(7)
+    hooks.observe_ws_opened()
+    hooks.observe_ws_closed(abnormal=False)
     docs = _docs(agg.flush())
     for metric, dims in alarms.items():
         wanted = sorted(dims)
@@ -134,8 +133,8 @@ def test_lines_carry_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only names, dimensions and numbers are written: a provider key in the process never appears."""
     agg = EmfAggregator(properties={"component": "connectors", "environment": "prod"})
     monkeypatch.setattr(emf, "DEFAULT", agg)
-    observability.observe_fetch("theoddsapi", ok=True)
-    observability.observe_canonical({h.RECEIVED_TS: b"10", h.PUBLISHED_TS: b"12",
+    hooks.observe_fetch("theoddsapi", ok=True)
+    hooks.observe_canonical({h.RECEIVED_TS: b"10", h.PUBLISHED_TS: b"12",
                                      h.RECORD_ID: SECRET.encode()}, "theoddsapi")
     lines = agg.flush()
     assert lines
@@ -175,7 +174,7 @@ def test_every_latency_stage_has_one_owner() -> None:
 def test_broadcast_stages_are_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     agg = EmfAggregator()
     monkeypatch.setattr(emf, "DEFAULT", agg)
-    observability.observe_broadcast([(h.PROVIDER, b"jolpica"), (h.RECEIVED_TS, b"1000"), (h.PUBLISHED_TS, b"1010")],
+    hooks.observe_broadcast([(h.PROVIDER, b"jolpica"), (h.RECEIVED_TS, b"1000"), (h.PUBLISHED_TS, b"1010")],
                                     1013, 1014)
     stages = {d["Stage"]: d["LatencyMs"]["Sum"] for d in _docs(agg.flush()) if "LatencyMs" in d}
     assert stages == {"broadcast": 3, "fan_out": 1, "to_frame": 14}

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from runtime.observability.logs import setup_logging
-from runtime.observability.telemetry import register_secrets
+from runtime.observability.scrub import register_secrets
 
 SECRET = "logs-provider-key-4c3b2a1f"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"

@@ -6,6 +6,7 @@ import socket
 
 import httpx
 
+from runtime.observability import hooks
 from runtime.observability import prometheus as metrics
 from runtime.observability import telemetry as observability
 from runtime.settings import MetricsSettings, Settings
@@ -28,9 +29,9 @@ def test_metrics_endpoint_serves_our_names() -> None:
     server = metrics.serve(0)
     assert server is not None
     try:
-        observability.observe_processed("jolpica", dead_letter=True)
-        observability.observe_feed("jolpica", "results", up=True)
-        observability.observe_canonical({"sf-ts-received": b"100", "sf-ts-published": b"130"}, "jolpica")
+        hooks.observe_processed("jolpica", dead_letter=True)
+        hooks.observe_feed("jolpica", "results", up=True)
+        hooks.observe_canonical({"sf-ts-received": b"100", "sf-ts-published": b"130"}, "jolpica")
         response = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5)
     finally:
         server.close()
@@ -70,7 +71,7 @@ def test_dead_letter_share_per_provider_is_scraped_and_reported() -> None:
     assert server is not None
     try:
         for dead in (False, False, False, True):
-            observability.observe_processed("share-test", dead_letter=dead)
+            hooks.observe_processed("share-test", dead_letter=dead)
         text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=5).text
     finally:
         server.close()

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from runtime.observability import telemetry as observability
-from runtime.observability.scrub import Scrubber
-from runtime.observability.telemetry import init_sentry, scrubber_from_settings
+from runtime.observability import sentry
+from runtime.observability.scrub import Scrubber, scrubber_from_settings
+from runtime.observability.sentry import init_sentry
 from runtime.settings import ApiSettings, BroadcasterSettings, ProviderSettings, Settings
 
 API_KEY = "odds-key-7f3a9c2e51b84d06"
@@ -88,7 +88,7 @@ def test_exception_event_arrives_without_secrets(transport: ListTransport) -> No
     for secret in SECRETS:
         assert secret not in raw
     event = events[0]
-    assert event["release"] == observability.release() == "sportsflow@0.1.0"
+    assert event["release"] == sentry.release() == "sportsflow@0.1.0"
     assert event["environment"] == "staging"
     assert event["tags"]["component"] == "connectors"
     assert sentry_sdk.get_client().should_send_default_pii() is False

@@ -8,8 +8,7 @@ import time
 import pytest
 
 from runtime.observability.logs import MAX_MESSAGE_CHARS, ScrubFilter
-from runtime.observability.scrub import Scrubber, cap
-from runtime.observability.telemetry import register_secrets
+from runtime.observability.scrub import Scrubber, cap, register_secrets
 
 SECRET = "scrub-literal-secret-90817"
 SECRETS_TEXT = (f"GET /odds?apiKey=qk-111222333&regions=us {SECRET} Authorization: Bearer abc.def "

@@ -1,0 +1,111 @@
+"""Metric hooks: what each process observes (fetches, feeds, dead letters, publishes, WebSocket clients)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from runtime.observability import emf
+from runtime.observability import prometheus as metrics
+from schemas import headers as h
+
+
+def _ms(headers: Mapping[str, bytes], name: str) -> int | None:
+    raw = headers.get(name)
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def observe_canonical(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes], provider: str | None = None) -> None:
+    """One canonical record published: per-stage latency from its sf-ts-* headers, and throughput."""
+    stamps = h.as_dict(headers)
+    name = provider or (stamps.get(h.PROVIDER) or b"unknown").decode("utf-8", "replace")
+    provider_ts, received, normalized, published = (
+        _ms(stamps, k) for k in (h.PROVIDER_TS, h.RECEIVED_TS, h.NORMALIZED_TS, h.PUBLISHED_TS))
+    spans: tuple[tuple[emf.Stage, int | None, int | None], ...] = (
+        ("provider_share", provider_ts, received), ("normalize", received, normalized),
+        ("publish", normalized, published), ("end_to_end", received, published),
+    )
+    for stage, start, end in spans:
+        if start is not None and end is not None:
+            emf.record_latency(name, stage, end - start)
+            metrics.LATENCY.labels(stage=stage).observe(max(end - start, 0) / 1000)
+    emf.record_records(name, "published")
+    metrics.RECORDS.labels(stage="published", outcome="ok").inc()
+
+
+def observe_broadcast(headers: Iterable[tuple[str, bytes]] | None, received_ms: int, sent_ms: int) -> None:
+    """A broadcaster read a canonical record at `received_ms` and fanned it out at `sent_ms`."""
+    stamps = h.as_dict(headers)
+    name = (stamps.get(h.PROVIDER) or b"unknown").decode("utf-8", "replace")
+    published, connector = _ms(stamps, h.PUBLISHED_TS), _ms(stamps, h.RECEIVED_TS)
+    spans: tuple[tuple[emf.Stage, int | None, int], ...] = (
+        ("broadcast", published, received_ms), ("fan_out", received_ms, sent_ms), ("to_frame", connector, sent_ms))
+    for stage, start, end in spans:
+        if start is not None:
+            emf.record_latency(name, stage, end - start)
+            metrics.LATENCY.labels(stage=stage).observe(max(end - start, 0) / 1000)
+
+
+# provider -> [raw records, dead letters] since start: the dead-letter share gauge per provider.
+_DEAD_LETTER_COUNTS: dict[str, list[int]] = {}
+
+
+def observe_processed(provider: str, *, dead_letter: bool) -> None:
+    """One record processed by the worker; `dead_letter`: it failed and went to the dead-letter topic."""
+    emf.record_processed(failed=dead_letter)
+    emf.record_records(provider, "dead_letter" if dead_letter else "normalized")
+    metrics.RECORDS.labels(stage="normalized", outcome="dead_letter" if dead_letter else "ok").inc()
+    metrics.RAW_RECORDS.labels(provider=provider).inc()
+    counts = _DEAD_LETTER_COUNTS.setdefault(provider, [0, 0])
+    counts[0] += 1
+    if dead_letter:
+        counts[1] += 1
+        metrics.DEAD_LETTERS.labels(provider=provider).inc()
+    metrics.DEAD_LETTER_SHARE.labels(provider=provider).set(counts[1] / counts[0])
+
+
+def observe_fetch(provider: str, *, ok: bool) -> None:
+    """One provider fetch (connectors) or /ingest post (api, provider `ingest`)."""
+    emf.record_ingestion(failed=not ok)
+    emf.record_records(provider, "received" if ok else "fetch_failed")
+    metrics.INGESTION.labels(provider=provider, outcome="ok" if ok else "failed").inc()
+
+
+def observe_poll_interval(provider: str, feed: str, interval_s: float, quota_remaining: int | None) -> None:
+    """A polled feed's effective interval (quota pacing included) and its credential's remaining quota."""
+    metrics.POLL_INTERVAL.labels(provider=provider, feed=feed).set(interval_s)
+    if quota_remaining is not None:
+        metrics.QUOTA_REMAINING.labels(provider=provider).set(quota_remaining)
+
+
+def observe_feed(provider: str, feed: str, *, up: bool) -> None:
+    emf.set_feed_up(provider, feed, up)
+    metrics.FEED_UP.labels(provider=provider, feed=feed).set(1 if up else 0)
+
+
+def observe_consumer_lag(messages: int) -> None:
+    emf.set_consumer_lag(messages)
+    metrics.CONSUMER_LAG.set(messages)
+
+
+def observe_sink(group: str, *, consumed: int, lag: int | None) -> None:
+    """The DynamoDB sink or the archive (consumer group `group`) accepted `consumed` records and is
+    `lag` messages behind. Prometheus only: on AWS their scaling reads MSK's SumOffsetLag."""
+    if consumed:
+        metrics.SINK_CONSUMED.labels(group=group).inc(consumed)
+    if lag is not None:
+        metrics.SINK_LAG.labels(group=group).set(lag)
+
+
+def observe_ws_opened() -> None:
+    emf.record_ws_opened()
+    metrics.WS_CLIENTS.inc()
+
+
+def observe_ws_closed(*, abnormal: bool) -> None:
+    emf.record_ws_closed(abnormal=abnormal)
+    metrics.WS_CLIENTS.dec()
+    if abnormal:
+        metrics.WS_DROPS.inc()
