@@ -17,6 +17,7 @@ from aiokafka.partitioner import murmur2
 
 from agents.stages.normalize import OutRecord, dead_letter
 from agents.stages.ordering import Policy
+from runtime.backoff import Backoff
 from runtime.observability.hooks import observe_consumer_lag
 from runtime.observability.prometheus import PARTITION_STALLS
 from runtime.settings import ProcessingSettings
@@ -24,6 +25,7 @@ from schemas.topics import RAW_PREFIX
 
 log = logging.getLogger(__name__)
 SEND_ATTEMPTS = 5
+_SEND_BACKOFF = Backoff(base_s=0.2, cap_s=5.0)
 EXIT_PUBLISH_FAILED = 70
 
 
@@ -53,7 +55,7 @@ async def send_or_die(topic: Any, *, key: bytes, value: bytes, headers: list[tup
         except Exception as exc:  # noqa: BLE001 - any producer failure is retried, then fatal
             if attempt == SEND_ATTEMPTS - 1:
                 fatal(f"cannot publish to {topic}: {exc!r}")
-            await asyncio.sleep(0.2 * 2**attempt)
+            await asyncio.sleep(_SEND_BACKOFF.delay(attempt))
             continue
         future.add_done_callback(_on_delivered)
         return future

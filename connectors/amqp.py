@@ -28,8 +28,8 @@ from aiormq.exceptions import AMQPError
 from pydantic import SecretStr
 
 from connectors.health import HealthMonitor
-from connectors.policy import Backoff
 from connectors.publisher import RawPublisher
+from runtime.backoff import Backoff
 from schemas.envelope import RawEnvelope
 from schemas.timeutil import utc_now
 

@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-
-
-@dataclass
-class Backoff:
-    """Capped, jittered exponential backoff ("full jitter"); `reset()` after a success."""
-
-    base_s: float = 0.5
-    cap_s: float = 60.0
-    rng: Callable[[], float] = random.random
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap_s, self.base_s * (2**self.attempt))
-        self.attempt += 1
-        return float(ceiling * (0.5 + 0.5 * self.rng()))
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass

@@ -22,8 +22,9 @@ import orjson
 from connectors.base import FeedRequest, HttpProvider
 from connectors.errors import CircuitOpenError, ProviderError, QuotaExhaustedError
 from connectors.health import HealthMonitor
-from connectors.policy import Backoff, CircuitBreaker, CredentialGate, QuotaBudget, max_age_s, retry_after_s
+from connectors.policy import CircuitBreaker, CredentialGate, QuotaBudget, max_age_s, retry_after_s
 from connectors.publisher import RawPublisher
+from runtime.backoff import Backoff
 from runtime.observability.hooks import observe_fetch, observe_poll_interval
 from runtime.settings import ProviderSettings
 from schemas.envelope import RawEnvelope, content_hash

@@ -22,8 +22,8 @@ import httpx
 import orjson
 
 from connectors.health import HealthMonitor
-from connectors.policy import Backoff
 from connectors.publisher import RawPublisher
+from runtime.backoff import Backoff
 from schemas.envelope import RawEnvelope
 from schemas.errors import SportsflowError
 from schemas.timeutil import utc_now

@@ -32,10 +32,10 @@ from connectors.amqp import AmqpConsumer, AmqpEndpoint, Delivery, Handled
 from connectors.base import FeedRequest, HttpProvider
 from connectors.errors import ProviderError
 from connectors.health import HealthMonitor
-from connectors.policy import Backoff
 from connectors.poller import REFUSED_RETRY_S
 from connectors.publisher import RawPublisher
 from connectors.push_stream import PushFeed
+from runtime.backoff import Backoff
 from runtime.settings import ProviderSettings
 from schemas.envelope import RawEnvelope
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from runtime.backoff import Backoff
 from runtime.kafka import client_options
 from runtime.observability.hooks import observe_sink
 from runtime.settings import Settings
@@ -80,20 +79,6 @@ class Sink(Protocol):
 
     async def close(self) -> Mapping[TP, int]:
         """Make what is buffered durable at shutdown (best effort); return offsets to commit."""
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential, jittered, capped delays: attempt 0 waits about `initial_s`."""
-
-    initial_s: float = 0.05
-    max_s: float = 5.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.max_s, self.initial_s * self.factor ** min(attempt, 30))
-        # "Equal jitter": at least half the ceiling, so retries of many workers spread out but never hammer.
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 async def retrying(

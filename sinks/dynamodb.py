@@ -35,12 +35,13 @@ from pydantic import ValidationError
 
 from agents.stages.normalize import OutRecord, dead_letter
 from runtime.aws import TABLE_TTL_ATTRIBUTE, boto_client
+from runtime.backoff import Backoff
 from runtime.kafka import client_options
 from runtime.settings import Settings
 from schemas import topics
 from schemas.canonical import RECORD_TYPES, CanonicalRecord, Event, Odds, RaceResult
 from schemas.timeutil import iso_z, utc_now
-from sinks.base import TP, Backoff, Record, SinkWriteError, retrying, run_sink
+from sinks.base import TP, Record, SinkWriteError, retrying, run_sink
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class DynamoTable:
         self._client = client
         self._name = name
         self._attempts = attempts
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(0.05, 5.0)
 
     async def put_if_newer(self, item: Item) -> bool:
         return await retrying(lambda: asyncio.to_thread(self._put_if_newer, item),

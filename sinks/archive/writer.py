@@ -25,10 +25,11 @@ from typing import Any, Protocol
 import orjson
 
 from runtime.aws import boto_client
+from runtime.backoff import Backoff
 from runtime.settings import Settings
 from schemas import topics
 from schemas.providers import providers
-from sinks.base import TP, Backoff, Record, SinkError, retrying, run_sink
+from sinks.base import TP, Record, SinkError, retrying, run_sink
 from sinks.dynamodb import translate_boto_error
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from aiohttp import web
 
 from connectors.base import FeedRequest, HttpProvider
 from connectors.errors import ProviderError, QuotaExhaustedError
-from connectors.policy import Backoff
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import MemoryPublisher
 from connectors.simulator.server import Simulator, build_app
+from runtime.backoff import Backoff
 from runtime.settings import ProviderSettings
 
 # Noon US-Eastern: far from midnight, so dated feeds make one request per poll.
