@@ -43,9 +43,9 @@ from connectors.simulator.faults import Fault
 from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World
 from connectors.theoddsapi import CONNECTOR as ODDS_API
+from pipeline.provision import ensure_topics
 from pipeline.replay.run import Request, run_replay
 from pipeline.replay.select import build_selection
-from runtime.aws import ensure_topics
 from runtime.kafka import client_options, partitions_of
 from runtime.settings import ProviderSettings, Settings
 from schemas import topics

@@ -27,9 +27,9 @@ def stack() -> None:
 @click.option("--no-provision", is_flag=True, help="Do not create topics, table and bucket.")
 def stack_up(no_provision: bool) -> None:
     """Start the services (idempotent) and wait until each is healthy."""
+    from pipeline import provision as resources
     from pipeline.stack import services
     from pipeline.stack.kafka import StackError
-    from runtime import aws as resources
 
     settings = get_settings()
     try:

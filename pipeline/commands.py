@@ -20,8 +20,8 @@ from connectors.publisher import KafkaPublisher
 from connectors.runner import run_connectors
 from connectors.simulator.server import Simulator, run_simulator
 from connectors.simulator.world import World
+from pipeline.provision import ensure_topics
 from pipeline.readiness import NotReadyError, Probe, http_answers, wait_until_ready
-from runtime.aws import ensure_topics
 from runtime.kafka import client_options
 from runtime.observability.prometheus import dead_letter_report
 from runtime.observability.telemetry import setup_process, telemetry

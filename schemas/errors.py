@@ -8,7 +8,7 @@
     │   ├── QuotaExhaustedError   the plan's credits are spent until the period ends
     │   └── CircuitOpenError      the provider's circuit breaker is open
     ├── SecretsError              connectors/secrets.py: provider credentials cannot be read
-    ├── SinkError                 sinks/base.py: a sink cannot store records
+    ├── SinkError                 a sink cannot store records (boto errors mapped in runtime/aws.py)
     │   └── SinkWriteError        a write to DynamoDB, S3 or Kafka failed (`retriable` says if retrying helps)
     ├── PinsError                 agents/stages/pins.py: the operators' pin file is malformed (also a ValueError)
     ├── ProtocolError             sinks/websocket/protocol.py: a WebSocket client message breaks the protocol
@@ -51,3 +51,18 @@ class NormalizationError(SportsflowError):
 class UnknownFeedError(NormalizationError):
     def __init__(self, provider: str, feed: str) -> None:
         super().__init__(provider, feed, "no normalizer is registered for this provider/feed")
+
+
+class SinkError(SportsflowError):
+    """A sink could not make records durable."""
+
+
+class SinkWriteError(SinkError):
+    """One storage call failed. `code` is the service's error code, `retriable` whether to try again."""
+
+    def __init__(self, service: str, operation: str, code: str, message: str, *, retriable: bool) -> None:
+        self.service = service
+        self.operation = operation
+        self.code = code
+        self.retriable = retriable
+        super().__init__(f"{service} {operation} failed: {code}: {message}")

@@ -27,28 +27,13 @@ from runtime.backoff import Backoff
 from runtime.kafka import client_options
 from runtime.observability.hooks import observe_sink
 from runtime.settings import Settings
-from schemas.errors import SportsflowError
+from schemas.errors import SinkError, SinkWriteError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # (topic, partition): sinks need no aiokafka types, so tests can build records by hand.
 TP = tuple[str, int]
-
-
-class SinkError(SportsflowError):
-    """A sink could not make records durable."""
-
-
-class SinkWriteError(SinkError):
-    """One storage call failed. `code` is the service's error code, `retriable` whether to try again."""
-
-    def __init__(self, service: str, operation: str, code: str, message: str, *, retriable: bool) -> None:
-        self.service = service
-        self.operation = operation
-        self.code = code
-        self.retriable = retriable
-        super().__init__(f"{service} {operation} failed: {code}: {message}")
 
 
 class Record(Protocol):

@@ -30,18 +30,18 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from agents.stages.normalize import OutRecord, dead_letter
-from runtime.aws import TABLE_TTL_ATTRIBUTE, boto_client
+from runtime.aws import TABLE_TTL_ATTRIBUTE, boto_client, translate_boto_error
 from runtime.backoff import Backoff
 from runtime.kafka import client_options
 from runtime.settings import Settings
 from schemas import topics
 from schemas.canonical import RECORD_TYPES, CanonicalRecord, Event, Odds, RaceResult
+from schemas.errors import SinkWriteError
 from schemas.timeutil import iso_z, utc_now
-from sinks.base import TP, Record, SinkWriteError, retrying, run_sink
+from sinks.base import TP, Record, retrying, run_sink
 
 log = logging.getLogger(__name__)
 
@@ -192,27 +192,6 @@ class Table(Protocol):
 
     async def put_batch(self, items: Sequence[Item]) -> None:
         """Write up to 25 items unconditionally (history items are immutable, so rewriting is idempotent)."""
-
-
-RETRIABLE_CODES = frozenset({
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "InternalFailure", "ServiceUnavailable", "TransactionConflictException",
-    "LimitExceededException", "SlowDown",
-})
-
-
-def translate_boto_error(service: str, operation: str, exc: Exception) -> SinkWriteError:
-    """botocore errors -> `SinkWriteError` with `retriable` set (throttling, 5xx, connection trouble)."""
-
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", "Unknown"))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        return SinkWriteError(service, operation, code, str(err.get("Message", "")),
-                              retriable=code in RETRIABLE_CODES or status >= 500)
-    if isinstance(exc, BotoCoreError):  # connection refused/reset, timeouts: the service may come back
-        return SinkWriteError(service, operation, type(exc).__name__, str(exc), retriable=True)
-    raise exc
 
 
 class DynamoTable:

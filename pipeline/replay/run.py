@@ -30,6 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from pipeline.provision import ensure_topics
 from pipeline.replay.engine import (
     Dedupe,
     KafkaOutput,
@@ -45,7 +46,7 @@ from pipeline.replay.engine import (
 from pipeline.replay.engine import restore as restore_state
 from pipeline.replay.select import ReplayError, Selection
 from pipeline.replay.source import Plan, RawRecord, kafka_records, make_consumer, plan, s3_records
-from runtime.aws import boto_client, ensure_topics
+from runtime.aws import boto_client
 from runtime.settings import Settings
 
 DEFAULT_POSITION = Path("replay.position.json")

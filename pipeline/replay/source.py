@@ -20,12 +20,12 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.replay.select import TP, Position, ReplayError, Selection, SelectionError, check_source
+from runtime.aws import translate_boto_error
 from runtime.kafka import client_options, partitions_of
 from runtime.settings import Settings
 from schemas.timeutil import from_epoch_ms, iso_z
 from sinks.archive.reader import iter_archive, list_objects
 from sinks.archive.writer import parse_object_key
-from sinks.dynamodb import translate_boto_error
 
 log = logging.getLogger(__name__)
 Source = Literal["kafka", "s3"]

@@ -24,13 +24,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from runtime.aws import boto_client
+from runtime.aws import boto_client, translate_boto_error
 from runtime.backoff import Backoff
 from runtime.settings import Settings
 from schemas import topics
+from schemas.errors import SinkError
 from schemas.providers import providers
-from sinks.base import TP, Record, SinkError, retrying, run_sink
-from sinks.dynamodb import translate_boto_error
+from sinks.base import TP, Record, retrying, run_sink
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from runtime.aws import boto_client, ensure_table
+from pipeline.provision import ensure_table
+from runtime.aws import boto_client
 from runtime.settings import Settings
 from schemas import topics
 from tests.abuse.procs import (

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from runtime.aws import ensure_topics
+from pipeline.provision import ensure_topics
 from runtime.settings import Settings
 from tests.conftest import ROOT, free_port
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from schemas.errors import SinkWriteError
 from sinks.archive.reader import parse_line
 from sinks.archive.writer import ArchiveSink, archive_line, encode_object, object_key, parse_object_key
-from sinks.base import SinkWriteError
 
 HOUR_MS = 3_600_000
 T0 = int(datetime(2025, 5, 1, 10, 0, tzinfo=UTC).timestamp() * 1000)

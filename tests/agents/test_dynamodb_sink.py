@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime.aws import boto_client
 from schemas import topics
-from sinks.base import SinkWriteError
+from schemas.errors import SinkWriteError
 from sinks.dynamodb import DynamoTable, Item, run_dynamodb_sink
 from tests.agents.sinks import event, eventually, produce, running, sink_settings
 

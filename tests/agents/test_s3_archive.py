@@ -9,9 +9,9 @@ import pytest
 
 from runtime.aws import boto_client
 from schemas import topics
+from schemas.errors import SinkWriteError
 from sinks.archive.reader import iter_archive
 from sinks.archive.writer import S3Store, archive_line, encode_object, object_key, run_archive
-from sinks.base import SinkWriteError
 from tests.agents.sinks import event, eventually, produce, running, sink_settings
 from tests.agents.test_archive_format import Rec
 

@@ -13,9 +13,9 @@ import pytest
 from rich.console import Console
 
 from agents.stages.resolve import canonical_id, route_key
+from pipeline.provision import ensure_topics
 from pipeline.replay.run import Request, run_replay
 from pipeline.replay.select import build_selection
-from runtime.aws import ensure_topics
 from schemas import topics
 from schemas.providers import providers
 from schemas.timeutil import iso_z, parse_iso

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.publisher import record_headers
-from runtime.aws import boto_client, ensure_topics
+from pipeline.provision import ensure_topics
+from runtime.aws import boto_client
 from schemas import topics
 from schemas.timeutil import iso_z
 from sinks.archive.writer import ArchiveSink, S3Store

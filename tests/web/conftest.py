@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from runtime.aws import boto_client, ensure_table
+from pipeline.provision import ensure_table
+from runtime.aws import boto_client
 from runtime.settings import Settings
 
 

@@ -1,0 +1,118 @@
+"""Create the Kafka topics, DynamoDB table and S3 bucket Sportsflow needs (idempotent, `stack up`)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from botocore.exceptions import ClientError
+
+from runtime.aws import (
+    TABLE_GSI,
+    TABLE_GSI_DAY,
+    TABLE_GSI_DAY_PARTITION_KEY,
+    TABLE_GSI_PARTITION_KEY,
+    TABLE_GSI_SORT_KEY,
+    TABLE_PARTITION_KEY,
+    TABLE_SORT_KEY,
+    TABLE_TTL_ATTRIBUTE,
+    boto_client,
+)
+from runtime.kafka import client_options
+from runtime.settings import Settings
+from schemas import topics
+from schemas.providers import providers
+
+
+def all_topics() -> list[str]:
+
+    return [*topics.CANONICAL_TOPICS, topics.DEADLETTER, topics.UNMATCHED, topics.DISCREPANCIES,
+            *(topics.raw_topic(p) for p in providers())]
+
+
+async def ensure_topics(settings: Settings, names: list[str] | None = None, partitions: int | None = None) -> None:
+
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [n for n in (names or all_topics()) if n not in existing]
+        if not wanted:
+            return
+        retention_ms = str(settings.kafka.raw_retention_hours * 3600 * 1000)
+        new = [
+            NewTopic(
+                name, partitions or settings.kafka.topic_partitions, settings.kafka.topic_replication,
+                topic_configs={"retention.ms": retention_ms} if name.startswith(topics.RAW_PREFIX) else {},
+            )
+            for name in wanted
+        ]
+        response = await admin.create_topics(new)
+        for name, code, message in getattr(response, "topic_errors", []):
+            if code not in (0, 36):  # 36 = TOPIC_ALREADY_EXISTS: a concurrent creator won the race
+                raise RuntimeError(f"creating topic {name} failed: error {code} {message}")
+    finally:
+        await admin.close()
+
+
+def _gsi(name: str, partition_key: str) -> dict[str, Any]:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": partition_key, "KeyType": "HASH"},
+            {"AttributeName": TABLE_GSI_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+def ensure_table(settings: Settings) -> None:
+    """The table with both start-day indexes; a table made before gsi2 existed gets it added."""
+    client = boto_client(settings, "dynamodb")
+    name = settings.aws.dynamodb_table
+    if name in client.list_tables().get("TableNames", []):
+        indexes = client.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+        if TABLE_GSI_DAY not in {index["IndexName"] for index in indexes}:
+            client.update_table(
+                TableName=name,
+                AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                                      for a in (TABLE_GSI_DAY_PARTITION_KEY, TABLE_GSI_SORT_KEY)],
+                GlobalSecondaryIndexUpdates=[{"Create": _gsi(TABLE_GSI_DAY, TABLE_GSI_DAY_PARTITION_KEY)}],
+            )
+        return
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": "S"}
+            for a in (TABLE_PARTITION_KEY, TABLE_SORT_KEY, TABLE_GSI_PARTITION_KEY, TABLE_GSI_SORT_KEY,
+                      TABLE_GSI_DAY_PARTITION_KEY)
+        ],
+        KeySchema=[
+            {"AttributeName": TABLE_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": TABLE_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[_gsi(TABLE_GSI, TABLE_GSI_PARTITION_KEY),
+                                _gsi(TABLE_GSI_DAY, TABLE_GSI_DAY_PARTITION_KEY)],
+    )
+    client.get_waiter("table_exists").wait(TableName=name)
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL_ATTRIBUTE}
+    )
+
+
+def ensure_bucket(settings: Settings) -> None:
+
+    client = boto_client(settings, "s3")
+    try:
+        client.head_bucket(Bucket=settings.aws.s3_bucket)
+    except ClientError:
+        client.create_bucket(Bucket=settings.aws.s3_bucket)
+
+
+async def provision(settings: Settings) -> None:
+
+    await ensure_topics(settings)
+    await asyncio.to_thread(ensure_table, settings)
+    await asyncio.to_thread(ensure_bucket, settings)
