@@ -1,1 +1,1 @@
-"""Sportsflow wiring: settings, topics, the Faust app, the CLI and the web front ends."""
+"""The wiring: the Faust app object, the CLI and its commands, the local stack, replay and provisioning."""
