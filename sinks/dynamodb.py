@@ -4,7 +4,7 @@ Two layers, as in a sans-I/O design:
 - `record_items` is pure: one canonical record in, its current-state item and history item out.
 - `DynamoSink` moves batches: history items through BatchWriteItem, state items through
   conditional PutItem so an older version never overwrites a newer one; it returns offsets to
-  commit only when every write of the batch succeeded (`agents/sink_base.run_sink` commits them).
+  commit only when every write of the batch succeeded (`sinks/base.run_sink` commits them).
 
 Keys (`pk` / `sk`):
     EVENT#<id>                         STATE                   current event (gsi1: SPORT#<sport>#<date>,

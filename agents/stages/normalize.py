@@ -3,7 +3,7 @@
 Candidates go to the resolve topic keyed by fixture; stage 2 (`agents/stages/process.py`) resolves,
 dedupes, orders and publishes them.
 
-`process_raw` is a pure function of one Kafka record; the Faust agent in `pipeline/app.py`
+`process_raw` is a pure function of one Kafka record; the Faust agent in `agents/worker.py`
 only moves bytes. Nothing raised while handling one record escapes: Faust acks a record in a
 `finally:` even when the agent body fails, so a record must be fully handled (published or
 dead-lettered) before the loop moves on.

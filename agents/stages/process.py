@@ -1,7 +1,7 @@
 """Stage 2: resolve entities, then dedupe, order and version each record (`agents/stages/ordering.py`).
 
 `process_candidates` is a pure function of one resolve-topic message and the state it reads;
-the Faust agent in `pipeline/app.py` loads that state from changelog-backed tables, calls it,
+the Faust agent in `agents/worker.py` loads that state from changelog-backed tables, calls it,
 stores the new state and publishes the outputs.
 """
 

@@ -1,6 +1,6 @@
 """The replay commands: `sportsflow replay [diff]` and `faust -A pipeline.app replay [--diff]`.
 
-Thin shells over `pipeline/replay_run.run_replay` and `pipeline/replay_diff.run_diff`. Exit
+Thin shells over `pipeline/replay/run.run_replay` and `pipeline/replay/diff.run_diff`. Exit
 status: 0 done (or the diff is clean), 1 the diff found differences or Kafka/S3 failed, 2 a bad
 selection (nothing was published), 130 stopped by Ctrl-C (the position to `--resume` from is printed).
 Importing this module builds nothing: the heavy imports happen when a command runs.
