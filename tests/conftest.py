@@ -81,6 +81,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.integration)
+    # Tests marked `last` run after all others (stable order otherwise).
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
 
 
 def fixture_path(provider: str, name: str) -> Path:

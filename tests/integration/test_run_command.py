@@ -22,7 +22,9 @@ from websockets.sync.client import connect
 
 from tests.conftest import ROOT, free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# `last`: the demo publishes its simulated world into the shared raw topics, where the session's worker
+# would mix it into other tests' fixtures; so it runs after them.
+pytestmark = [pytest.mark.integration, pytest.mark.last, pytest.mark.timeout(300)]
 
 
 def test_a_client_connecting_the_moment_the_url_is_printed_is_accepted(stack) -> None:
@@ -36,9 +38,15 @@ def test_a_client_connecting_the_moment_the_url_is_printed_is_accepted(stack) ->
         "SPORTSFLOW_METRICS__PORT_CONNECTORS": free_port(),
         "SPORTSFLOW_METRICS__PORT_BROADCASTER": free_port(),
         "SPORTSFLOW_METRICS__PORT_API": free_port(),
+        "SPORTSFLOW_METRICS__PORT_SINK": free_port(),
+        "SPORTSFLOW_METRICS__PORT_ARCHIVE": free_port(),
     }
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONUNBUFFERED": "1",
-           "SPORTSFLOW_PROCESSING__APP_ID": f"sportsflow-run-test-{uuid.uuid4().hex[:8]}"}
+           "SPORTSFLOW_PROCESSING__APP_ID": f"sportsflow-run-test-{uuid.uuid4().hex[:8]}",
+           # Only what happens from now on: not the whole session's backlog again under another app id.
+           "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest",
+           "SPORTSFLOW_DYNAMODB_SINK__AUTO_OFFSET_RESET": "latest",
+           "SPORTSFLOW_ARCHIVE__AUTO_OFFSET_RESET": "latest"}
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
