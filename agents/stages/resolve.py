@@ -232,8 +232,21 @@ def _spelling(cand: Candidate, swapped: bool) -> list[Any]:
     return [home, away, cand.league, swapped]
 
 
+def fixture_identity(route: str, sport: str | None, home: str | None, away: str | None) -> str:
+    """What a new fixture's id derives from: its route and both teams' normalized names, in either order.
+
+    The route alone (sport and a short anchor per team) is shared by look-alikes ("Home A" and "Home B"
+    both anchor at "hom"), so an id from the route and the hour alone would depend on which of them a
+    worker saw first and would collide between workers and replays that saw them in another order.
+    """
+    if not (route.startswith("fx|") and home and away):
+        return route
+    first, second = sorted((team_key(sport, home), team_key(sport, away)))
+    return f"{route}|{first}|{second}"
+
+
 def _create(fixtures: list[Fixture], route: str, cand: Candidate) -> Fixture:
-    new_id = canonical_id(route, cand.start_ms or 0)
+    new_id = canonical_id(fixture_identity(route, cand.sport, cand.home, cand.away), cand.start_ms or 0)
     if any(fixture.id == new_id for fixture in fixtures):
         # Same route, same hour, and that fixture is another game (this provider already holds it under
         # another id, or the teams differ): derive the id from the provider's own id as well.

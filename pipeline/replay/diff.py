@@ -135,7 +135,7 @@ async def run_diff(settings: Settings, request: Request, app_id: str, stop: asyn
         report.replay.source, report.replay.selected = found.source, found.total
         on_plan(found)
         output = MemoryOutput()
-        run = Run(output, None, None, f"{app_id}.diff", wants=request.selection.wants)
+        run = Run(output, None, None, f"{app_id}.diff", wants=request.selection.wants, canonical_only=True)
         position = Position(request.selection.describe(), found.source, None)
         await execute(Replayer(settings.processing), watch.wrap(sources.records(found, request.selection, None)),
                       run, report.replay, position=position, stop=stop)

@@ -254,6 +254,8 @@ class Run:
     speed: float = 0.0
     on_progress: Callable[[int], None] = lambda _n: None
     wants: Callable[[int, bytes | None], bool] = lambda _ts, _key: True  # `Selection.wants`
+    # Only the canonical records (not the operators' resolution reviews): a replay into one topic, a diff.
+    canonical_only: bool = False
 
 
 async def execute(replayer: Replayer, records: AsyncIterator[RawRecord], run: Run, report: Report, *,
@@ -280,6 +282,8 @@ async def execute(replayer: Replayer, records: AsyncIterator[RawRecord], run: Ru
             report.dead_letters += 1
             report.dead_reasons[orjson.loads(outcome.dead_letter.value).get("error", "?")[:120]] += 1
         for out in outcome.outputs:
+            if (run.output_topic or run.canonical_only) and out.topic not in topics.CANONICAL_TOPICS:
+                continue
             topic = run.output_topic or out.topic
             report.produced[topic] += 1
             if run.dedupe is not None and not run.dedupe.admit(topic, out):

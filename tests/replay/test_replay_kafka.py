@@ -12,7 +12,7 @@ import orjson
 import pytest
 from rich.console import Console
 
-from agents.stages.resolve import canonical_id, route_key
+from agents.stages.resolve import canonical_id, fixture_identity, route_key
 from pipeline.provision import ensure_topics
 from pipeline.replay.run import Request, run_replay
 from pipeline.replay.select import build_selection
@@ -75,7 +75,8 @@ async def test_day_from_kafka_into_a_topic_twice_adds_nothing_the_second_time(st
         mine = [r for r in events if r["providerEventId"] == game_id(unique, g)]
         # Deterministic canonical ids: the same as the live worker gives the fixture.
         start_ms = int(parse_iso(mine[0]["startTime"]).timestamp() * 1000)
-        assert {r["id"] for r in mine} == {canonical_id(route_key(mine[0]), start_ms)}
+        identity = fixture_identity(route_key(mine[0]), mine[0]["sport"], home, away)
+        assert {r["id"] for r in mine} == {canonical_id(identity, start_ms)}
         assert [r["seq"] for r in mine] == list(range(1, len(mine) + 1))
         last = mine[-1]
         assert (last["homeTeam"], last["awayTeam"], last["status"]) == (home, away, "final")
