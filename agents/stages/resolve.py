@@ -184,14 +184,24 @@ def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, 
         return 0.0, False
     homes, aways = _names(cand.sport, fixture, 0), _names(cand.sport, fixture, 1)
     straight = min(_side(cand.sport, homes, cand.home), _side(cand.sport, aways, cand.away))
+    if not timed:
+        # Without both start times nothing tells this fixture from its return leg (the same teams the other
+        # way round, on the same route): a match only the other way round is that other game, not a provider
+        # listing home and away reversed. A provider already known to reverse them is found by its id.
+        return _adjusted(straight, fixture, cand, timed, tolerance_ms), False
     swapped = min(_side(cand.sport, homes, cand.away), _side(cand.sport, aways, cand.home)) - SWAP_PENALTY
     confidence, is_swapped = (swapped, True) if swapped > straight else (straight, False)
+    return _adjusted(confidence, fixture, cand, timed, tolerance_ms), is_swapped
+
+
+def _adjusted(confidence: float, fixture: Fixture, cand: Candidate, timed: bool, tolerance_ms: int) -> float:
+    """A name score lowered by the start time's distance and a clearly different competition."""
     if timed and tolerance_ms > 0:
         confidence *= 1.0 - 0.25 * abs(fixture.start_ms - (cand.start_ms or 0)) / tolerance_ms
     league = competition_similarity(fixture.league, cand.league)
     if league is not None and league < 0.6:
         confidence -= LEAGUE_PENALTY
-    return max(0.0, round(confidence, 4)), is_swapped
+    return max(0.0, round(confidence, 4))
 
 
 def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_ms: int) -> Resolution:

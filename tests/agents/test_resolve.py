@@ -112,6 +112,8 @@ def test_home_away_swap_is_detected_and_the_fixture_keeps_its_orientation():
     assert swapped.swapped
     assert resolve(fixtures, "r", cand("apisports", "b", 10 * HOUR, "Los Angeles Lakers", "Boston Celtics"),
                    tolerance_ms=TOL).swapped
+    assert resolve(fixtures, "r", cand("apisports", "b", None, "Los Angeles Lakers", "Boston Celtics"),
+                   tolerance_ms=TOL).swapped, "its odds (no start time) are found by its id and turned round too"
     assert first.fixture.spellings["apisports"][:2] == ["Boston Celtics", "Los Angeles Lakers"]
 
 
@@ -161,3 +163,20 @@ def test_a_fixture_first_seen_in_odds_takes_the_start_time_of_the_first_event():
     assert odds.fixture.start_ms == 10 * HOUR
     later = resolve(fixtures, "r", cand("apisports", "x", 200 * HOUR), tolerance_ms=TOL)
     assert later.fixture is not odds.fixture, "once known, the start time counts again"
+
+
+def test_a_fixture_without_a_start_time_is_never_joined_turned_round():
+    """Odds carry no start time, so a fixture created from odds cannot be told from its return leg (the
+    same teams the other way round, same route). A UOF match "Tottenham Hotspur x" v "Leicester City x" (each
+    name a short form of the other feed's, 0.85) used to join another feed's odds-created "Leicester City" v
+    "Tottenham Hotspur" as a swap, and its odds came out with home and away turned round."""
+    route = "fx|soccer|lei|tot"
+    other_feed = cand("sportsdataio", "g1", None, "Leicester City", "Tottenham Hotspur", "soccer", "Premier League")
+    for first_uof_start in (10 * HOUR, None):  # its event (from the REST fixture) first, or its odds first
+        fixtures = Fixtures()
+        other = resolve(fixtures, route, other_feed, tolerance_ms=TOL)
+        uof = resolve(fixtures, route, cand("sportradar", "sr:match:1", first_uof_start, "Tottenham Hotspur x1f",
+                                            "Leicester City x1f", "soccer", "Premier League"), tolerance_ms=TOL)
+        assert not uof.swapped, first_uof_start
+        assert uof.fixture is not other.fixture
+        assert (uof.fixture.home, uof.fixture.away) == ("Tottenham Hotspur x1f", "Leicester City x1f")
