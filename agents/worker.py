@@ -6,9 +6,6 @@ Two stages, each a thin agent around a pure function:
                         |                                                        |
                         +--> deadletter                         tables: fixtures, entities (changelog-backed)
 
-Importing this module builds no connections and reads no environment: the broker and other
-settings are applied when Faust finalizes the app (`on_configured`).
-
 Acknowledgement: Faust acks a record in a `finally:`, even when the agent body raised. So no
 exception may escape a body: per-record failures become dead letters, and a failure to publish
 (Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked

@@ -1,19 +1,9 @@
 """The Faust app: `faust -A pipeline.app worker -l info` (or `sportsflow worker`).
 
-Two stages, each a thin agent around a pure function:
-
-    raw.<provider> --normalize_raw--> <app id>.resolve (keyed by fixture) --resolve_and_order--> canonical.*
-                        |                                                        |
-                        +--> deadletter                         tables: fixtures, entities (changelog-backed)
-
+The app object and its configuration only: the topics, tables and agents of the two stages are
+installed from `agents/worker.py` (whose docstring draws them and says how records are acked).
 Importing this module builds no connections and reads no environment: the broker and other
 settings are applied when Faust finalizes the app (`on_configured`).
-
-Acknowledgement: Faust acks a record in a `finally:`, even when the agent body raised. So no
-exception may escape a body: per-record failures become dead letters, and a failure to publish
-(Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
-(`agents.guard.fatal`), so it is processed again after the restart (at-least-once; outputs are
-idempotent by entity key + seq).
 """
 
 from __future__ import annotations
@@ -42,12 +32,4 @@ def _configure(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
 
 
 install(app, get_settings)
-
-
-def _register_commands() -> None:
-    """`faust -A pipeline.app replay …` (the body lives in pipeline/replay/cli.py)."""
-
-    register_faust_command(app)
-
-
-_register_commands()
+register_faust_command(app)  # `faust -A pipeline.app replay …` (the body lives in pipeline/replay/cli.py)
