@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
+import socket
 import subprocess
 import sys
 import time
@@ -127,12 +129,40 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, message: s
     raise AssertionError(f"timed out waiting for {message}")
 
 
-def free_port() -> int:
-    import socket
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+
+# Ports handed out in this session, so two calls never return the same one.
+_HANDED_OUT: set[int] = set()
+_PORT_FLOOR = 20000
+
+
+def free_port() -> int:
+    """A port nobody listens on now, for a server this test starts (often in a subprocess).
+
+    Picked below the kernel's ephemeral range on purpose. A port from `bind(("", 0))` is an
+    ephemeral one: released again, it can become the source port of any outgoing connection
+    (Kafka clients open many) before the subprocess binds it, which failed a run with
+    "address already in use". Ports below the range are only ever taken by an explicit bind.
+    """
+    high = max(_PORT_FLOOR + 1000, _ephemeral_low())
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(500):
+        port = rng.randrange(_PORT_FLOOR, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORT_FLOOR}-{high}")
 
 
 @pytest.fixture(scope="session")

@@ -10,18 +10,13 @@ from runtime.observability import hooks
 from runtime.observability import prometheus as metrics
 from runtime.observability import telemetry as observability
 from runtime.settings import MetricsSettings, Settings
+from tests.conftest import free_port
 
 NAMES = (
     "sportsflow_records_total", "sportsflow_stage_latency_seconds", "sportsflow_websocket_clients",
     "sportsflow_partition_stalls_total", "sportsflow_dead_letters_total", "sportsflow_ingestion_total",
     "sportsflow_feed_up", "sportsflow_consumer_lag", "sportsflow_websocket_drops_total",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_metrics_endpoint_serves_our_names() -> None:
@@ -55,7 +50,7 @@ def test_port_taken_is_a_warning_not_a_crash() -> None:
 
 async def test_telemetry_serves_the_component_port_for_its_lifetime() -> None:
     """telemetry() opens the component's port while the body runs and closes it after."""
-    port = _free_port()
+    port = free_port()
     settings = Settings(environment="local", metrics=MetricsSettings(port_api=port, emf_enabled=False))
     async with httpx.AsyncClient() as client:
         async with observability.telemetry(settings, "api"):

@@ -53,10 +53,16 @@ def test_the_shared_stack_runs_rabbitmq(settings):
     assert rabbitmq.server_cluster(settings.stack.rabbitmq_port) == rabbitmq.cluster_name(settings.stack.home.resolve())
 
 
-def test_up_is_idempotent_and_down_stops_only_what_up_started(scratch):
-    """up starts the node and its own epmd; a second up reuses them; down stops both and no other epmd."""
+def test_up_is_idempotent_and_down_stops_only_what_up_started(scratch, settings):
+    """up starts the node and its own epmd; a second up reuses them; down stops both, not the shared stack's epmd."""
     if not Path(rabbitmq.server_script()).exists():
         pytest.fail("rabbitmq-server is not installed (scripts/setup.sh installs it)")
+    _require("rabbitmq", rabbitmq.healthy(settings.stack, settings.stack.home.resolve()))
+    # The epmd that must survive is pinned: the shared stack's own. Any epmd alive at the start
+    # was not a safe witness: one from another stack home, already exiting, failed a run.
+    shared_epmd = rabbitmq.epmd_process(settings.stack.home.resolve()).pid()
+    assert shared_epmd is not None
+    assert _alive(shared_epmd)
     foreign_epmd = _epmd_pids()
     lines: list[str] = []
     try:
@@ -75,7 +81,7 @@ def test_up_is_idempotent_and_down_stops_only_what_up_started(scratch):
         services.down(scratch, echo=lines.append, only=["rabbitmq"])
     assert not _alive(pid)
     assert not _alive(epmd)
-    assert all(_alive(p) for p in foreign_epmd)  # a system epmd is never ours to stop
+    assert _alive(shared_epmd)  # another stack's epmd is never ours to stop
     assert services.status(scratch, only=["rabbitmq"]) == [("rabbitmq", None, False)]
 
 
