@@ -27,7 +27,7 @@ from schemas.canonical import parse_record
 from schemas.timeutil import parse_iso
 
 # As in one raw message (agents.stages.normalize.candidates_out): a fixture's events before its odds.
-_TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "feed_status": 3}
+_TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "settlement": 3, "feed_status": 4}
 
 
 def _records(files: list[IO[bytes]], errors: list[str]) -> Iterator[dict[str, Any]]:

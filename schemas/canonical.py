@@ -25,7 +25,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
-from schemas.timeutil import iso_z, to_utc
+from schemas.timeutil import iso_z, parse_iso, to_utc
 
 SCHEMA_VERSION = 1
 
@@ -245,13 +245,93 @@ class FeedStatus(_Versioned):
         return f"{self.provider}|{self.feed}"
 
 
-CanonicalRecord = Event | Odds | RaceResult | FeedStatus
+class SettledOutcome(CanonicalModel):
+    """How bets on one outcome are settled. The stake share `voidFactor` is refunded; the rest is won or
+    lost by `result`, a win paying the price times `deadHeatFactor` when the place is shared."""
 
-RECORD_TYPES: dict[str, type[Event] | type[Odds] | type[RaceResult] | type[FeedStatus]] = {
+    side: str = Field(description="The outcome, as in the market's odds: home, away, draw, over, under or the "
+                      "provider's own outcome id.")
+    point: float | None = Field(None, description="Spread (home/away perspective) or total line, as in the odds.")
+    result: Literal["won", "lost"]
+    void_factor: float = Field(0.0, ge=0.0, le=1.0, description="Share of the stake refunded: 0, 0.5 or 1.")
+    dead_heat_factor: float | None = Field(None, gt=0.0, le=1.0, description="A dead heat's winnings factor.")
+
+
+class Settlement(_Versioned):
+    """The result of one market of an event (`kind: result`), or a void of its bets (`kind: void`).
+
+    A `result` lists each outcome as won or lost with its void and dead-heat factors; `certainty` says
+    whether it comes from live scouting or the confirmed official result. A `void` cancels the bets placed
+    on the market (in `voidFrom`..`voidTo` when given, else all of them) and refunds them in full. When the
+    provider takes a result or a void back, a new version says `rolledBack: true` with `correction: true`
+    and `replacesSeq`: bets settled or voided by the replaced version must be reopened. A later result or
+    void of the same market is a new version again. Results and voids of a market are separate entities,
+    so a void of some bets and the result of the others live side by side.
+    """
+
+    type: Literal["settlement"] = "settlement"
+    kind: Literal["result", "void"]
+    event_id: str
+    provider_event_id: str
+    sport: Sport | None = None
+    league: str | None = None
+    home_team: str | None = None
+    away_team: str | None = None
+    bookmaker: str
+    market: str = Field(description="The market, named as in the odds (moneyline, spread, total or the "
+                        "provider's own name).")
+    specifiers: str = Field("", description="The market's line as the provider specifies it (e.g. `total=2.5`); "
+                            "each line is settled on its own.")
+    rolled_back: bool = Field(False, description="The provider took this result or void back: reopen the bets.")
+    certainty: Literal["live", "confirmed"] | None = Field(
+        None, description="Results: scouted live, or the confirmed official result.")
+    outcomes: list[SettledOutcome] = Field(default_factory=list, description="Results: every outcome settled.")
+    void_reason: str | None = Field(None, description="Why bets are void (the provider's reason, e.g. "
+                                    "EVENT_ABANDONED).")
+    void_from: UtcDateTime | None = Field(None, description="Voids: bets placed from this time on; none: since "
+                                          "the market opened.")
+    void_to: UtcDateTime | None = Field(None, description="Voids: bets placed before this time; none: until the "
+                                        "market closed.")
+    superseded_by: str | None = Field(None, description="Voids: the provider's id of the event the market moved to.")
+
+    @model_validator(mode="after")
+    def _outcomes_only_for_results(self) -> Settlement:
+        if self.kind == "void" and self.outcomes:
+            raise ValueError("a void settles no outcome")
+        if self.kind == "result" and not self.outcomes and not self.rolled_back:
+            raise ValueError("a result settles at least one outcome")
+        return self
+
+    @property
+    def entity_key(self) -> str:
+        return settlement_key(self.event_id, self.bookmaker, self.market, self.specifiers, self.kind,
+                              void_from=self.void_from, void_to=self.void_to)
+
+
+def settlement_key(event_id: str, bookmaker: str, market: str, specifiers: str, kind: str, *,
+                   void_from: datetime | str | None = None, void_to: datetime | str | None = None) -> str:
+    """A market line's result, or one void range of it: `event|bookmaker|market|specifiers|kind[|from|to]`.
+    A void's range is part of its identity: a rollback names the range it takes back."""
+    key = f"{event_id}|{bookmaker}|{market}|{specifiers.replace('|', ',')}|{kind}"
+    if kind == "void":
+        key += f"|{_key_time(void_from)}|{_key_time(void_to)}"
+    return key
+
+
+def _key_time(value: datetime | str | None) -> str:
+    if value is None:
+        return "-"
+    return str(int((value if isinstance(value, datetime) else parse_iso(value)).timestamp() * 1000))
+
+
+CanonicalRecord = Event | Odds | RaceResult | FeedStatus | Settlement
+
+RECORD_TYPES: dict[str, type[Event] | type[Odds] | type[RaceResult] | type[FeedStatus] | type[Settlement]] = {
     "event": Event,
     "odds": Odds,
     "race_result": RaceResult,
     "feed_status": FeedStatus,
+    "settlement": Settlement,
 }
 
 

@@ -11,6 +11,8 @@ EVENTS: Final = "canonical.events"
 ODDS: Final = "canonical.odds"
 RACE_RESULTS: Final = "canonical.race_results"
 FEED_STATUS: Final = "canonical.feed_status"
+# Market results, voids and their rollbacks (schemas.canonical.Settlement).
+SETTLEMENTS: Final = "canonical.settlements"
 DEADLETTER: Final = "deadletter"
 # Entity-resolution review: new fixtures and low-confidence merges, with the candidates and scores.
 UNMATCHED: Final = "canonical.unmatched"
@@ -27,6 +29,7 @@ CANONICAL_BY_TYPE: Final[dict[str, str]] = {
     "odds": ODDS,
     "race_result": RACE_RESULTS,
     "feed_status": FEED_STATUS,
+    "settlement": SETTLEMENTS,
 }
 CANONICAL_TOPICS: Final = tuple(CANONICAL_BY_TYPE.values())
 
@@ -36,6 +39,7 @@ CHANNEL_BY_TOPIC: Final[dict[str, str]] = {
     ODDS: "betting_odds",
     RACE_RESULTS: "race_results",
     FEED_STATUS: "feed_status",
+    SETTLEMENTS: "settlements",
 }
 
 RAW_PREFIX: Final = "raw."

@@ -13,6 +13,8 @@ Keys (`pk` / `sk`):
     RACE#<id>                          STATE / V#<epoch>#<seq> same for race results
     ODDS#<eventId>                     ODDS#<bookmaker>#<market>   current prices of one market
     ODDS#<eventId>#<bookmaker>#<market>  V#<epoch>#<seq>       one odds version (expiresAt)
+    SETTLEMENT#<eventId>               S#<entity key>          current result or void of one market line
+    SETTLEMENT#<entity key>            V#<epoch>#<seq>         one settlement version (expiresAt)
 
 A version `(epoch, seq)` names one content forever (schemas/canonical.py), so a history row is
 never overwritten by different content. The current-state item holds the newest version: within
@@ -38,14 +40,14 @@ from runtime.backoff import Backoff
 from runtime.kafka import client_options
 from runtime.settings import Settings
 from schemas import topics
-from schemas.canonical import RECORD_TYPES, CanonicalRecord, Event, Odds, RaceResult
+from schemas.canonical import RECORD_TYPES, CanonicalRecord, Event, Odds, RaceResult, Settlement
 from schemas.errors import SinkWriteError
 from schemas.timeutil import iso_z, utc_now
 from sinks.base import TP, Record, retrying, run_sink
 
 log = logging.getLogger(__name__)
 
-TOPICS = (topics.EVENTS, topics.ODDS, topics.RACE_RESULTS)
+TOPICS = (topics.EVENTS, topics.ODDS, topics.RACE_RESULTS, topics.SETTLEMENTS)
 STATE_SK = "STATE"
 SEQ_DIGITS = 12
 # Newer wins. Same epoch: by seq, equal seq (records not yet sequenced carry epoch 0, seq 0) by record
@@ -73,6 +75,10 @@ def race_pk(race_id: str) -> str:
 
 def odds_pk(event_id: str) -> str:
     return f"ODDS#{event_id}"
+
+
+def settlement_pk(event_id: str) -> str:
+    return f"SETTLEMENT#{event_id}"
 
 
 def version_sk(epoch: int, seq: int, ts_ms: int) -> str:
@@ -162,6 +168,12 @@ def record_items(
         # One partition per market's history keeps hot events' item collections small.
         history_pk = f"{pk}#{record.bookmaker}#{record.market}"
         extra = {"eventId": _s(record.event_id), "bookmaker": _s(record.bookmaker), "market": _s(record.market)}
+    elif isinstance(record, Settlement):
+        # An event's results and voids are one Query; each market line's versions its own partition.
+        pk, state_sk = settlement_pk(record.event_id), f"S#{record.entity_key}"
+        history_pk = f"SETTLEMENT#{record.entity_key}"
+        extra = {"eventId": _s(record.event_id), "bookmaker": _s(record.bookmaker), "market": _s(record.market),
+                 "kind": _s(record.kind)}
     else:
         raise TypeError(f"no DynamoDB items for {record.type} records")
     state = {"pk": _s(pk), "sk": _s(state_sk), **common, **extra}

@@ -19,7 +19,8 @@ locals {
     "raw.statscore",
     "raw.jolpica",
   ]
-  canonical_topics  = ["canonical.events", "canonical.odds", "canonical.race_results", "canonical.feed_status"]
+  canonical_topics  = ["canonical.events", "canonical.odds", "canonical.race_results", "canonical.feed_status",
+                       "canonical.settlements"]
   feed_status_topic = "canonical.feed_status"
   deadletter_topic  = "deadletter"
   # Entity-resolution review records (new fixtures, low-confidence merges) for operators.
@@ -70,7 +71,7 @@ locals {
 
   # Consumer groups of the sink and the archive (sinks/dynamodb.py, sinks/archive/writer.py),
   # and what each consumer group reads: the lag its service scales on.
-  sink_topics   = ["canonical.events", "canonical.odds", "canonical.race_results"]
+  sink_topics   = ["canonical.events", "canonical.odds", "canonical.race_results", "canonical.settlements"]
   sink_group    = "${local.faust_app_id}-dynamodb"
   archive_group = "${local.faust_app_id}-archive"
   lag_scaling = {

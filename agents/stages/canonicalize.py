@@ -22,7 +22,7 @@ def canonicalize(record: dict[str, Any], resolution: Resolution) -> None:
     """Rewrite a candidate (wire form, in place) to its fixture's canonical id, names and orientation."""
     fixture = resolution.fixture
     kind = record["type"]
-    if kind == "odds":
+    if kind in ("odds", "settlement"):
         record["eventId"] = fixture.id
     else:
         record["id"] = fixture.id

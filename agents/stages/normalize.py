@@ -58,7 +58,7 @@ def dead_letter(
 
 
 RESOLVE = "resolve"  # placeholder topic name: the app publishes candidates to its own resolve topic
-_TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "feed_status": 3}
+_TYPE_ORDER = {"event": 0, "race_result": 1, "odds": 2, "settlement": 3, "feed_status": 4}
 
 
 def candidates_out(

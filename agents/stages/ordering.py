@@ -18,6 +18,8 @@ entity's stored state and the source it came from (`provider/feed`), and returns
 - **Monotonic**: a score or status never moves backwards except as a *correction* from the
   followed source (`correction: true` and the seq it replaces). A failed-over source that lags
   behind is not a correction: dropped.
+- **Settlements**: a version that takes back what the last one settled (a rollback, or different
+  results for the same market line) is a correction too.
 - **Versions**: a version is published only when the content a consumer sees changes (not
   when only `source`, `provenance` or timestamps do). Versions are `(epoch, seq)`: `epoch` is
   fixed when the entity's lineage starts (its state was empty), `seq` counts 1, 2, 3... within it.
@@ -133,6 +135,8 @@ def decide(
         reason = max(reason, outcome, key=_STRENGTH.index)
 
     merged_hash = content_hash(content)
+    if last is not None and merged_hash != state["hash"] and takes_back(last, content):
+        correction, reason = True, "correction"
     if last is not None and merged_hash == state["hash"]:
         state["last"] = {**last, "provenance": provenance}
         quiet = next((r for r in ("behind", "standby") if r in seen_reasons), "unchanged")
@@ -146,6 +150,14 @@ def decide(
                      replacesSeq=state["seq"] if correction else None)
     state.update(seq=seq, hash=merged_hash, last=published)
     return Decision(published, state, "correction" if correction else "published" if reason != "fresh" else "fresh")
+
+
+def takes_back(last: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A settlement that undoes what the published one settled: a rollback, or other results for the same
+    market line without one. Consumers must reopen the bets the replaced version settled or voided."""
+    if new.get("type") != "settlement" or last.get("rolledBack"):
+        return False
+    return bool(new.get("rolledBack")) or (new.get("kind") == "result" and new.get("outcomes") != last.get("outcomes"))
 
 
 def _group(name: str, gs: dict[str, Any], current: dict[str, Any], mine: dict[str, Any], *,

@@ -21,6 +21,7 @@ from agents.stages.ordering import Decision, Policy, decide
 from agents.stages.resolve import Candidate, Fixture, Resolution, resolve
 from schemas import headers as h
 from schemas import topics
+from schemas.canonical import settlement_key
 from schemas.timeutil import parse_iso
 
 DEFAULT_GRACE_MS = 15_000  # processing.discrepancy_grace_s
@@ -40,6 +41,9 @@ def entity_key(record: dict[str, Any]) -> str:
         return f"{record['eventId']}|{record['bookmaker']}|{record['market']}"
     if kind == "feed_status":
         return f"{record['provider']}|{record['feed']}"
+    if kind == "settlement":
+        return settlement_key(record["eventId"], record["bookmaker"], record["market"], record["specifiers"],
+                              record["kind"], void_from=record.get("voidFrom"), void_to=record.get("voidTo"))
     return str(record["id"])
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from agents.stages.names import TeamName, competition_similarity, parse_team, team_similarity, words
-from schemas.canonical import CanonicalRecord, Event, Odds, RaceResult
+from schemas.canonical import CanonicalRecord, Event, Odds, RaceResult, Settlement
 
 MERGE_AT = 0.75  # below this confidence nothing is merged
 SURE_AT = 0.9  # merges below this are reported for review
@@ -53,7 +53,7 @@ def route_key_of(record: CanonicalRecord) -> str:
     """`route_key` of a canonical model, without serializing it first (stage 1's hot path)."""
     if isinstance(record, RaceResult):
         return _race_route(record.series, record.season, record.round, record.name)
-    if isinstance(record, Event | Odds):
+    if isinstance(record, Event | Odds | Settlement):
         return _fixture_route(record.sport, record.home_team, record.away_team, record.provider,
                               record.provider_event_id)
     return f"feed|{record.provider}|{record.feed}"

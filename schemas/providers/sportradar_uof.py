@@ -23,8 +23,8 @@ What each message becomes:
   prices, stamped with the bet_stop's time. It names market *groups* ("all", "score", ...), and group
   membership is in the REST market descriptions, so any bet_stop suspends every market we hold: showing
   a price the bookmaker has stopped is worse than hiding one a little longer. No carried odds: `[]`.
-- `bet_settlement`, `bet_cancel`, rollbacks, `snapshot_complete`, `alive`: `[]` (no canonical record type
-  for settlements; heartbeats and recovery markers belong to the connector).
+- `bet_settlement`, `bet_cancel` and their rollbacks: `Settlement` records (`_uof_settlements.py`).
+- `snapshot_complete`, `alive`: `[]` (heartbeats and recovery markers belong to the connector).
 Unknown message types raise. Paths in errors are XPath-like: `/odds_change/odds/market[2]@id`.
 Times: every message's `timestamp` attribute is epoch milliseconds, UTC (UOF message docs; the samples'
 13-digit values); a fixture's `start_time` comes from the REST fixture, ISO-8601 with offset.
@@ -36,28 +36,37 @@ Known limit: `Odds.entity_key` is event|bookmaker|market, so several lines of on
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
-from xml.etree.ElementTree import Element, ParseError
+from typing import Any
+from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from schemas.canonical import CanonicalRecord, Event, Market, Odds, Outcome, Score, Side, Sport, Status
+from schemas.canonical import CanonicalRecord, Event, Odds, Outcome, Score, Sport, Status
 from schemas.errors import NormalizationError
 from schemas.odds import OddsFormatError, decimal_price
 from schemas.providers import feed
 from schemas.providers._common import provisional_event_id
-from schemas.timeutil import from_epoch_ms, parse_iso
+from schemas.providers._uof_settlements import SETTLEMENT_HANDLERS
+from schemas.providers._uof_xml import (
+    BOOKMAKER,
+    FEED,
+    MARKETS,
+    POINT_SIGN,
+    PROVIDER,
+    RawEventMessage,
+    RawMessage,
+    parse_xml,
+)
+from schemas.providers._uof_xml import UofRaw as _Raw
+from schemas.providers._uof_xml import attrs as _attrs
+from schemas.providers._uof_xml import fixture_of as _fixture
+from schemas.providers._uof_xml import market_name as _market_name
+from schemas.providers._uof_xml import specifiers as _specifiers
+from schemas.timeutil import from_epoch_ms
 
-PROVIDER = "sportradar"
-FEED = "uof"
 LAST_ODDS_PARAM = "_last_odds_change"  # the event's last odds_change XML, carried with a bet_stop
-BOOKMAKER = "sportradar"
-FIXTURE_PARAMS = ("home_team", "away_team", "start_time", "sport", "league")
 
 # sport_event_status@status (UnifiedFeed.xsd).
 EVENT_STATUS: Mapping[int, Status] = {
@@ -99,51 +108,6 @@ MATCH_STATUS_NAMES: Mapping[int, str] = {
 IN_PLAY = frozenset({Status.LIVE, Status.HALFTIME, Status.SUSPENDED})
 
 
-@dataclass(frozen=True, slots=True)
-class MarketSpec:
-    name: str
-    sides: Mapping[str, Side]
-    line: Callable[[Mapping[str, str]], float] | None = None
-
-
-def _total(spec: Mapping[str, str]) -> float:
-    return float(spec["total"])
-
-
-def _goal_handicap(spec: Mapping[str, str]) -> float:
-    home, away = spec["hcp"].split(":")
-    return float(Decimal(home) - Decimal(away))
-
-
-def _line_handicap(spec: Mapping[str, str]) -> float:
-    return float(spec["hcp"])
-
-
-MARKETS: Mapping[int, MarketSpec] = {
-    1: MarketSpec(Market.MONEYLINE, {"1": Side.HOME, "2": Side.DRAW, "3": Side.AWAY}),
-    18: MarketSpec(Market.TOTAL, {"12": Side.OVER, "13": Side.UNDER}, _total),
-    14: MarketSpec(Market.SPREAD, {"1711": Side.HOME, "1712": Side.DRAW, "1713": Side.AWAY}, _goal_handicap),
-    16: MarketSpec(Market.SPREAD, {"1714": Side.HOME, "1715": Side.AWAY}, _line_handicap),
-}
-# Totals are the same line for both sides; spreads flip sign for the away side.
-POINT_SIGN: Mapping[str, int] = {Side.HOME: 1, Side.DRAW: 1, Side.AWAY: -1, Side.OVER: 1, Side.UNDER: 1}
-
-
-class _Raw(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-M = TypeVar("M", bound=_Raw)
-
-
-class RawMessage(_Raw):
-    product: int
-    timestamp: int = Field(ge=0)
-    event_id: str | None = None
-
-
-class RawEventMessage(RawMessage):
-    event_id: str = Field(min_length=1)
 
 
 class RawSportEventStatus(_Raw):
@@ -170,28 +134,6 @@ class RawFixtureChange(RawEventMessage):
     status: int | None = None
 
 
-def _attrs(model: type[M], el: Element, path: str) -> M:
-    try:
-        return model.model_validate(dict(el.attrib))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = f"@{first['loc'][0]}" if first["loc"] else ""
-        raise NormalizationError(PROVIDER, FEED, first["msg"], f"{path}{where}") from exc
-
-
-def parse_xml(payload: Any) -> Element:
-    """Parse untrusted XML text; DTDs/entities and malformed input become `NormalizationError`."""
-    if not isinstance(payload, str | bytes):
-        raise NormalizationError(PROVIDER, FEED, f"expected XML text, got {type(payload).__name__}", "/")
-    try:
-        root: Element = fromstring(payload, forbid_dtd=True)
-    except DefusedXmlException as exc:
-        raise NormalizationError(PROVIDER, FEED, f"unsafe XML refused ({type(exc).__name__})", "/") from exc
-    except ParseError as exc:
-        raise NormalizationError(PROVIDER, FEED, f"malformed XML: {exc}", "/") from exc
-    return root
-
-
 def event_status(status: int, match_status: int | None, path: str = "/sport_event_status") -> Status:
     """The canonical status of a `sport_event_status`; unknown codes raise."""
     if status not in EVENT_STATUS:
@@ -199,33 +141,6 @@ def event_status(status: int, match_status: int | None, path: str = "/sport_even
     if match_status is not None and match_status not in MATCH_STATUS_NAMES:
         raise NormalizationError(PROVIDER, FEED, f"unknown match_status {match_status}", f"{path}@match_status")
     return MATCH_STATUS_OVERRIDES.get(match_status if match_status is not None else -1, EVENT_STATUS[status])
-
-
-def _specifiers(text: str | None, path: str) -> dict[str, str]:
-    if not text:
-        return {}
-    pairs = [part.partition("=") for part in text.split("|")]
-    if any(not sep or not key for key, sep, _ in pairs):
-        raise NormalizationError(PROVIDER, FEED, f"malformed specifiers {text!r}", f"{path}@specifiers")
-    return {key: value for key, _, value in pairs}
-
-
-def _market_name(market_id: int, specs: Mapping[str, str]) -> str:
-    """`sr_market_68[total=2.5]`: unmapped markets keep their line in the name ('|' is the key separator)."""
-    line = ",".join(f"{key}={value}" for key, value in specs.items())
-    return f"sr_market_{market_id}[{line}]" if line else f"sr_market_{market_id}"
-
-
-def _fixture(params: Mapping[str, str]) -> tuple[Sport, str, str, str, datetime] | None:
-    if not all(params.get(name) for name in FIXTURE_PARAMS):
-        return None
-    try:
-        return (
-            Sport(params["sport"]), params["league"], params["home_team"], params["away_team"],
-            parse_iso(params["start_time"]),
-        )
-    except ValueError as exc:
-        raise NormalizationError(PROVIDER, FEED, f"bad fixture params: {exc}", "params") from exc
 
 
 def _int_score(value: Decimal | None, path: str) -> int | None:
@@ -352,10 +267,7 @@ HANDLERS: Mapping[str, Callable[[Element, Mapping[str, str]], list[CanonicalReco
     "odds_change": _odds_change,
     "fixture_change": _fixture_change,
     "bet_stop": _bet_stop,
-    "bet_settlement": _nothing(RawEventMessage),
-    "rollback_bet_settlement": _nothing(RawEventMessage),
-    "bet_cancel": _nothing(RawEventMessage),
-    "rollback_bet_cancel": _nothing(RawEventMessage),
+    **SETTLEMENT_HANDLERS,
     "alive": _nothing(RawMessage),
     "snapshot_complete": _nothing(RawMessage),
 }

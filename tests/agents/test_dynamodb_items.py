@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from schemas.canonical import Event, Odds, Outcome, RaceResult, Score
+from schemas.canonical import Event, Odds, Outcome, RaceResult, Score, SettledOutcome, Settlement
 from sinks.dynamodb import STATE_SK, is_newer, newest_per_key, parse_tolerant, record_items, version_sk
 
 NOW = 1_700_000_000
@@ -102,3 +102,18 @@ def test_newer_version_order_within_and_across_epochs():
     assert is_newer((9, 1, 30), (5, 7, 20))           # a new lineage with newer data (state expired)
     assert not is_newer((9, 1, 10), (5, 7, 20))       # a backfill of older data: history only
     assert is_newer((9, 1, 20), (5, 7, 20))           # same time: the later lineage
+
+
+def test_a_settlement_is_kept_per_market_line_with_its_own_history():
+    """An event's results and voids are one Query (SETTLEMENT#<event>); each line's versions a partition."""
+    result = Settlement(kind="result", event_id="ev1", provider_event_id="sr:match:1", bookmaker="sportradar",
+                        market="total", specifiers="total=2.5", provider="sportradar", timestamp=START, seq=2,
+                        outcomes=[SettledOutcome(side="over", point=2.5, result="won")])
+    void = result.model_copy(update={"kind": "void", "outcomes": [], "void_to": START})
+    items = [record_items(r, now_s=NOW, ttl_days=30) for r in (result, void)]
+    assert [(i.state["pk"]["S"], i.state["sk"]["S"]) for i in items] == [
+        ("SETTLEMENT#ev1", "S#ev1|sportradar|total|total=2.5|result"),
+        ("SETTLEMENT#ev1", "S#ev1|sportradar|total|total=2.5|void|-|1742097600000")]
+    assert items[0].history["pk"]["S"] == "SETTLEMENT#ev1|sportradar|total|total=2.5|result"
+    assert items[0].history["sk"]["S"] == "V#0000000000000#000000000002"
+    assert orjson.loads(items[0].state["record"]["S"])["outcomes"][0]["result"] == "won"

@@ -11,7 +11,7 @@ from defusedxml.ElementTree import fromstring
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.canonical import Event, Odds, Sport, Status
+from schemas.canonical import Event, Odds, Settlement, Sport, Status
 from schemas.errors import NormalizationError
 from schemas.providers.sportradar_uof import (
     EVENT_STATUS,
@@ -130,10 +130,10 @@ def test_halftime_match_status() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["uof_bet_stop.xml", "uof_alive.xml", "uof_bet_settlement.xml", "uof_fixture_change.xml"]
+    "name", ["uof_bet_stop.xml", "uof_alive.xml", "uof_fixture_change.xml"]
 )
 def test_messages_without_a_canonical_record(name: str) -> None:
-    """bet_stop without prices seen, alive, settlements (no record type yet); fixture_change needs params."""
+    """bet_stop without prices seen, alive; fixture_change needs params."""
     assert normalize_uof(load(name), {}) == []
 
 
@@ -268,3 +268,60 @@ def test_feeds_are_registered() -> None:
     assert get_feed("sportradar", "uof").content_type == "xml"
     assert {get_feed("sportradar", s).content_type for s in ("soccer-summary", "nba-schedule")} == {"json"}
     assert get_feed("statscore", "incidents").content_type == "json"
+
+
+def test_the_sdk_bet_settlement_sample_settles_each_market_line() -> None:
+    """The vendor's sample: unmapped markets keep their ids and lines; each line is its own entity."""
+    records = normalize_uof(load("uof_bet_settlement.xml"), FIXTURE_PARAMS)
+    assert all(isinstance(r, Settlement) for r in records)
+    settled = [r for r in records if isinstance(r, Settlement)]
+    assert [(r.market, r.specifiers, r.kind, r.certainty) for r in settled] == [
+        ("sr_market_213[setnr=3,gamenr=3]", "setnr=3|gamenr=3", "result", None),
+        ("sr_market_209[setnr=3,gamenrX=2,gamenrY=3]", "setnr=3|gamenrX=2|gamenrY=3", "result", None),
+        ("sr_market_190[total=11.5]", "total=11.5", "result", None)]
+    assert [(o.side, o.result) for o in settled[2].outcomes] == [("13", "lost"), ("12", "won")]
+    assert settled[0].timestamp == datetime(2016, 6, 13, 22, 8, 47, 378000, tzinfo=UTC)
+    assert (settled[0].home_team, settled[0].sport) == ("Home FC", Sport.SOCCER)
+    assert len({r.entity_key for r in settled}) == 3
+
+
+def test_void_and_dead_heat_factors_and_a_cancel_range() -> None:
+    settled = normalize_uof(
+        '<bet_settlement certainty="2" product="3" event_id="sr:match:1" timestamp="1700000000000"><outcomes>'
+        '<market id="18" specifiers="total=2.5" void_reason="8"><outcome id="12" result="1" void_factor="0.5" '
+        'dead_heat_factor="0.5"/><outcome id="13" result="0" void_factor="0.5"/></market></outcomes>'
+        "</bet_settlement>", {})
+    [total] = settled
+    assert isinstance(total, Settlement)
+    assert (total.certainty, total.void_reason, total.market) == ("confirmed", "DEAD_HEAT", "total")
+    assert [(o.side, o.point, o.result, o.void_factor, o.dead_heat_factor) for o in total.outcomes] == [
+        ("over", 2.5, "won", 0.5, 0.5), ("under", 2.5, "lost", 0.5, None)]
+    [void] = normalize_uof(
+        '<bet_cancel product="1" event_id="sr:match:1" timestamp="1700000000001" end_time="1699999500000" '
+        'superceded_by="sr:match:2"><market id="1" void_reason="12"/></bet_cancel>', {})
+    assert isinstance(void, Settlement)
+    assert (void.kind, void.market, void.void_reason, void.superseded_by, void.outcomes) == (
+        "void", "moneyline", "INCORRECT_ODDS", "sr:match:2", [])
+    assert (void.void_from, void.void_to) == (None, datetime(2023, 11, 14, 22, 5, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("xml", "path"), [
+    ('<bet_settlement product="1" event_id="sr:match:1" timestamp="1"><outcomes><market id="1">'
+     '<outcome id="9" result="1"/></market></outcomes></bet_settlement>',
+     "/bet_settlement/outcomes/market[1]/outcome[1]@id"),
+    ('<bet_settlement product="1" event_id="sr:match:1" timestamp="1"><outcomes><market id="1">'
+     '<outcome id="1" result="2"/></market></outcomes></bet_settlement>',
+     "/bet_settlement/outcomes/market[1]/outcome[1]@result"),
+    ('<bet_settlement product="1" event_id="sr:match:1" timestamp="1"><outcomes><market id="5">'
+     '<outcome id="1" result="1" void_factor="1.5"/></market></outcomes></bet_settlement>',
+     "/bet_settlement/outcomes/market[1]/outcome[1]@void_factor"),
+    ('<bet_settlement product="1" event_id="sr:match:1" timestamp="1"><outcomes><market id="5"/></outcomes>'
+     "</bet_settlement>", "/bet_settlement/outcomes/market[1]"),
+    ('<rollback_bet_cancel product="1" timestamp="1"><market id="5"/></rollback_bet_cancel>',
+     "/rollback_bet_cancel@event_id"),
+])
+def test_a_broken_settlement_is_refused_with_its_path(xml: str, path: str) -> None:
+    with pytest.raises(NormalizationError) as err:
+        normalize_uof(xml, {})
+    assert err.value.path == path
+
