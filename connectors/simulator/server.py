@@ -23,7 +23,7 @@ from connectors.simulator.world import World
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SIM_KEY: web.AppKey[Simulator] = web.AppKey("simulator")
-_NOT_PROVIDERS = {"faults", "server", "world"}
+_NOT_PROVIDERS = {"faults", "server", "uof", "world"}
 
 
 @dataclass

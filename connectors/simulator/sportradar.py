@@ -6,8 +6,9 @@
 - Push: `GET /{soccer|nba}/{access}/stream/events/subscribe` streams one JSON line per changed match and a
   heartbeat line every `heartbeat_s`; `POST /_sim/sportradar/stream/drop` cuts every open stream.
 - UOF: with an AMQP URL (the Simulator's `amqp_url`, `app[UOF_URL]` before start-up, or
-  `POST /_sim/sportradar/uof {"url": ...}`), odds_change XML for changed soccer matches and `alive`
-  every `alive_s` go to the `unifiedfeed` topic exchange, routed as the real feed routes them.
+  `POST /_sim/sportradar/uof {"url": ...}`), odds_change XML for changed soccer matches, settlements,
+  voids and rollbacks of finished ones and `alive` every `alive_s` go to the `unifiedfeed` topic exchange,
+  routed as the real feed routes them; the recovery endpoint sends them again (`uof.py`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-import aio_pika
 import orjson
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
+from connectors.simulator.uof import match_number, odds_change_xml, publish_uof, recovery_route, routing_key
 from connectors.simulator.world import Match, World, spelled
+
+__all__ = ["STATE", "UOF_URL", "key_of", "match_number", "odds_change_xml", "register", "routing_key"]
 
 PROVIDER = "sportradar"
 QUOTA = 1_000_000_000  # a production key: the benchmark must not be paced by the quota
@@ -49,6 +52,7 @@ class SportradarSim:
     exchange: Any = None  # the `unifiedfeed` exchange while the publisher is connected
     recoveries: list[tuple[int, int | None, int]] = field(default_factory=list)  # (producer, after, request_id)
     uof_paused: bool = False  # a producer outage: nothing is published (recovery still answers)
+    recovery_overlap_ms: int = 0  # a recovery also sends again what came this long before `after`
     _index: dict[str, Match] | None = None
 
     def index(self, world: World) -> dict[str, Match]:
@@ -60,10 +64,6 @@ class SportradarSim:
 
 STATE: web.AppKey[SportradarSim] = web.AppKey("sportradar_sim")
 UOF_URL: web.AppKey[str] = web.AppKey("sportradar_uof_url")
-
-
-def match_number(match: Match) -> int:
-    return int(match.id[:7], 16)
 
 
 def key_of(match: Match) -> str:
@@ -215,7 +215,7 @@ def register(app: web.Application, sim: Simulator) -> None:
     app.router.add_get("/{sport}/{access}/stream/events/subscribe", with_faults(PROVIDER, _stream(state)))
     app.router.add_post("/_sim/sportradar/stream/drop", _drop(state))
     app.router.add_post("/_sim/sportradar/uof", _start_uof)
-    app.router.add_post("/v1/{product}/recovery/initiate_request", _recovery_route(state))
+    app.router.add_post("/v1/{product}/recovery/initiate_request", recovery_route(state))
 
     async def fixture(request: web.Request) -> web.Response:
         """UOF `GET /v1/sports/{lang}/sport_events/{urn}/fixture.xml` for the world's soccer matches."""
@@ -285,102 +285,12 @@ def _drop(state: SportradarSim) -> Any:
     return drop
 
 
-# --- Unified Odds Feed publisher --------------------------------------------------------------------
-
-
-def odds_change_xml(match: Match) -> bytes:
-    book = next(iter(match.books.values()))
-    status = {"scheduled": 0, "live": 1, "final": 4}[match.status]
-    match_status = {"scheduled": 0, "final": 100}.get(match.status, 6 if match.period <= 2 else 7)
-    stamp = int(match.updated_at.timestamp() * 1000)
-    draw = f'<outcome id="2" odds="{book.draw}" active="1"/>' if book.draw is not None else ""
-    market_status = 1 if match.status != "final" else -3
-    return (
-        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-        f'<odds_change product="{1 if match.started else 3}" event_id="sr:match:{match_number(match)}" '
-        f'timestamp="{stamp}"><sport_event_status status="{status}" match_status="{match_status}" '
-        f'home_score="{match.home_score}" away_score="{match.away_score}"/><odds>'
-        f'<market id="1" status="{market_status}"><outcome id="1" odds="{book.home}" active="1"/>{draw}'
-        f'<outcome id="3" odds="{book.away}" active="1"/></market>'
-        f'<market id="18" specifiers="total={book.total}" status="{market_status}">'
-        f'<outcome id="12" odds="{book.over}" active="1"/><outcome id="13" odds="{book.under}" active="1"/>'
-        f"</market></odds></odds_change>"
-    ).encode()
-
-
-def routing_key(match: Match) -> str:
-    when = "-.live" if match.started else "pre.-"
-    return f"hi.{when}.odds_change.1.sr:match.{match_number(match)}.-"
-
-
-async def publish_uof(sim: Simulator, state: SportradarSim, url: str) -> None:
-    """Publish odds_change for every changed soccer match and `alive` on cadence, until cancelled."""
-
-    connection = await aio_pika.connect_robust(url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange("unifiedfeed", aio_pika.ExchangeType.TOPIC, durable=True)
-        state.exchange = exchange
-        seen = {m.id: m.version for m in sim.world.matches.values()}
-        last_alive = 0.0
-        while True:
-            for match in _changed(sim.world, seen, "soccer"):
-                body, key = odds_change_xml(match), routing_key(match)
-                state.history.append((int(match.updated_at.timestamp() * 1000), producer_of(match), key, body))
-                if not state.uof_paused:
-                    await exchange.publish(aio_pika.Message(body, content_type="text/xml"), routing_key=key)
-                    state.published += 1
-            if time.monotonic() - last_alive >= state.alive_s and not state.uof_paused:
-                last_alive = time.monotonic()
-                for producer in (1, 3):
-                    alive = f'<alive product="{producer}" timestamp="{int(time.time() * 1000)}" subscribed="1"/>'
-                    await exchange.publish(aio_pika.Message(alive.encode()), routing_key="-.-.-.alive.-.-.-.-")
-            await asyncio.sleep(state.watch_s)
-
-
-def producer_of(match: Match) -> int:
-    return 1 if match.started else 3
-
-
-PRODUCTS = {"liveodds": 1, "pre": 3}
-
-
-async def _recover(state: SportradarSim, sim: Simulator, producer: int, after: int | None, request_id: int) -> None:
-    """Re-send what the producer sent after `after` (or every match's current odds), then snapshot_complete."""
-
-    if after is not None:
-        messages = [(key, body) for stamp, p, key, body in list(state.history) if p == producer and stamp >= after]
-    else:
-        messages = [(routing_key(m), odds_change_xml(m)) for m in sim.world.matches.values()
-                    if m.sport == "soccer" and producer_of(m) == producer]
-    for key, body in messages:
-        await state.exchange.publish(aio_pika.Message(body, content_type="text/xml"), routing_key=key)
-    done = (f'<snapshot_complete request_id="{request_id}" timestamp="{int(time.time() * 1000)}" '
-            f'product="{producer}"/>')
-    await state.exchange.publish(aio_pika.Message(done.encode()), routing_key="-.-.-.snapshot_complete.-.-.-.1")
-
-
-def _recovery_route(state: SportradarSim) -> Any:
-    async def initiate(request: web.Request) -> web.Response:
-        """`POST /v1/{product}/recovery/initiate_request?after=&request_id=`: 202, then the messages."""
-        producer = PRODUCTS.get(request.match_info["product"])
-        if not request.headers.get("x-access-token"):
-            return web.Response(status=401, text="missing x-access-token")
-        if producer is None or state.exchange is None or "request_id" not in request.query:
-            return web.Response(status=404 if producer is None else 503)
-        after = int(request.query["after"]) if "after" in request.query else None
-        request_id = int(request.query["request_id"])
-        state.recoveries.append((producer, after, request_id))
-        asyncio.get_running_loop().create_task(_recover(state, request.app[SIM_KEY], producer, after, request_id))
-        return web.Response(status=202, text="<response response_code=\"ACCEPTED\"/>", content_type="text/xml")
-
-    return initiate
-
-
 def start_uof(app: web.Application, url: str) -> None:
     state = app[STATE]
     if state.uof_task is None or state.uof_task.done():
-        state.uof_task = asyncio.get_running_loop().create_task(publish_uof(app[SIM_KEY], state, url))
+        sim = app[SIM_KEY]
+        task = publish_uof(sim, state, url, lambda seen: _changed(sim.world, seen, "soccer"))
+        state.uof_task = asyncio.get_running_loop().create_task(task)
 
 
 async def _start_uof(request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import aio_pika
 import httpx
@@ -13,10 +14,13 @@ from connectors.health import HealthMonitor
 from connectors.publisher import MemoryPublisher
 from connectors.simulator.server import Simulator
 from connectors.simulator.sportradar import STATE, UOF_URL
+from connectors.simulator.uof import SettlementClock, rolls_back, settlement_script, settlement_xml
 from connectors.simulator.world import World
 from connectors.sportradar import uof_feeds
 from connectors.uof import FixtureCache, UofSession
 from runtime.settings import ProviderSettings
+from schemas.canonical import Settlement
+from schemas.providers import normalize
 from tests.connectors.amqp_support import eventually, rabbitmq_url, running, serve
 
 __all__ = ["rabbitmq_url"]  # the fixture, imported for pytest
@@ -165,3 +169,23 @@ async def test_fixtures_are_cached_refetched_after_fixture_change_and_not_hammer
     api.down = False
     assert await cache.get("sr:match:1") is not None
     assert api.calls == 3
+
+
+def test_the_simulators_settlement_script_normalizes_to_what_the_score_says() -> None:
+    """Every settlement message the simulator sends is valid UOF for the normalizer, and names the winner."""
+    world = World(seed=11, matches=2, sport_keys=("soccer_epl",), live_ticks=3)
+    for _ in range(40):
+        world.tick(3.0)
+    clock = SettlementClock()
+    due = clock.due(list(world.matches.values()), world.now + timedelta(seconds=10))
+    assert clock.due(list(world.matches.values()), world.now + timedelta(seconds=10)) == []  # each sent once
+    for match in world.matches.values():
+        script = [kind for m, kind, _ in due if m is match]
+        assert script == [kind for _, kind in settlement_script(match)]
+        assert ("rollback_bet_settlement" in script) == rolls_back(match)
+        records = [r for m, kind, at in due if m is match
+                   for r in normalize("sportradar", "uof", settlement_xml(match, kind, at)[1].decode(), {})]
+        first = next(r for r in records if isinstance(r, Settlement) and r.market == "moneyline")
+        h, a = match.home_score, match.away_score
+        winner = "home" if h > a else "away" if a > h else "draw"
+        assert [o.side for o in first.outcomes if o.result == "won"] == [winner]
