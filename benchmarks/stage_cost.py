@@ -49,9 +49,10 @@ def _cpu(fn: Callable[[], None]) -> float:
     return time.process_time() - started
 
 
-def one_run(records: list[corpus.RawRecord]) -> tuple[dict[str, float], dict[str, int]]:
+def one_run(records: list[corpus.RawRecord], *, cached_states: bool = False
+            ) -> tuple[dict[str, float], dict[str, int]]:
     """CPU seconds per stage for the whole corpus, and counts (raw records, resolve messages, outputs)."""
-    stages = WorkerStages()
+    stages = WorkerStages(cached_states=cached_states)
     messages: list[OutRecord] = []
     published: list[list[tuple[str, bytes]]] = []
     candidates = [0]
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="a corpus file (JSON lines) instead of polling the simulator")
     parser.add_argument("--profile", choices=("stage1", "stage2"), help="print a cProfile of one pass instead")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--cached-states", action="store_true",
+                        help="stage 2 reuses decoded entity states (agents.stages.process.EntityStates)")
     args = parser.parse_args()
 
     if args.corpus:
@@ -118,10 +121,10 @@ def main() -> None:
         profile(records, args.profile, args.top)
         return
 
-    one_run(records)  # warm-up: imports, caches, first allocations
+    one_run(records, cached_states=args.cached_states)  # warm-up: imports, caches, first allocations
     runs = []
     for i in range(args.runs):
-        spent, counts = one_run(records)
+        spent, counts = one_run(records, cached_states=args.cached_states)
         per = {stage: spent[stage] / counts["raw"] * 1e6 for stage in STAGES}
         runs.append(per)
         print(f"run {i + 1}: " + "  ".join(f"{s} {per[s]:7.1f}" for s in STAGES)

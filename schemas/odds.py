@@ -13,6 +13,12 @@ class OddsFormatError(SportsflowError, ValueError):
 
 def american_to_decimal(american: int | float | str) -> float:
     """+150 -> 2.5, -200 -> 1.5. American odds between -100 and +100 (exclusive) do not exist."""
+    if type(american) is int or (type(american) is float and american.is_integer()):
+        # Whole odds (nearly all of them): int / int is correctly rounded, the same float as the Fraction path.
+        whole = int(american)
+        if -100 < whole < 100:
+            raise OddsFormatError(f"American odds must be <= -100 or >= +100, got {american!r}")
+        return (100 + whole) / 100 if whole > 0 else (100 - whole) / -whole
     value = Fraction(str(american).strip().lstrip("+"))
     if -100 < value < 100:
         raise OddsFormatError(f"American odds must be <= -100 or >= +100, got {american!r}")

@@ -47,7 +47,7 @@ from agents.stages.precedence import (
     progress,
     regressed,
 )
-from schemas.timeutil import parse_iso
+from schemas.timeutil import iso_ms
 
 __all__ = ["STATUS_RANK", "Decision", "Policy", "content_hash", "decide"]
 
@@ -65,14 +65,19 @@ class Decision:
     reason: str  # "published", "correction", "fresh", "late", "repeat", "standby", "behind", "unchanged"
 
 
+_META_KEYS = tuple(_META)
+
+
 def content_hash(record: Mapping[str, Any]) -> str:
-    body = orjson.dumps({k: v for k, v in record.items() if k not in _META}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(body, digest_size=12).hexdigest()
+    content = dict(record)
+    for key in _META_KEYS:  # popping the few meta keys is cheaper than filtering every key
+        content.pop(key, None)
+    return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
 
 
 def _ms(record: Mapping[str, Any], received_ms: int) -> int:
     text = record.get("sourceTimestamp")
-    return int(parse_iso(text).timestamp() * 1000) if text else received_ms
+    return iso_ms(text) if text else received_ms
 
 
 def new_state(epoch: int) -> dict[str, Any]:
@@ -90,20 +95,23 @@ def decide(
 ) -> Decision:
     """`epoch`: the lineage id to use if this record starts one (default: `received_ms`)."""
     # A state without groups predates versions with epochs: start a new lineage.
-    state = new_state(received_ms if epoch is None else epoch) if state is None or "groups" not in state \
-        else _copy(state)
-    state["updated"] = received_ms
+    stored = new_state(received_ms if epoch is None else epoch) if state is None or "groups" not in state \
+        else state
     ts = _ms(record, received_ms)
+    seen = stored["sources"].get(source)
+    # Late and repeated records (the common repeat poll) change only `updated` and this source's entry:
+    # the new state shares the stored one's groups, which nothing changes in place.
+    if seen is not None and ts < seen["ts"]:
+        return Decision(None, {**stored, "updated": received_ms}, "late")
     digest = content_hash(record)
     groups = groups_of(record["type"])
     carried = {g.name: received_ms for g in groups if g.carried(record)}
-    seen = state["sources"].get(source)
-    if seen is not None and ts < seen["ts"]:
-        return Decision(None, state, "late")
-    pending = any(group.get("pending") for group in state["groups"].values())
+    pending = any(group.get("pending") for group in stored["groups"].values())
     if seen is not None and digest == seen["hash"] and not pending:
-        state["sources"][source] = {**seen, "seen": received_ms, "g": {**seen.get("g", {}), **carried}}
-        return Decision(None, state, "repeat")
+        sources = {**stored["sources"], source: {**seen, "seen": received_ms, "g": {**seen.get("g", {}), **carried}}}
+        return Decision(None, {**stored, "updated": received_ms, "sources": sources}, "repeat")
+    state = _copy(stored)
+    state["updated"] = received_ms
     resumed = seen is None or received_ms - seen["seen"] > policy.stale_ms
     state["sources"][source] = {"ts": ts, "hash": digest, "seen": received_ms,
                                 "since": received_ms if resumed else seen["since"],

@@ -106,12 +106,21 @@ def choose(group: dict[str, Any], name: str, sources: Mapping[str, Any], source:
     return current
 
 
+def _unknown(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return all(v is None for v in value.values())
+    return False
+
+
 def fill(mine: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """`mine` with the values it does not know (null, or a score of nulls) kept from `current`."""
-    def unknown(value: Any) -> bool:
-        return value is None or (isinstance(value, dict) and all(v is None for v in value.values()))
-
-    return {**current, **{k: v for k, v in mine.items() if not unknown(v) or k not in current}}
+    filled = dict(current)  # keys keep current's order, then mine's new ones: the published key order
+    for key, value in mine.items():
+        if key not in current or not _unknown(value):
+            filled[key] = value
+    return filled
 
 
 def score_of(values: Mapping[str, Any]) -> tuple[int, int] | None:

@@ -7,7 +7,7 @@ stores the new state and publishes the outputs.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +18,11 @@ from agents.stages import discrepancy
 from agents.stages.canonicalize import canonicalize, review_out, with_game_clock
 from agents.stages.normalize import OutRecord
 from agents.stages.ordering import Decision, Policy, decide
-from agents.stages.resolve import Candidate, Fixture, Resolution, resolve
+from agents.stages.resolve import Candidate, Fixture, Resolution, resolve, resolve_known
 from schemas import headers as h
 from schemas import topics
 from schemas.canonical import settlement_key
-from schemas.timeutil import parse_iso
+from schemas.timeutil import iso_ms
 
 DEFAULT_GRACE_MS = 15_000  # processing.discrepancy_grace_s
 
@@ -33,6 +33,40 @@ class StageTwoResult:
     fixtures_changed: bool = False
     entities: dict[str, dict[str, Any]] = field(default_factory=dict)
     reasons: Counter[str] = field(default_factory=Counter)
+
+
+class EntityStates:
+    """Decoded entity states by key, reused while the entities table still holds the bytes they came from.
+
+    Without it every candidate pays an `orjson.loads` of its entity's state (which carries the last
+    published record) although the worker wrote that state itself a moment before. `get` returns the
+    cached dict when the stored bytes are the ones it was cached with, else decodes them; `put` caches
+    what the worker writes. Safe because nothing changes a state dict in place: `ordering.decide` and
+    `discrepancy.observe` return new dicts. Bounded; a miss only costs a decode.
+    """
+
+    def __init__(self, size: int = 65536) -> None:
+        self._size = size
+        self._items: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
+
+    def get(self, key: str, stored: bytes | None) -> dict[str, Any] | None:
+        if not stored:
+            return None
+        hit = self._items.get(key)
+        if hit is not None and (hit[0] is stored or hit[0] == stored):
+            return hit[1]
+        state: dict[str, Any] = orjson.loads(stored)
+        self.put(key, stored, state)
+        return state
+
+    def put(self, key: str, stored: bytes, state: dict[str, Any]) -> None:
+        self._items[key] = (stored, state)
+        self._items.move_to_end(key)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self._items.pop(key, None)
 
 
 def entity_key(record: dict[str, Any]) -> str:
@@ -49,7 +83,7 @@ def entity_key(record: dict[str, Any]) -> str:
 
 def _start_ms(record: dict[str, Any]) -> int | None:
     text = record.get("startTime")
-    return int(parse_iso(text).timestamp() * 1000) if text else None
+    return iso_ms(text) if text else None
 
 
 def candidate_of(record: dict[str, Any]) -> Candidate:
@@ -61,7 +95,8 @@ def resolve_record(record: dict[str, Any], route: str, fixtures: list[Fixture], 
     """Rewrite provider-scoped ids and names to canonical ones."""
     if record["type"] == "feed_status":
         return None
-    resolution = resolve(fixtures, route, candidate_of(record), tolerance_ms=tolerance_ms)
+    resolution = resolve_known(fixtures, record["provider"], record["providerEventId"]) \
+        or resolve(fixtures, route, candidate_of(record), tolerance_ms=tolerance_ms)
     canonicalize(record, resolution)
     return resolution
 def process_candidates(
@@ -118,5 +153,5 @@ def _output(record: dict[str, Any], key: str, carried: list[tuple[str, bytes]]) 
     headers = [(k, v) for k, v in carried if k not in _RESTAMPED]
     stamp = record.get("sourceTimestamp")
     if stamp:
-        headers.append((h.PROVIDER_TS, h.ms(int(parse_iso(stamp).timestamp() * 1000))))
+        headers.append((h.PROVIDER_TS, h.ms(iso_ms(stamp))))
     return OutRecord(topics.CANONICAL_BY_TYPE[record["type"]], key.encode(), orjson.dumps(record), headers)

@@ -206,10 +206,9 @@ def _adjusted(confidence: float, fixture: Fixture, cand: Candidate, timed: bool,
 
 def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_ms: int) -> Resolution:
     """Find (or create) the fixture a provider's record belongs to."""
-    known = _by_ref(fixtures, cand.provider, cand.provider_event_id)
+    known = resolve_known(fixtures, cand.provider, cand.provider_event_id)
     if known is not None:
-        spelled = known.spellings.get(cand.provider)
-        return Resolution(known, False, swapped=bool(spelled and len(spelled) > 3 and spelled[3]))
+        return known
     scored = sorted(
         ((*score(f, cand, tolerance_ms), f) for f in fixtures if cand.provider not in f.refs),
         key=lambda s: s[0], reverse=True,
@@ -229,6 +228,15 @@ def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_m
     created = _create(fixtures, route, cand)
     reason = "below_threshold" if considered else "unmatched"
     return Resolution(created, True, review=_review(reason, cand, created.id, considered))
+
+
+def resolve_known(fixtures: list[Fixture], provider: str, provider_event_id: str) -> Resolution | None:
+    """The fixture a provider's id already belongs to, if any: `resolve`'s common case, without a `Candidate`."""
+    known = _by_ref(fixtures, provider, provider_event_id)
+    if known is None:
+        return None
+    spelled = known.spellings.get(provider)
+    return Resolution(known, False, swapped=bool(spelled and len(spelled) > 3 and spelled[3]))
 
 
 def _by_ref(fixtures: list[Fixture], provider: str, provider_event_id: str) -> Fixture | None:

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 import orjson
@@ -48,6 +49,7 @@ _GLOBAL: Final[tuple[tuple[str, str], ...]] = ()
 _NO_DIMENSIONS: Final[tuple[tuple[str, ...], ...]] = ((),)
 
 
+@lru_cache(maxsize=4096)  # latencies are whole milliseconds: few distinct values, one per record
 def bucket(value: float) -> float:
     """The representative of `value`'s histogram bucket (log-spaced above 1, 0.1 steps below)."""
     if value < 1.0:
@@ -157,7 +159,10 @@ class EmfAggregator:
         if self.enabled:
             with self._lock:
                 group = self._group((("Provider", provider), ("Stage", stage)), _STAGE_SETS)
-                group.distributions.setdefault("LatencyMs", _Distribution()).add(ms)
+                distribution = group.distributions.get("LatencyMs")
+                if distribution is None:
+                    distribution = group.distributions["LatencyMs"] = _Distribution()
+                distribution.add(ms)
 
     def records(self, provider: str, stage: str, n: int = 1) -> None:
         if self.enabled:

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from runtime.observability import emf
 from runtime.observability import prometheus as metrics
 from schemas import headers as h
+
+# Labelled children by metric and label values: `labels()` costs more than the observation itself, and the
+# worker's hooks run for every record. The metrics are module-level and never replaced, so children stay valid.
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (id(metric), values)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*values)
+    return child
+
+
+_WORKER_SPANS: tuple[tuple[emf.Stage, str, str], ...] = (
+    ("provider_share", h.PROVIDER_TS, h.RECEIVED_TS), ("normalize", h.RECEIVED_TS, h.NORMALIZED_TS),
+    ("publish", h.NORMALIZED_TS, h.PUBLISHED_TS), ("end_to_end", h.RECEIVED_TS, h.PUBLISHED_TS),
+)
 
 
 def _ms(headers: Mapping[str, bytes], name: str) -> int | None:
@@ -21,18 +40,13 @@ def observe_canonical(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes]
     """One canonical record published: per-stage latency from its sf-ts-* headers, and throughput."""
     stamps = h.as_dict(headers)
     name = provider or (stamps.get(h.PROVIDER) or b"unknown").decode("utf-8", "replace")
-    provider_ts, received, normalized, published = (
-        _ms(stamps, k) for k in (h.PROVIDER_TS, h.RECEIVED_TS, h.NORMALIZED_TS, h.PUBLISHED_TS))
-    spans: tuple[tuple[emf.Stage, int | None, int | None], ...] = (
-        ("provider_share", provider_ts, received), ("normalize", received, normalized),
-        ("publish", normalized, published), ("end_to_end", received, published),
-    )
-    for stage, start, end in spans:
+    for stage, start_header, end_header in _WORKER_SPANS:
+        start, end = _ms(stamps, start_header), _ms(stamps, end_header)
         if start is not None and end is not None:
             emf.record_latency(name, stage, end - start)
-            metrics.LATENCY.labels(stage=stage).observe(max(end - start, 0) / 1000)
+            _child(metrics.LATENCY, stage).observe(max(end - start, 0) / 1000)
     emf.record_records(name, "published")
-    metrics.RECORDS.labels(stage="published", outcome="ok").inc()
+    _child(metrics.RECORDS, "published", "ok").inc()
 
 
 def observe_broadcast(headers: Iterable[tuple[str, bytes]] | None, received_ms: int, sent_ms: int) -> None:
@@ -56,14 +70,14 @@ def observe_processed(provider: str, *, dead_letter: bool) -> None:
     """One record processed by the worker; `dead_letter`: it failed and went to the dead-letter topic."""
     emf.record_processed(failed=dead_letter)
     emf.record_records(provider, "dead_letter" if dead_letter else "normalized")
-    metrics.RECORDS.labels(stage="normalized", outcome="dead_letter" if dead_letter else "ok").inc()
-    metrics.RAW_RECORDS.labels(provider=provider).inc()
+    _child(metrics.RECORDS, "normalized", "dead_letter" if dead_letter else "ok").inc()
+    _child(metrics.RAW_RECORDS, provider).inc()
     counts = _DEAD_LETTER_COUNTS.setdefault(provider, [0, 0])
     counts[0] += 1
     if dead_letter:
         counts[1] += 1
-        metrics.DEAD_LETTERS.labels(provider=provider).inc()
-    metrics.DEAD_LETTER_SHARE.labels(provider=provider).set(counts[1] / counts[0])
+        _child(metrics.DEAD_LETTERS, provider).inc()
+    _child(metrics.DEAD_LETTER_SHARE, provider).set(counts[1] / counts[0])
 
 
 def observe_fetch(provider: str, *, ok: bool) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from agents.stages.normalize import RESOLVE, OutRecord
 from benchmarks import _stage_corpus as corpus
@@ -42,8 +43,8 @@ def _shown(index: int, stage: int, out: OutRecord) -> dict[str, Any]:
             "headers": [[k, v.decode()] for k, v in out.headers if k not in _WALL_CLOCK_HEADERS]}
 
 
-def outputs(records: list[corpus.RawRecord]) -> list[dict[str, Any]]:
-    stages = WorkerStages()
+def outputs(records: list[corpus.RawRecord], *, cached_states: bool = False) -> list[dict[str, Any]]:
+    stages = WorkerStages(cached_states=cached_states)
     shown: list[dict[str, Any]] = []
     for index, record in enumerate(records):
         processed, results = stages.run(record)
@@ -61,10 +62,12 @@ def _by_input(shown: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     return grouped
 
 
-def test_both_stages_give_the_recorded_outputs_for_the_frozen_corpus() -> None:
+@pytest.mark.parametrize("cached_states", [False, True], ids=["states-decoded", "states-cached"])
+def test_both_stages_give_the_recorded_outputs_for_the_frozen_corpus(cached_states: bool) -> None:
+    """Also with stage 2 reusing decoded entity states (`EntityStates`): the same outputs."""
     records = corpus.read(CORPUS)
     expected = [orjson.loads(line) for line in EXPECTED.read_bytes().splitlines()]
-    actual = outputs(records)
+    actual = outputs(records, cached_states=cached_states)
     want_by, got_by = _by_input(expected), _by_input(actual)
     for index in range(len(records)):
         where = f"{records[index].topic}@{records[index].offset}"

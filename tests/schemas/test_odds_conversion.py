@@ -57,3 +57,15 @@ def test_evens_and_decimal_floor():
     assert fractional_to_decimal("evs") == 2.0
     with pytest.raises(OddsFormatError):
         decimal_price(1.0)
+
+
+@given(st.one_of(st.integers(min_value=-10**9, max_value=10**9),
+                 st.integers(min_value=-10**6, max_value=10**6).map(float)))
+def test_whole_american_odds_take_the_fast_path_to_the_same_float(american):
+    """Whole odds skip the Fraction (the hot path); the result is the float of the exact rational all the same."""
+    if -100 < american < 100:
+        with pytest.raises(OddsFormatError):
+            american_to_decimal(american)
+        return
+    assert american_to_decimal(american) == float(1 + Fraction(int(american), 100) if american > 0
+                                                  else 1 + Fraction(100, -int(american)))
