@@ -100,6 +100,24 @@ class ApiSports(HttpProvider):
                                      {"season": season}, live_interval_s=15.0, idle_interval_s=900.0))
         return feeds
 
+    def reference_feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
+        """`/teams?league=&season=` per league of `PARAMS__FOOTBALL_LEAGUES` (default 39, the Premier League)
+        and `PARAMS__BASKETBALL_LEAGUES` (default 12, the NBA); Formula 1's `/teams`. Seasons start in July:
+        football names one by its first year, basketball `2024-2025` (`PARAMS__FOOTBALL_SEASON`,
+        `PARAMS__BASKETBALL_SEASON`)."""
+        params, now = settings.params, self.clock()
+        first = now.year - (1 if now.month < 7 else 0)
+        football = params.get("football_season", str(first))
+        basketball = params.get("basketball_season", f"{first}-{first + 1}")
+        feeds = [self.reference_feed(f"football:{league}", f"{self.host(settings, 'football')}/teams", "soccer",
+                                     {"league": league, "season": football})
+                 for league in (x.strip() for x in params.get("football_leagues", "39").split(",")) if league]
+        feeds += [self.reference_feed(f"basketball:{league}", f"{self.host(settings, 'basketball')}/teams",
+                                      "basketball", {"league": league, "season": basketball})
+                  for league in (x.strip() for x in params.get("basketball_leagues", "12").split(",")) if league]
+        feeds.append(self.reference_feed("formula1", f"{self.host(settings, 'formula1')}/teams", "motorsport"))
+        return feeds
+
     def auth(self, settings: ProviderSettings) -> tuple[dict[str, str], dict[str, str]]:
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         return {"x-apisports-key": key}, {}

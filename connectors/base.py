@@ -8,6 +8,12 @@ One poll of a feed is: the `requests()` of the feed (usually one; a dated feed a
 days around midnight), each followed through its pages (`next_page()`), the pages joined
 (`combine()`), then any `follow_ups()` fetched the same way. Records are published only when
 every one of those requests succeeded.
+
+Reference data: `reference_feeds()` lists the provider's teams/participants/competitors endpoints
+(feed slug `teams`, `meta["sport"]` the canonical sport of the list). They are polled by the same
+poller (auth, pacing, quota, health) on a slow schedule (`PARAMS__REFERENCE_INTERVAL_S`, default 6 h),
+each response published whole to `reference.teams` (`connectors.reference`) rather than cut into
+entities for the raw topic.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from typing import Any
 import httpx
 
 from runtime.settings import ProviderSettings
+from schemas.providers import REFERENCE_FEED
+
+REFERENCE_INTERVAL_S = 6 * 3600.0  # team lists change a few times a season
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +92,17 @@ class HttpProvider:
     def feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
         raise NotImplementedError
 
+    def reference_feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
+        """The provider's team lists (feed `teams`); none unless the provider module says where they are."""
+        return []
+
+    def reference_feed(self, name: str, path: str, sport: str, params: Mapping[str, str] | None = None,
+                       **meta: str) -> FeedRequest:
+        """A reference request: `sport` is the canonical sport of the teams it lists."""
+        return FeedRequest(self.name, REFERENCE_FEED, f"{REFERENCE_FEED}:{name}", path, dict(params or {}),
+                           live_interval_s=REFERENCE_INTERVAL_S, idle_interval_s=REFERENCE_INTERVAL_S,
+                           meta={"sport": sport, **meta})
+
     def auth(self, settings: ProviderSettings) -> tuple[dict[str, str], dict[str, str]]:
         """(headers, query params) that authenticate a request. Never logged."""
         return {}, {}
@@ -132,6 +152,8 @@ class HttpProvider:
         return Quota()
 
     def interval(self, feed: FeedRequest, settings: ProviderSettings, live: bool) -> float:
+        if feed.feed == REFERENCE_FEED:  # not the scores' cadence, whatever POLL_LIVE_S says
+            return max(self.min_interval_s, float(settings.params.get("reference_interval_s", feed.idle_interval_s)))
         configured = settings.poll_live_s if live else settings.poll_idle_s
         default = feed.live_interval_s if live else feed.idle_interval_s
         return max(self.min_interval_s, configured if configured is not None else default)

@@ -67,6 +67,12 @@ class Jolpica(HttpProvider):
                                          {"limit": limit}, live_interval_s=900.0, idle_interval_s=900.0))
         return feeds
 
+    def reference_feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
+        """The season's constructors and drivers (`/ergast/f1/{season}/constructors.json`, `.../drivers.json`)."""
+        season = settings.params.get("reference_season", "current")
+        return [self.reference_feed(f"{kind}:{season}", f"/ergast/f1/{season}/{kind}.json", "motorsport",
+                                    {"limit": str(MAX_PAGE_LIMIT)}) for kind in ("constructors", "drivers")]
+
     def next_page(self, feed: FeedRequest, response: httpx.Response, payload: Any) -> dict[str, str] | None:
         mr = _mrdata(payload)
         limit, offset, total = _number(mr.get("limit")), _number(mr.get("offset")), _number(mr.get("total"))
@@ -95,7 +101,7 @@ class Jolpica(HttpProvider):
 
     def interval(self, feed: FeedRequest, settings: ProviderSettings, live: bool) -> float:
         # Every feed of the provider shares the hourly limit.
-        share = len(self.feeds(settings)) * 3600.0 / HOURLY_BUDGET
+        share = (len(self.feeds(settings)) + len(self.reference_feeds(settings))) * 3600.0 / HOURLY_BUDGET
         return max(share, super().interval(feed, settings, live))
 
 

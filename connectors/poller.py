@@ -28,6 +28,7 @@ from runtime.backoff import Backoff
 from runtime.observability.hooks import observe_fetch, observe_poll_interval
 from runtime.settings import ProviderSettings
 from schemas.envelope import RawEnvelope, content_hash
+from schemas.providers import REFERENCE_FEED
 from schemas.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,10 @@ class FeedPoller:
             state.breaker.record_success()
             return self._result(0, live=self._live, response=first)
         state.breaker.record_success()
-        payload = provider.combine(feed, pages)
-        parts = [(feed, key, part) for key, part in provider.split(feed, payload)]
+        payload = pages[0] if feed.feed == REFERENCE_FEED and len(pages) == 1 else provider.combine(feed, pages)
+        # A team list is published whole (connectors.reference): it is not cut into fixtures.
+        split = [(feed.name, payload)] if feed.feed == REFERENCE_FEED else provider.split(feed, payload)
+        parts = [(feed, key, part) for key, part in split]
         settled: list[str] = []
         for follow in provider.follow_ups(feed, payload):
             if follow.name in self._settled:

@@ -67,3 +67,9 @@ class KafkaPublisher:
             for e in envelopes
         ]
         await asyncio.gather(*futures)
+
+    async def send_records(self, records: Sequence[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+        """Records for other topics (reference.teams, dead letters), on the same idempotent producer."""
+        futures = [await self._producer.send(topic, value=value, key=key, headers=headers)
+                   for topic, key, value, headers in records]
+        await asyncio.gather(*futures)

@@ -8,7 +8,7 @@ import pkgutil
 import connectors
 from connectors.base import HttpProvider
 
-_SKIP = {"base", "errors", "policy", "poller", "publisher", "registry", "runner", "health", "simulator"}
+_SKIP = {"base", "errors", "policy", "poller", "publisher", "reference", "registry", "runner", "health", "simulator"}
 
 
 def all_connectors() -> dict[str, HttpProvider]:

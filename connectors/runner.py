@@ -24,11 +24,13 @@ from connectors.policy import max_age_s
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import RawPublisher
 from connectors.push_stream import PushFeed
+from connectors.reference import RecordSender, ReferencePublisher
 from connectors.registry import all_connectors
 from connectors.secrets import with_provider_secrets
 from runtime.kafka import client_options
 from runtime.settings import ProviderSettings, Settings
 from schemas.envelope import RawEnvelope
+from schemas.providers import REFERENCE_FEED
 from schemas.timeutil import utc_now
 
 log = logging.getLogger(__name__)
@@ -156,15 +158,19 @@ def _response_hook(
 
 def build_pollers(
     provider: HttpProvider, settings: Settings, client: httpx.AsyncClient, publisher: RawPublisher, *,
-    monitor: HealthMonitor | None = None, feed_paths: FeedPaths | None = None,
+    monitor: HealthMonitor | None = None, feed_paths: FeedPaths | None = None, reference: RawPublisher | None = None,
 ) -> list[FeedPoller]:
+    """One poller per feed; with `reference` (where team lists go), the provider's reference feeds too
+    (unless its `PARAMS__REFERENCE=off`)."""
     provider_settings = settings.provider(provider.name)
     feeds = provider.feeds(provider_settings)
+    if reference is not None and provider_settings.params.get("reference", "on") != "off":
+        feeds += provider.reference_feeds(provider_settings)
     state = ProviderState(feeds=max(1, len(feeds)))
     state.budget.period_s = provider.quota_period_s
     pollers = []
     for feed in feeds:
-        timed = TimedPublisher(publisher)
+        timed = TimedPublisher(reference if reference is not None and feed.feed == REFERENCE_FEED else publisher)
         on_poll = _on_poll(monitor, timed) if monitor is not None else None
         if monitor is not None:
             # Starts are spread over START_SPREAD_S: a feed not yet started is not silent.
@@ -233,6 +239,8 @@ async def run_connectors(
     settings = await asyncio.to_thread(with_provider_secrets, settings, [p.name for p in providers],
                                        endpoint_url=settings.aws.endpoint_url_dynamodb)
     monitor = monitor or HealthMonitor()
+    # Team lists go to reference.teams through the same producer (a publisher that cannot: none are fetched).
+    reference = ReferencePublisher(publisher) if isinstance(publisher, RecordSender) else None
     paths: dict[str, FeedPaths] = {p.name: {} for p in providers}
     clients = [http_client(p, settings, monitor=monitor, feed_paths=paths[p.name]) for p in providers]
     try:
@@ -240,7 +248,7 @@ async def run_connectors(
             await asyncio.gather(*(_prepare(p, settings, c, monitor) for p, c in zip(providers, clients, strict=True)))
             pollers = [poller for p, c in zip(providers, clients, strict=True)
                        for poller in build_pollers(p, settings, c, publisher, monitor=monitor,
-                                                   feed_paths=paths[p.name])]
+                                                   feed_paths=paths[p.name], reference=reference)]
             pushed = [feed for p, c in zip(providers, clients, strict=True) if isinstance(p, PushProvider)
                       for feed in p.push_feeds(settings.provider(p.name), publisher, monitor, c)]
             log.info("running %d polled and %d pushed feeds of %s", len(pollers), len(pushed),

@@ -108,6 +108,18 @@ class Sportradar(HttpProvider):
                                      live_interval_s=10.0, idle_interval_s=120.0))
         return feeds
 
+    def reference_feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
+        """Soccer: `/seasons/{season}/competitors.json` per season URN of `PARAMS__SOCCER_SEASONS`; NBA:
+        `/league/hierarchy.json` (every team with market, name and alias) unless `PARAMS__NBA_TEAMS=off`."""
+        p = settings.params
+        soccer = f"/soccer/{p.get('access_level', 'trial')}/v4/{p.get('lang', 'en')}"
+        nba = f"/nba/{p.get('access_level', 'trial')}/v8/{p.get('lang', 'en')}"
+        feeds = [self.reference_feed(f"soccer:{season}", f"{soccer}/seasons/{season}/competitors.json", "soccer")
+                 for season in _csv(p.get("soccer_seasons"))]
+        if p.get("nba_teams", "on") != "off":
+            feeds.append(self.reference_feed("nba", f"{nba}/league/hierarchy.json", "basketball"))
+        return feeds
+
     def auth(self, settings: ProviderSettings) -> tuple[dict[str, str], dict[str, str]]:
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         return {"x-api-key": key}, {}

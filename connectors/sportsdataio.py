@@ -26,6 +26,8 @@ from typing import Any
 
 from connectors.base import FeedRequest, HttpProvider, sports_days
 from runtime.settings import ProviderSettings
+from schemas.providers import REFERENCE_FEED
+from schemas.providers.sportsdataio import SPORTS
 from schemas.timeutil import US_EASTERN
 
 DEFAULT_FEEDS = ("scores", "odds", "live-odds", "soccer-scores")
@@ -88,11 +90,23 @@ class SportsDataIO(HttpProvider):
                                          idle_interval_s=300.0))
         return feeds
 
+    def reference_feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
+        """Teams (Active) per league, `/v3/{sport}/scores/json/teams`; soccer per competition,
+        `/v4/soccer/scores/json/Teams/{competition}`."""
+        params = settings.params
+        feeds = [self.reference_feed(sport, f"/v3/{sport}/scores/json/teams", SPORTS[sport][0])
+                 for sport in _csv(params.get("sports", "nfl,nba,mlb,nhl")) if sport in SPORTS]
+        feeds += [self.reference_feed(f"soccer:{c}", f"/v4/soccer/scores/json/Teams/{c}", "soccer", competition=c)
+                  for c in _csv(params.get("competitions", "EPL"))]
+        return feeds
+
     def auth(self, settings: ProviderSettings) -> tuple[dict[str, str], dict[str, str]]:
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         return {"Ocp-Apim-Subscription-Key": key}, {}
 
     def requests(self, feed: FeedRequest) -> list[tuple[str, dict[str, str]]]:
+        if feed.feed == REFERENCE_FEED:
+            return [(feed.path, dict(feed.params))]
         days = sports_days(self.clock(), US_EASTERN, self.rollover_h)
         return [(feed.path.replace("{date}", path_date(day)), dict(feed.params)) for day in days]
 

@@ -184,6 +184,15 @@ class Statscore(HttpProvider):
         return [FeedRequest(PROVIDER, "events", "events", "/v2/events", params or {"status_type": "live"},
                             live_interval_s=5.0, idle_interval_s=60.0)]
 
+    def reference_feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
+        """`/v2/participants` with the `participants_*` params (default `sport_id=5`, soccer, teams only);
+        `PARAMS__PARTICIPANTS_SPORT` names the canonical sport of that list."""
+        p = settings.params
+        params = {k.removeprefix("participants_"): v for k, v in p.items()
+                  if k.startswith("participants_") and k != "participants_sport"}
+        sport = p.get("participants_sport", "soccer")
+        return [self.reference_feed(sport, "/v2/participants", sport, params or {"sport_id": "5", "type": "team"})]
+
     def auth(self, settings: ProviderSettings) -> tuple[dict[str, str], dict[str, str]]:
         cache = self._tokens.get(settings.client_id or "")
         token = cache.current() if cache is not None else None

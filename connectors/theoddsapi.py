@@ -20,6 +20,7 @@ import httpx
 
 from connectors.base import FeedRequest, HttpProvider, Quota
 from runtime.settings import ProviderSettings
+from schemas.providers.theoddsapi import sport_of
 
 
 def _int(value: str | None) -> int | None:
@@ -57,6 +58,13 @@ class TheOddsApi(HttpProvider):
                     live_interval_s=30.0, idle_interval_s=300.0,
                 ))
         return feeds
+
+    def reference_feeds(self, settings: ProviderSettings) -> list[FeedRequest]:
+        """`/v4/sports/{sport}/participants` per sport key (1 credit each)."""
+        sports = [s.strip() for s in settings.params.get("sports", "americanfootball_nfl,basketball_nba").split(",")
+                  if s.strip()]
+        return [self.reference_feed(sport, f"/v4/sports/{sport}/participants", str(sport_of(sport)))
+                for sport in sports]
 
     def auth(self, settings: ProviderSettings) -> tuple[dict[str, str], dict[str, str]]:
         key = settings.api_key.get_secret_value() if settings.api_key else ""

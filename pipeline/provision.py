@@ -28,7 +28,7 @@ from schemas.providers import providers
 def all_topics() -> list[str]:
 
     return [*topics.CANONICAL_TOPICS, topics.DEADLETTER, topics.UNMATCHED, topics.DISCREPANCIES,
-            *(topics.raw_topic(p) for p in providers())]
+            topics.REFERENCE_TEAMS, *(topics.raw_topic(p) for p in providers())]
 
 
 async def ensure_topics(settings: Settings, names: list[str] | None = None, partitions: int | None = None) -> None:
@@ -42,10 +42,8 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, part
             return
         retention_ms = str(settings.kafka.raw_retention_hours * 3600 * 1000)
         new = [
-            NewTopic(
-                name, partitions or settings.kafka.topic_partitions, settings.kafka.topic_replication,
-                topic_configs={"retention.ms": retention_ms} if name.startswith(topics.RAW_PREFIX) else {},
-            )
+            NewTopic(name, partitions or settings.kafka.topic_partitions, settings.kafka.topic_replication,
+                     topic_configs=_topic_config(name, retention_ms))
             for name in wanted
         ]
         response = await admin.create_topics(new)
@@ -54,6 +52,12 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, part
                 raise RuntimeError(f"creating topic {name} failed: error {code} {message}")
     finally:
         await admin.close()
+
+
+def _topic_config(name: str, raw_retention_ms: str) -> dict[str, str]:
+    if name in topics.COMPACTED:
+        return {"cleanup.policy": "compact"}  # the latest record per key, kept forever
+    return {"retention.ms": raw_retention_ms} if name.startswith(topics.RAW_PREFIX) else {}
 
 
 def _gsi(name: str, partition_key: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from schemas.canonical import RECORD_TYPES
 from schemas.envelope import RawEnvelope
+from schemas.reference import TeamReference
 
 OUT = Path(__file__).resolve().parent / "jsonschema"
 
@@ -22,6 +23,7 @@ def schemas() -> dict[str, dict[str, Any]]:
         name: model.model_json_schema(by_alias=True, mode="serialization") for name, model in RECORD_TYPES.items()
     }
     found["raw_envelope"] = RawEnvelope.model_json_schema(by_alias=True, mode="serialization")
+    found["team_reference"] = TeamReference.model_json_schema(by_alias=True, mode="serialization")
     return found
 
 

@@ -18,6 +18,9 @@ DEADLETTER: Final = "deadletter"
 UNMATCHED: Final = "canonical.unmatched"
 # Matched providers disagreeing on a fixture's score, status or start time (agents/stages/discrepancy.py).
 DISCREPANCIES: Final = "canonical.discrepancies"
+# Providers' own team lists (schemas/reference.py), compacted: the latest record per provider team.
+REFERENCE_TEAMS: Final = "reference.teams"
+COMPACTED: Final = frozenset({REFERENCE_TEAMS})
 
 
 def resolve_topic(app_id: str) -> str:

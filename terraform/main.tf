@@ -27,6 +27,8 @@ locals {
   unmatched_topic = "canonical.unmatched"
   # Providers disagreeing on a matched fixture (score, status, start time).
   discrepancies_topic = "canonical.discrepancies"
+  # Providers' team lists (compacted), fetched by the connectors, followed by every worker.
+  reference_topic = "reference.teams"
 
   # Faust app id (Settings.processing.app_id): its consumer group, and the prefix of its
   # internal topics (changelogs, repartition and leader topics).
@@ -38,13 +40,13 @@ locals {
   # Turned into kafka-cluster:* statements scoped to these topic/group ARNs by modules/iam.
   kafka_access = {
     connectors = {
-      produce = flatten([local.raw_topics, local.feed_status_topic, local.deadletter_topic])
+      produce = flatten([local.raw_topics, local.feed_status_topic, local.deadletter_topic, local.reference_topic])
       consume = []
       groups  = []
     }
     worker = {
       produce = flatten([local.canonical_topics, local.deadletter_topic, local.unmatched_topic, local.discrepancies_topic, local.internal_topics])
-      consume = flatten([local.raw_topics, local.canonical_topics, local.internal_topics])
+      consume = flatten([local.raw_topics, local.canonical_topics, local.reference_topic, local.internal_topics])
       groups  = flatten([local.consumer_groups])
     }
     broadcaster = {

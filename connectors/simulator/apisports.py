@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
-from connectors.simulator.world import Match, Race, spelled
+from connectors.simulator.world import DRIVERS, Match, Race, code_of, listed, spelled, team_no
 
 PROVIDER = "apisports"
 PAGE_SIZE = 20
@@ -186,11 +186,28 @@ def register(app: web.Application, sim: Simulator) -> None:
         found = [r for r in request.app[SIM_KEY].world.races.values() if str(entity_id(r.id)) == wanted]
         return answer(request, "rankings/races", rankings(found[0]) if found else [])
 
+    async def teams(request: web.Request) -> web.Response:
+        """`/teams?league=`: football `[{team: {id, name, code, ...}, venue}]`; basketball and Formula 1 list
+        `[{id, name, logo}]` (api-basketball, api-formula-1)."""
+        world = request.app[SIM_KEY].world
+        league = request.query.get("league")
+        if league is None and request.query.get("search") is None:  # Formula 1's constructors
+            names = list(dict.fromkeys(d[4] for d in DRIVERS))
+            return answer(request, "teams", [{"id": team_no(PROVIDER, n), "name": n, "logo": None} for n in names])
+        if league == "12":
+            return answer(request, "teams", [{"id": team_no(PROVIDER, n), "name": listed(PROVIDER, n)[0], "logo": None}
+                                             for n in world.teams("basketball_nba")])
+        names = world.teams("soccer_epl") if league == "39" else []
+        return answer(request, "teams", [
+            {"team": {"id": team_no(PROVIDER, n), "name": listed(PROVIDER, n)[0], "code": code_of(n),
+                      "country": "England", "founded": None, "national": False, "logo": None},
+             "venue": {"id": None, "name": None, "city": None}} for n in names])
+
     async def quota(request: web.Request) -> web.Response:
         get = request.path.lstrip("/")
         body = envelope(request, get, [], {"requests": QUOTA_ERROR})
         return web.json_response(body, headers=quotas.charge(exhausted=True))
 
     for path, handler in (("/fixtures", fixtures), ("/games", games), ("/races", races),
-                          ("/rankings/races", race_rankings)):
+                          ("/rankings/races", race_rankings), ("/teams", teams)):
         app.router.add_get(path, with_faults(PROVIDER, handler, quota=quota))

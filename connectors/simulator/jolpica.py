@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
-from connectors.simulator.world import RACE_POINTS, Race
+from connectors.simulator.world import DRIVERS, RACE_POINTS, Race
 
 PROVIDER = "jolpica"
 HOURLY_LIMIT = 500
@@ -93,6 +93,10 @@ class Throttle:
         return throttled(wait)
 
 
+def _slug(name: str) -> str:
+    return "_".join(name.lower().split())
+
+
 def throttled(wait: int) -> web.Response:
     return web.json_response({"detail": f"Request was throttled. Expected available in {wait} seconds."},
                              status=429, headers={"Retry-After": str(wait)})
@@ -118,8 +122,32 @@ def register(app: web.Application, sim: Simulator) -> None:
             finished = [r for r in finished if str(r.round) == round_]
         return web.json_response(body(request, finished, year, round_))
 
+    async def season_list(request: web.Request) -> web.Response:
+        """`/{season}/constructors.json` (`ConstructorTable.Constructors`) and `/{season}/drivers.json`
+        (`DriverTable.Drivers`): the world's grid."""
+        refused = throttle.refuse()
+        if refused is not None:
+            return refused
+        season = request.match_info["season"]
+        year = str(request.app[SIM_KEY].world.now.year) if season == "current" else season
+        if request.match_info["kind"] == "constructors":
+            names = list(dict.fromkeys(d[4] for d in DRIVERS))
+            rows: list[dict[str, Any]] = [{"constructorId": _slug(n), "url": "", "name": n, "nationality": ""}
+                                          for n in names]
+            table = {"ConstructorTable": {"season": year, "Constructors": rows}}
+        else:
+            rows = [{"driverId": _slug(family), "permanentNumber": str(number), "code": code, "url": "",
+                     "givenName": given, "familyName": family} for given, family, code, number, _ in DRIVERS]
+            table = {"DriverTable": {"season": year, "Drivers": rows}}
+        total = str(len(rows))
+        return web.json_response({"MRData": {"xmlns": "", "series": "f1", "url": str(request.url), "limit": "100",
+                                             "offset": "0", "total": total, **table}})
+
     async def quota(request: web.Request) -> web.Response:
         return throttled(3600)
+
+    app.router.add_get("/ergast/f1/{season}/{kind:constructors|drivers}.json",
+                       with_faults(PROVIDER, season_list, quota=quota))
 
     app.router.add_get("/ergast/f1/{season}/results.json", with_faults(PROVIDER, race_results, quota=quota))
     app.router.add_get("/ergast/f1/{season}/{round}/results.json", with_faults(PROVIDER, race_results, quota=quota))

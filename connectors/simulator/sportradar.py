@@ -27,6 +27,7 @@ from xml.sax.saxutils import escape as xml_escape
 import orjson
 from aiohttp import web
 
+from connectors.simulator._sportradar_teams import register_teams
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
 from connectors.simulator.uof import match_number, odds_change_xml, publish_uof, recovery_route, routing_key
 from connectors.simulator.world import Match, World, spelled
@@ -214,6 +215,7 @@ def register(app: web.Application, sim: Simulator) -> None:
     app.router.add_get(nba + "/games/{y}/{m}/{d}/schedule.json", with_faults(PROVIDER, nba_schedule))
     app.router.add_get("/{sport}/{access}/stream/events/subscribe", with_faults(PROVIDER, _stream(state)))
     app.router.add_post("/_sim/sportradar/stream/drop", _drop(state))
+    register_teams(app, _team_no, lambda request: _refused(request, request.app[SIM_KEY]))
     app.router.add_post("/_sim/sportradar/uof", _start_uof)
     app.router.add_post("/v1/{product}/recovery/initiate_request", recovery_route(state))
 

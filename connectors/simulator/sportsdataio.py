@@ -17,7 +17,7 @@ from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
 from connectors.simulator.theoddsapi import american
-from connectors.simulator.world import BookOdds, Match
+from connectors.simulator.world import BookOdds, Match, listed, team_no
 from schemas.timeutil import US_EASTERN
 
 PROVIDER = "sportsdataio"
@@ -49,6 +49,16 @@ def team_key(name: str) -> str:
         return known
     base, _, suffix = name.rpartition(" ")
     return TEAM_KEYS.get(base, "".join(w[0] for w in name.split()).upper()[:3]) + suffix[:6].upper()
+
+
+def reference_team(name: str, sport: str) -> dict[str, Any]:
+    full, short = listed(PROVIDER, name)
+    if sport == "soccer":
+        return {"TeamId": team_no(PROVIDER, name), "Key": team_key(name), "Name": short or full, "FullName": full,
+                "ShortName": short}
+    city, _, nickname = full.rpartition(" ")
+    team = {"TeamID": team_no(PROVIDER, name), "Key": team_key(name), "City": city, "Name": nickname}
+    return {**team, "FullName": full} if sport == "nfl" else team
 
 
 def game_id(match: Match) -> int:
@@ -204,9 +214,22 @@ def register(app: web.Application, sim: Simulator) -> None:
         message = "Out of call volume quota. Quota will be replenished in 00:00:54."
         return web.json_response({"statusCode": 403, "message": message}, status=403)
 
+    async def teams(request: web.Request) -> web.Response:
+        """Teams (Active): v3 `[{TeamID, Key, City, Name}]` (NFL adds `FullName`), v4 soccer adds `ShortName`."""
+        sim = request.app[SIM_KEY]
+        refused = _refused(request, sim)
+        if refused is not None:
+            return refused
+        sport = request.match_info.get("sport", "soccer")
+        key = SPORT_KEYS.get(sport) or COMPETITIONS.get(request.match_info.get("competition", "").upper(), "")
+        body = [reference_team(name, sport) for name in sim.world.teams(key)] if key else []
+        return web.json_response(body, headers=CACHE)
+
     def route(path: str, handler: Any) -> None:
         app.router.add_get(path, with_faults(PROVIDER, handler, quota=quota))
 
     route("/v3/{sport}/scores/json/{endpoint:ScoresByDate|GamesByDate|ScoresBasic}/{date}", scores)
     route("/v3/{sport}/odds/json/{endpoint:GameOddsByDate|LiveGameOddsByDate}/{date}", odds)
     route("/v4/soccer/scores/json/{endpoint:ScoresBasic|SchedulesBasic}/{competition}/{when}", soccer)
+    route("/v3/{sport}/scores/json/{endpoint:teams|AllTeams}", teams)
+    route("/v4/soccer/scores/json/Teams/{competition}", teams)

@@ -24,7 +24,7 @@ import orjson
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
-from connectors.simulator.world import Match, World, spelled
+from connectors.simulator.world import Match, World, code_of, listed, spelled, team_no
 
 PROVIDER = "statscore"
 SPORT_IDS = {"soccer": 5, "basketball": 1}
@@ -142,7 +142,21 @@ def register(app: web.Application, sim: Simulator) -> None:
         ]
         return web.json_response(_envelope("events.index", {"competitions": competitions}, simulator.world))
 
+    async def participants(request: web.Request) -> web.Response:
+        """`/v2/participants?sport_id=`: `{participants: [{id, name, short_name, acronym, type}]}` (5 = soccer)."""
+        simulator = request.app[SIM_KEY]
+        if not state.valid(request.query.get("token")):
+            return _error(401, "Invalid or expired token")
+        keys = {"5": "soccer_epl", "2": "basketball_nba", "13": "americanfootball_nfl"}
+        rows = []
+        for name in simulator.world.teams(keys.get(request.query.get("sport_id", "5"), "")):
+            full, short = listed(PROVIDER, name)
+            rows.append({"id": team_no(PROVIDER, name), "name": full, "short_name": short or full,
+                         "acronym": code_of(name), "type": "team"})
+        return web.json_response(_envelope("participants.index", {"participants": rows}, simulator.world))
+
     app.router.add_get("/v2/oauth", with_faults(PROVIDER, oauth))
+    app.router.add_get("/v2/participants", with_faults(PROVIDER, participants))
     app.router.add_get("/v2/events", with_faults(PROVIDER, events))
     app.router.add_post("/_sim/statscore/amqp", _start)
     app.cleanup_ctx.append(_lifetime)

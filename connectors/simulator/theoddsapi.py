@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.simulator.server import SIM_KEY, Simulator, with_faults
-from connectors.simulator.world import BookOdds, Match
+from connectors.simulator.world import BookOdds, Match, listed, team_no
 
 PROVIDER = "theoddsapi"
 MONTHLY_CREDITS = 5_000_000
@@ -105,6 +105,16 @@ def register(app: web.Application, sim: Simulator) -> None:
         ]
         return web.json_response(events, headers=credits.charge(2 if "daysFrom" in request.query else 1))
 
+    async def participants(request: web.Request) -> web.Response:
+        """`[{full_name, id}]`: every team of the sport key (1 credit)."""
+        world = request.app[SIM_KEY]
+        refused = _authorized(request, world)
+        if refused is not None:
+            return refused
+        body = [{"full_name": listed(PROVIDER, name)[0], "id": f"par_{team_no(PROVIDER, name):05d}"}
+                for name in world.world.teams(request.match_info["sport"])]
+        return web.json_response(body, headers=credits.charge(1))
+
     async def set_credits(request: web.Request) -> web.Response:
         """`POST /_sim/theoddsapi/credits {"remaining": n}`: the plan has n credits left (a quota test)."""
         credits.used = MONTHLY_CREDITS - int((await request.json())["remaining"])
@@ -115,3 +125,4 @@ def register(app: web.Application, sim: Simulator) -> None:
     app.router.add_get("/v4/sports/{sport}/odds/", with_faults(PROVIDER, odds))
     app.router.add_get("/v4/sports/{sport}/scores", with_faults(PROVIDER, scores))
     app.router.add_get("/v4/sports/{sport}/scores/", with_faults(PROVIDER, scores))
+    app.router.add_get("/v4/sports/{sport}/participants", with_faults(PROVIDER, participants))

@@ -57,6 +57,30 @@ def spelled(provider: str, name: str) -> str:
     return f"{table[base]} {suffix}" if base in table else name
 
 
+# How a provider's own team list (its teams/participants/competitors endpoint) names a team whose fixtures
+# it spells otherwise: (full name, short name). Empty by default: a team list names a team as the provider's
+# fixtures do. A test adds a provider that writes a club's local-language name in its fixtures and gives the
+# international name beside it only in its team list.
+LISTED: dict[str, dict[str, tuple[str, str | None]]] = {}
+
+
+def listed(provider: str, name: str) -> tuple[str, str | None]:
+    """(full name, short name) of `name` in `provider`'s team list."""
+    known = LISTED.get(provider, {}).get(name)
+    return known if known is not None else (spelled(provider, name), None)
+
+
+def team_no(provider: str, name: str) -> int:
+    """A provider's stable integer id of a team (providers number teams their own way)."""
+    return int(hashlib.blake2b(f"{provider}|{name}".encode(), digest_size=4).hexdigest(), 16) % 100_000
+
+
+def code_of(name: str) -> str:
+    """A three-letter team code, as providers list them."""
+    words = [w for w in name.split() if w.isalpha()]
+    return (words[0][:3] if len(words) == 1 else "".join(w[0] for w in words)[:3]).upper()
+
+
 BOOKMAKERS = ("fanduel", "draftkings", "betmgm")
 # Points a scoring play is worth, per sport.
 SCORING = {"basketball": (1, 2, 2, 3), "americanfootball": (3, 7, 7, 6), "soccer": (1,)}
@@ -267,6 +291,11 @@ class World:
         book.over = round(max(1.05, 1.9 + self.rng.uniform(-0.1, 0.1)), 2)
         book.under = round(max(1.05, 3.8 - book.over), 2)
         book.updated_at = self.now
+
+    def teams(self, sport_key: str) -> list[str]:
+        """The teams of a sport key, as providers list them: the league's and any a match was given."""
+        named = [name for m in self.by_sport(sport_key) for name in (m.home, m.away)]
+        return list(dict.fromkeys([*TEAMS.get(sport_key, ("", "", []))[2], *named]))
 
     def by_sport(self, sport_key: str) -> list[Match]:
         return [m for m in self.matches.values() if m.sport_key == sport_key]

@@ -4,6 +4,10 @@ A provider module registers each of its feeds with `@feed("provider", "slug")` o
 function `(payload, params) -> list[CanonicalRecord]`. `load_all()` imports every module in
 this package once, so adding a provider means adding a file. Payloads are already-decoded
 JSON values (dict/list) or, for XML feeds, `str`.
+
+A provider's teams/participants/competitors response (reference data, `schemas/reference.py`) is
+parsed by a function it registers with `@reference("provider")`: `(payload, params) -> list[TeamReference]`
+(params carry at least `sport`).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Any
 
 from schemas.canonical import CanonicalRecord
 from schemas.errors import NormalizationError, UnknownFeedError
+from schemas.reference import TeamReference
 
 Normalizer = Callable[[Any, Mapping[str, str]], list[CanonicalRecord]]
+ReferenceParser = Callable[[Any, Mapping[str, str]], list[TeamReference]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,8 @@ class Feed:
 
 _FEEDS: dict[tuple[str, str], Feed] = {}
 _LOADED: set[str] = set()
+_REFERENCE: dict[str, ReferenceParser] = {}
+REFERENCE_FEED = "teams"  # the feed slug of reference fetches (they have no normalizer)
 
 
 def feed(provider: str, slug: str, *, content_type: str = "json") -> Callable[[Normalizer], Normalizer]:
@@ -85,3 +93,34 @@ def normalize(
         raise
     except Exception as exc:
         raise NormalizationError(provider, slug, f"{type(exc).__name__}: {exc}") from exc
+
+
+def reference(provider: str) -> Callable[[ReferenceParser], ReferenceParser]:
+    """Register `provider`'s parser of its teams/participants/competitors response."""
+    def register(fn: ReferenceParser) -> ReferenceParser:
+        existing = _REFERENCE.get(provider)
+        if existing is not None and existing is not fn:
+            raise RuntimeError(f"reference parser of {provider} registered twice")
+        _REFERENCE[provider] = fn
+        return fn
+
+    return register
+
+
+def reference_providers() -> list[str]:
+    load_all()
+    return sorted(_REFERENCE)
+
+
+def parse_reference(provider: str, payload: Any, params: Mapping[str, str]) -> list[TeamReference]:
+    """Run a provider's reference parser; any failure surfaces as `NormalizationError` (feed `teams`)."""
+    load_all()
+    parser = _REFERENCE.get(provider)
+    if parser is None:
+        raise UnknownFeedError(provider, REFERENCE_FEED)
+    try:
+        return parser(payload, params)
+    except NormalizationError:
+        raise
+    except Exception as exc:
+        raise NormalizationError(provider, REFERENCE_FEED, f"{type(exc).__name__}: {exc}") from exc

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
+from schemas.reference import TeamReference
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,3 +41,18 @@ def slug(text: str) -> str:
 def provisional_event_id(provider: str, provider_event_id: str) -> str:
     """Normalizers name events by provider; entity resolution maps them to canonical ids."""
     return f"{provider}:{provider_event_id}"
+
+
+def text(value: Any) -> str | None:
+    """A reference field as text; absent or empty is None."""
+    return str(value) if value not in (None, "") else None
+
+
+def team_reference(provider: str, params: Mapping[str, str], team_id: Any, name: Any, *, short_name: Any = None,
+                   abbreviation: Any = None, kind: str = "team") -> TeamReference:
+    """One provider team of a reference response; `params` carry the sport (and competition) of the list."""
+    return TeamReference.model_validate({
+        "provider": provider, "sport": params["sport"], "kind": kind, "teamId": text(team_id), "name": text(name),
+        "shortName": text(short_name), "abbreviation": text(abbreviation), "competition": params.get("competition"),
+        "fetchedAt": params.get(RECEIVED_AT_PARAM),
+    })

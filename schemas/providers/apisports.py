@@ -34,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, NonNegativeInt
 from schemas.canonical import CanonicalRecord, Event, RaceEntry, RaceResult, Score, Sport, Status
 from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
-from schemas.providers import feed
+from schemas.providers import feed, reference
 from schemas.providers._apisports_status import BASKETBALL_STATUSES, FOOTBALL_STATUSES, FORMULA1_STATUSES, lookup
-from schemas.providers._common import provisional_event_id, validate
+from schemas.providers._common import provisional_event_id, team_reference, validate
+from schemas.reference import TeamReference
 from schemas.timeutil import parse_iso
 
 PROVIDER = "apisports"
@@ -362,3 +363,14 @@ def normalize_formula1_races(payload: Any, params: Mapping[str, str]) -> list[Ca
         reason = f"unsupported endpoint {endpoint!r}; expected one of {sorted(F1_ENDPOINTS)}"
         raise NormalizationError(PROVIDER, "formula1-races", reason, "$.get")
     return handler(items, params)
+
+
+@reference("apisports")
+def teams(payload: Any, params: Mapping[str, str]) -> list[TeamReference]:
+    """`/teams?league=&season=`: football `{response: [{team: {id, name, code}, venue}]}`, basketball
+    `{response: [{id, name, logo, country}]}`."""
+    out = []
+    for item in payload["response"]:
+        t = item.get("team", item)
+        out.append(team_reference("apisports", params, t["id"], t["name"], abbreviation=t.get("code")))
+    return out

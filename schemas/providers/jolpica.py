@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 from schemas.canonical import CanonicalRecord, RaceEntry, RaceResult, Status
 from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
-from schemas.providers import feed
-from schemas.providers._common import provisional_event_id, validate
+from schemas.providers import feed, reference
+from schemas.providers._common import provisional_event_id, team_reference, validate
+from schemas.reference import TeamReference
 from schemas.timeutil import parse_iso
 
 PROVIDER = "jolpica"
@@ -132,3 +133,17 @@ def normalize_results(payload: Any, params: Mapping[str, str]) -> list[Canonical
             )
         )
     return records
+
+
+@reference("jolpica")
+def drivers_and_constructors(payload: Any, params: Mapping[str, str]) -> list[TeamReference]:
+    """`/ergast/f1/{season}/constructors/` (`MRData.ConstructorTable.Constructors: [{constructorId, name}]`)
+    and `/ergast/f1/{season}/drivers/` (`MRData.DriverTable.Drivers: [{driverId, code, givenName,
+    familyName}]`)."""
+    data = payload["MRData"]
+    out = [team_reference("jolpica", params, c["constructorId"], c["name"])
+           for c in (data.get("ConstructorTable") or {}).get("Constructors", [])]
+    for d in (data.get("DriverTable") or {}).get("Drivers", []):
+        out.append(team_reference("jolpica", params, d["driverId"], f"{d['givenName']} {d['familyName']}",
+                                  short_name=d["familyName"], abbreviation=d.get("code"), kind="driver"))
+    return out

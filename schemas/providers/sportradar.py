@@ -40,8 +40,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.canonical import CanonicalRecord, Event, Score, Sport, Status
 from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
-from schemas.providers import feed
-from schemas.providers._common import provisional_event_id, validate
+from schemas.providers import feed, reference
+from schemas.providers._common import provisional_event_id, team_reference, validate
+from schemas.reference import TeamReference
 from schemas.timeutil import parse_iso
 
 PROVIDER = "sportradar"
@@ -281,3 +282,19 @@ def normalize_nba_schedule(payload: Any, params: Mapping[str, str]) -> list[Cano
     return [
         _nba_event(game, league or "NBA", params, "nba-schedule", f"$.games[{i}]") for i, game in enumerate(doc.games)
     ]
+
+
+@reference("sportradar")
+def competitors(payload: Any, params: Mapping[str, str]) -> list[TeamReference]:
+    """Soccer v4 `/seasons/{season}/competitors.json` (`{season_competitors: [{id, name, short_name,
+    abbreviation}]}`); NBA v8 `/league/hierarchy.json` (`{conferences: [{divisions: [{teams: [{id, name,
+    market, alias}]}]}]}`)."""
+    out = [team_reference("sportradar", params, t["id"], t["name"], short_name=t.get("short_name"),
+                          abbreviation=t.get("abbreviation"))
+           for t in payload.get("season_competitors") or payload.get("competitors") or []]
+    nba = [t for c in payload.get("conferences") or [] for d in c.get("divisions") or [] for t in d.get("teams") or []]
+    for t in nba + (payload.get("teams") or []):
+        full = " ".join(p for p in (t.get("market"), t["name"]) if p)
+        out.append(team_reference("sportradar", params, t["id"], full, short_name=t["name"],
+                                  abbreviation=t.get("alias")))
+    return out

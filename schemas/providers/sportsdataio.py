@@ -43,8 +43,9 @@ from schemas.canonical import CanonicalRecord, Event, Market, Odds, Outcome, Sco
 from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
 from schemas.odds import OddsFormatError, american_to_decimal
-from schemas.providers import feed
-from schemas.providers._common import provisional_event_id, slug, validate
+from schemas.providers import feed, reference
+from schemas.providers._common import expect_list, provisional_event_id, slug, team_reference, validate
+from schemas.reference import TeamReference
 from schemas.timeutil import US_EASTERN, parse_iso, to_utc
 
 PROVIDER = "sportsdataio"
@@ -420,3 +421,17 @@ def normalize_odds(payload: Any, params: Mapping[str, str]) -> list[CanonicalRec
                     )
                 )
     return records
+
+
+@reference("sportsdataio")
+def teams(payload: Any, params: Mapping[str, str]) -> list[TeamReference]:
+    """`/v3/{league}/scores/json/teams` ([{TeamID, Key, City, Name, FullName?}]) and v4 soccer
+    `/v4/soccer/scores/json/Teams/{competition}` ([{TeamId, Key, Name, FullName, ShortName}])."""
+    out = []
+    for item in expect_list(payload, "sportsdataio", "teams"):
+        t = {k.lower(): v for k, v in item.items()}  # `TeamID` in v3, `TeamId` in v4
+        full = t.get("fullname") or " ".join(str(p) for p in (t.get("city"), t.get("name")) if p)
+        short = t.get("shortname") or (t.get("name") if t.get("city") else None)
+        out.append(team_reference("sportsdataio", params, t.get("teamid") or t.get("key"), full, short_name=short,
+                                  abbreviation=t.get("key")))
+    return out

@@ -43,8 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.canonical import CanonicalRecord, Event, Score, Sport, Status
 from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
-from schemas.providers import feed
-from schemas.providers._common import provisional_event_id, validate
+from schemas.providers import feed, reference
+from schemas.providers._common import provisional_event_id, team_reference, validate
+from schemas.reference import TeamReference
 from schemas.timeutil import parse_iso
 
 PROVIDER = "statscore"
@@ -304,3 +305,11 @@ def normalize_incidents(payload: Any, params: Mapping[str, str]) -> list[Canonic
     else:
         items = [(doc, "$")]
     return [event for raw, path in items if (event := _message(raw, params, path)) is not None]
+
+
+@reference("statscore")
+def participants(payload: Any, params: Mapping[str, str]) -> list[TeamReference]:
+    """`/v2/participants`: `{api: {data: {participants: [{id, name, short_name, acronym}]}}}`."""
+    return [team_reference("statscore", params, t["id"], t["name"], short_name=t.get("short_name"),
+                           abbreviation=t.get("acronym"))
+            for t in payload["api"]["data"]["participants"]]

@@ -26,8 +26,9 @@ from schemas.canonical import CanonicalRecord, Event, Market, Odds, Outcome, Sco
 from schemas.envelope import RECEIVED_AT_PARAM
 from schemas.errors import NormalizationError
 from schemas.odds import OddsFormatError, american_to_decimal, decimal_price
-from schemas.providers import feed
-from schemas.providers._common import expect_list, provisional_event_id, validate
+from schemas.providers import feed, reference
+from schemas.providers._common import expect_list, provisional_event_id, team_reference, validate
+from schemas.reference import TeamReference
 from schemas.timeutil import parse_iso
 
 PROVIDER = "theoddsapi"
@@ -217,3 +218,10 @@ def _int_score(value: str | int, path: str) -> int:
     if not text.isdigit():
         raise NormalizationError(PROVIDER, "scores", f"score {value!r} is not a non-negative integer", path)
     return int(text)
+
+
+@reference("theoddsapi")
+def participants(payload: Any, params: Mapping[str, str]) -> list[TeamReference]:
+    """`/v4/sports/{sport}/participants`: `[{full_name, id}]` (no short names or codes)."""
+    return [team_reference("theoddsapi", params, t["id"], t["full_name"])
+            for t in expect_list(payload, "theoddsapi", "teams")]

@@ -258,6 +258,7 @@ def test_topic_locals_match_pipeline_topics() -> None:
     assert scope["deadletter_topic"] == topics.DEADLETTER
     assert scope["unmatched_topic"] == topics.UNMATCHED
     assert scope["discrepancies_topic"] == topics.DISCREPANCIES
+    assert scope["reference_topic"] == topics.REFERENCE_TEAMS
 
 
 def test_iam_topic_grants_cover_pipeline_topics(default_settings: Settings) -> None:
@@ -282,6 +283,8 @@ def test_iam_topic_grants_cover_pipeline_topics(default_settings: Settings) -> N
     assert covered(topics.DEADLETTER, produced["worker"])
     assert covered(topics.UNMATCHED, produced["worker"])
     assert covered(topics.DISCREPANCIES, produced["worker"])
+    assert covered(topics.REFERENCE_TEAMS, produced["connectors"])
+    assert covered(topics.REFERENCE_TEAMS, consumed["worker"])
     # Faust internal topics and its consumer group are prefixed with the app id.
     app_id = default_settings.processing.app_id
     assert scope["faust_app_id"] == app_id
