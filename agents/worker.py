@@ -27,7 +27,7 @@ from typing import Any
 import faust
 
 from agents import feed_health as health
-from agents import guard
+from agents import guard, reference
 from agents.stages.normalize import RESOLVE, OutRecord, process_raw
 from agents.stages.pins import PinsFile
 from agents.stages.process import process_candidates
@@ -171,6 +171,12 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     async def follow_feed_status() -> None:
         """Keep `feed_health` current from canonical.feed_status (every worker reads all of it)."""
         await health.follow(load_settings(), feed_health)
+
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_reference_teams() -> None:
+        """Keep the team registry current from reference.teams (every worker reads all of it)."""
+        await reference.follow(load_settings(), reference.ReferenceTeams())
 
 
     @app.task  # type: ignore[untyped-decorator]

@@ -139,6 +139,15 @@ class ProviderNames(CanonicalModel):
     league: str | None = None
 
 
+class TeamInfo(CanonicalModel):
+    """A canonical team from the providers' own team lists (the registry): stable id and names."""
+
+    id: str = Field(description="Canonical team id, the same whichever provider reports the team.")
+    name: str = Field(description="Display name: the full name most providers give.")
+    short_name: str | None = None
+    abbreviation: str | None = Field(None, description="The code most providers give ('TOT', 'BOS').")
+
+
 class Event(_Versioned):
     type: Literal["event"] = "event"
     id: str = Field(description="Canonical event id, stable across providers.")
@@ -162,6 +171,9 @@ class Event(_Versioned):
     refs: dict[str, str] = Field(default_factory=dict, description="Provider -> that provider's event id.")
     provider_names: dict[str, ProviderNames] = Field(
         default_factory=dict, description="Provider -> its own spelling of the teams and league.")
+    home_team_info: TeamInfo | None = Field(
+        None, description="The home team in the team registry (providers' team lists), when it is known there.")
+    away_team_info: TeamInfo | None = Field(None, description="The away team in the team registry, when known.")
 
     @property
     def entity_key(self) -> str:

@@ -13,6 +13,7 @@ import orjson
 from agents.stages.gameclock import game_clock
 from agents.stages.normalize import OutRecord
 from agents.stages.resolve import Resolution
+from agents.stages.teams import team_info
 from schemas import topics
 
 _SWAP_SIDE = {"home": "away", "away": "home"}
@@ -38,8 +39,19 @@ def canonicalize(record: dict[str, Any], resolution: Resolution) -> None:
         }
     if fixture.home and fixture.away and record.get("homeTeam") is not None:
         record["homeTeam"], record["awayTeam"] = fixture.home, fixture.away
+    if kind == "event":
+        _team_info(record, fixture.home, fixture.away)
     if fixture.league and record.get("league") is not None:
         record["league"] = fixture.league
+
+
+def _team_info(record: dict[str, Any], home: str | None, away: str | None) -> None:
+    """The registry's canonical teams (id, name, short name, abbreviation), when it knows them."""
+    sides = (("homeTeamInfo", home or record.get("homeTeam")), ("awayTeamInfo", away or record.get("awayTeam")))
+    for field, name in sides:
+        info = team_info(record.get("sport"), name)
+        if info is not None:
+            record[field] = info
 
 
 def with_game_clock(record: dict[str, Any]) -> dict[str, Any]:

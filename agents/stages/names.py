@@ -138,6 +138,15 @@ def set_pins(pins: dict[str, dict[str, str]]) -> None:
 
 
 @lru_cache(maxsize=65536)
+def parse_listed(sport: str | None, name: str) -> TeamName:
+    """A name as a provider's team list gives it: the alias table applies, pins and the registry do not (the
+    registry is built from these, so it must not depend on the registry before it)."""
+    parsed = _parse(name)
+    display = _aliases().get(sport or "", {}).get(parsed.key)
+    return _parse(display) if display is not None else parsed
+
+
+@lru_cache(maxsize=65536)
 def parse_team(sport: str | None, name: str) -> tuple[TeamName, str | None]:
     """(parsed name, display name if a pin or the alias table knows this spelling)."""
     parsed = _parse(name)

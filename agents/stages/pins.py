@@ -20,8 +20,8 @@ from pathlib import Path
 import orjson
 
 from agents.stages import teams as registry
-from agents.stages.names import set_pins, set_reference
-from schemas.errors import SportsflowError
+from agents.stages.names import set_pins
+from schemas.errors import NormalizationError, SportsflowError
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def load_references(paths: list[Path]) -> tuple[dict[str, dict[str, str]], list[
             try:
                 for item in items:
                     teams += registry.parse_reference(item["provider"], item["sport"], item["payload"])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            except (NormalizationError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise PinsError(f"{path}: not a team list: {exc!r}") from None
         else:
             pin_files.append(path)
@@ -88,7 +88,7 @@ def load_references(paths: list[Path]) -> tuple[dict[str, dict[str, str]], list[
 def apply_references(paths: list[Path]) -> None:
     pins, teams = load_references(paths)
     set_pins(pins)
-    set_reference(registry.spellings(registry.build(teams)))
+    registry.set_source("file", teams)
 
 
 class PinsFile:

@@ -17,7 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.stages.names import parse_team, team_similarity
+from agents.stages.names import parse_listed, parse_team, set_reference, team_similarity
+from schemas import providers
+from schemas.reference import TeamReference
 
 SAME_TEAM_AT = 0.85
 
@@ -55,7 +57,7 @@ class CanonicalTeam:
 
     @property
     def id(self) -> str:
-        key = parse_team(self.sport, self.name)[0].key
+        key = parse_listed(self.sport, self.name).key
         return "team_" + hashlib.blake2b(f"{self.sport}|{key}".encode(), digest_size=8).hexdigest()
 
     @property
@@ -63,44 +65,21 @@ class CanonicalTeam:
         return {m.provider: m.team_id for m in self.members}
 
 
-def _str(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
+def from_record(record: TeamReference) -> ReferenceTeam:
+    return ReferenceTeam(record.provider, str(record.sport), record.team_id, record.name, record.short_name,
+                         record.abbreviation)
 
 
 def parse_reference(provider: str, sport: str, payload: Any) -> list[ReferenceTeam]:
-    """Teams from a provider's reference response (the shapes the providers document)."""
-    teams: list[ReferenceTeam] = []
-    if provider == "sportsdataio":  # /teams: [{TeamID, Key, City, Name, FullName?}]
-        for t in payload:
-            full = t.get("FullName") or " ".join(p for p in (t.get("City"), t.get("Name")) if p)
-            teams.append(ReferenceTeam(provider, sport, str(t.get("TeamID") or t["Key"]), full, _str(t.get("Name")),
-                                       _str(t.get("Key"))))
-    elif provider == "apisports":  # /teams: {response: [{team: {id, name, code}}]}
-        for item in payload.get("response", []):
-            t = item["team"]
-            teams.append(ReferenceTeam(provider, sport, str(t["id"]), t["name"], None, _str(t.get("code"))))
-    elif provider == "sportradar":  # competitors: {season_competitors|competitors: [...]}, NBA: {teams: [...]}
-        for t in payload.get("season_competitors") or payload.get("competitors") or []:
-            teams.append(ReferenceTeam(provider, sport, t["id"], t["name"], _str(t.get("short_name")),
-                                       _str(t.get("abbreviation"))))
-        for t in payload.get("teams") or []:
-            full = " ".join(p for p in (t.get("market"), t.get("name")) if p)
-            teams.append(ReferenceTeam(provider, sport, t["id"], full, _str(t.get("name")), _str(t.get("alias"))))
-    elif provider == "theoddsapi":  # /participants: [{full_name, id}]
-        for t in payload:
-            teams.append(ReferenceTeam(provider, sport, t["id"], t["full_name"]))
-    elif provider == "statscore":  # participants: {api: {data: {participants: [{id, name, short_name, acronym}]}}}
-        for t in payload.get("api", {}).get("data", {}).get("participants", []):
-            teams.append(ReferenceTeam(provider, sport, str(t["id"]), t["name"], _str(t.get("short_name")),
-                                       _str(t.get("acronym"))))
-    else:
-        raise ValueError(f"no reference format known for provider {provider!r}")
-    return teams
+    """Teams from a provider's reference response, by the parser its schemas module registers
+    (`schemas.providers.reference`); raises NormalizationError when the payload is not its shape."""
+    return [from_record(r) for r in providers.parse_reference(provider, payload, {"sport": sport})
+            if r.kind == "team"]
 
 
 def _similarity(team: CanonicalTeam, candidate: ReferenceTeam) -> float:
-    names = [parse_team(candidate.sport, n)[0] for n in (candidate.name, candidate.short_name) if n]
-    known = [parse_team(team.sport, n)[0] for m in team.members for n in (m.name, m.short_name) if n]
+    names = [parse_listed(candidate.sport, n) for n in (candidate.name, candidate.short_name) if n]
+    known = [parse_listed(team.sport, n) for m in team.members for n in (m.name, m.short_name) if n]
     return max((team_similarity(a, b) for a in names for b in known), default=0.0)
 
 
@@ -133,3 +112,64 @@ def spellings(teams: list[CanonicalTeam]) -> dict[str, dict[str, str]]:
             if member.abbreviation and codes[(team.sport, member.abbreviation.upper())] == 1:
                 table[member.abbreviation] = team.name
     return out
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What name resolution uses from the providers' team lists (built off the event loop: `compile`)."""
+
+    teams: list[CanonicalTeam]
+    spellings: dict[str, dict[str, str]]
+    info: dict[tuple[str, str], dict[str, str | None]]
+
+
+def compile_registry(teams: Iterable[ReferenceTeam]) -> Registry:
+    """Pure: canonical teams, their spellings and display data from every provider team given."""
+    built = build(set(teams))
+    info: dict[tuple[str, str], dict[str, str | None]] = {
+        (t.sport, t.name): {"id": t.id, "name": t.name, "shortName": t.short_name, "abbreviation": t.abbreviation}
+        for t in built}
+    return Registry(built, spellings(built), info)
+
+
+# The registry in force, from each source's teams ("file": reference files and `--reference`; "topic": the
+# reference.teams topic the worker follows), merged.
+_sources: dict[str, list[ReferenceTeam]] = {}
+_info: dict[tuple[str, str], dict[str, str | None]] = {}
+
+
+def all_teams(replacing: str | None = None, teams: Iterable[ReferenceTeam] = ()) -> list[ReferenceTeam]:
+    """Every source's teams, with `replacing`'s replaced by `teams`."""
+    merged = {name: found for name, found in _sources.items() if name != replacing}
+    return [t for found in merged.values() for t in found] + list(teams)
+
+
+def install(source: str, teams: Iterable[ReferenceTeam], compiled: Registry) -> None:
+    """Put a compiled registry in force (`compiled` = `compile_registry(all_teams(source, teams))`)."""
+    _sources[source] = list(teams)
+    set_reference(compiled.spellings)
+    _info.clear()
+    _info.update(compiled.info)
+
+
+def set_source(source: str, teams: Iterable[ReferenceTeam]) -> list[CanonicalTeam]:
+    """Replace one source's teams and rebuild the registry at once; returns the canonical teams."""
+    teams = list(teams)
+    compiled = compile_registry(all_teams(source, teams))
+    install(source, teams, compiled)
+    return compiled.teams
+
+
+def reset() -> None:
+    """No registry: every source dropped (tests; a process starts this way)."""
+    _sources.clear()
+    _info.clear()
+    set_reference({})
+
+
+def team_info(sport: str | None, display_name: str | None) -> dict[str, str | None] | None:
+    """The canonical team (id, name, short name, abbreviation) a fixture's display name is, if the registry
+    knows it."""
+    if not sport or not display_name or not _info:
+        return None
+    return _info.get((sport, display_name)) or _info.get((sport, parse_team(sport, display_name)[1] or ""))

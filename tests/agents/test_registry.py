@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from agents.reference import ReferenceTeams
 from agents.stages import teams as registry
 from agents.stages.names import set_reference
 from agents.stages.resolve import team_key
+from schemas.errors import NormalizationError
+from schemas.reference import TeamReference
 
 # Each provider's reference response, in its documented shape, for a few EPL clubs.
 SPORTRADAR = {"season_competitors": [
@@ -63,5 +66,28 @@ def test_registry_spellings_resolve_names_no_hand_list_knows(teams) -> None:
 
 
 def test_an_unknown_provider_format_is_an_error() -> None:
-    with pytest.raises(ValueError, match="no reference format"):
+    with pytest.raises(NormalizationError, match="no normalizer is registered"):
         registry.parse_reference("nobody", "soccer", [])
+
+
+async def test_the_worker_registry_follows_reference_records_and_tombstones() -> None:
+    """What the worker does with reference.teams records: the latest per key, tombstones drop a team."""
+    def record(provider: str, team_id: str, name: str, short: str | None = None) -> tuple[bytes, bytes]:
+        team = TeamReference(provider=provider, sport="soccer", team_id=team_id, name=name, short_name=short)
+        return team.entity_key.encode(), team.to_json()
+
+    cardiff = record("sportradar", "sr:competitor:1", "Cardiff City", "Dinas Caerdydd")
+    follower = ReferenceTeams()
+    assert team_key("soccer", "Dinas Caerdydd") != team_key("soccer", "Cardiff City")
+    assert follower.update(*cardiff)
+    assert not follower.update(*cardiff), "the same record again changes nothing"
+    assert not follower.update(b"sportradar|soccer|x", b"{not json"), "a malformed record is skipped"
+    assert follower.update(*record("theoddsapi", "par_1", "Cardiff City"))
+    assert await follower.apply() == 1
+    assert team_key("soccer", "Dinas Caerdydd") == team_key("soccer", "Cardiff City")
+    info = registry.team_info("soccer", "Dinas Caerdydd")
+    assert info is not None
+    assert (info["name"], info["shortName"]) == ("Cardiff City", "Dinas Caerdydd")
+    assert follower.update(cardiff[0], None), "a tombstone drops the provider's team"
+    await follower.apply()
+    assert team_key("soccer", "Dinas Caerdydd") != team_key("soccer", "Cardiff City")

@@ -1,0 +1,149 @@
+"""Providers' team lists -> reference.teams -> the worker's team registry -> one id per game.
+
+A Welsh club as two providers write it: The Odds API "Cardiff City", Sportradar its Welsh name "Dinas
+Caerdydd" in its fixtures (names alone cannot meet: no word in common, not even the route's anchor).
+Sportradar's own competitor list gives both names for its team. With the reference feeds run through the
+real connectors and pollers, both providers' updates land on one canonical id on canonical.events, which
+carries the registry's team (id, short name, abbreviation). Without them (another game, its names never
+listed), the two providers' records stay two fixtures and the Welsh one is on canonical.unmatched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import orjson
+import pytest
+
+from connectors.poller import FeedPoller, ProviderState
+from connectors.publisher import KafkaPublisher
+from connectors.reference import ReferencePublisher
+from connectors.simulator import world as sim_world
+from connectors.simulator.server import Simulator
+from connectors.simulator.sportradar import key_of
+from connectors.simulator.world import World, code_of
+from connectors.sportradar import CONNECTOR as SPORTRADAR
+from connectors.theoddsapi import CONNECTOR as ODDS_API
+from pipeline.provision import ensure_topics
+from runtime.kafka import client_options
+from runtime.settings import ProviderSettings
+from schemas import topics
+from tests.conftest import ROOT, TIME_UNIT, collect, published_by
+from tests.connectors.amqp_support import serve
+
+pytestmark = pytest.mark.integration
+
+
+def _pollers(provider, settings: ProviderSettings, client, publisher, keep):
+    state = ProviderState()
+    feeds = [*provider.feeds(settings), *provider.reference_feeds(settings)]
+    return [FeedPoller(provider, f, settings=settings, client=client, publisher=publisher, state=state)
+            for f in feeds if keep(f)]
+
+
+async def collect_until(consumer, predicate, done, timeout: float = 60.0) -> list:
+    """Read records that satisfy `predicate` until `done(found)` (or fail after `timeout`)."""
+    found: list = []
+    deadline = time.monotonic() + timeout * TIME_UNIT
+    while not done([orjson.loads(m.value) for m in found]):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out; read {[orjson.loads(m.value)['refs'] for m in found]}")
+        batches = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+        for messages in batches.values():
+            found.extend(m for m in messages if predicate(m))
+    return found
+
+
+async def _registry_updated(app_id: str, after: int, timeout: float = 60.0) -> None:
+    """The worker logged a registry rebuild after byte `after` of its log (it read our lists)."""
+    log = ROOT / ".stack" / "logs" / f"test-worker-{app_id}.log"
+    deadline = time.monotonic() + timeout * TIME_UNIT
+    while time.monotonic() < deadline:
+        if "team registry:" in log.read_bytes()[after:].decode(errors="replace"):
+            await asyncio.sleep(1.0)  # a second list may come in the next batch
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the worker did not rebuild its team registry")
+
+
+@pytest.mark.timeout(240)
+async def test_a_local_language_name_meets_its_club_through_the_providers_team_lists(
+        stack, worker, consumer_factory, unique, monkeypatch):
+    await ensure_topics(stack, [topics.REFERENCE_TEAMS])
+    world = World(seed=41, matches=2, sport_keys=("soccer_epl",))
+    listed_game, unlisted_game = world.matches.values()
+    # Unique per run: the compacted topic keeps earlier runs' lists, which must not decide this one.
+    listed_game.home, listed_game.away = f"Cardiff City {unique}", f"Arsenal {unique}"
+    unlisted_game.home, unlisted_game.away = f"Swansea City {unique}", f"Chelsea {unique}"
+    monkeypatch.setitem(sim_world.SPELLINGS, "sportradar", {
+        **sim_world.SPELLINGS["sportradar"], "Cardiff City": "Dinas Caerdydd", "Swansea City": "Dinas Abertawe"})
+    monkeypatch.setitem(sim_world.LISTED, "sportradar",
+                        {listed_game.home: (listed_game.home, f"Dinas Caerdydd {unique}")})
+    for _ in range(12):
+        world.tick(3.0)
+    assert all(m.status == "live" for m in world.matches.values())
+    # The list covers the league's teams and the game's: the unlisted game's teams are made absent from it.
+    monkeypatch.setattr(World, "teams", lambda self, key: [listed_game.home, listed_game.away])
+    sim = Simulator(world)
+    events = await consumer_factory(topics.EVENTS)
+    unmatched = await consumer_factory(topics.UNMATCHED)
+    log = ROOT / ".stack" / "logs" / f"test-worker-{worker}.log"
+
+    async with serve(sim) as (base_url, _app), KafkaPublisher(client_options(stack)) as publisher, \
+            httpx.AsyncClient(base_url=base_url) as client:
+        def settings(provider: str, **params: str) -> ProviderSettings:
+            return ProviderSettings(base_url=base_url, api_key=sim.key_for(provider), params=params)
+
+        odds_settings = settings("theoddsapi", sports="soccer_epl")
+        radar_settings = settings("sportradar", soccer_schedule="live", soccer_seasons="sr:season:118689",
+                                  nba_teams="off")
+        reference = ReferencePublisher(publisher)
+        lists = [*_pollers(ODDS_API, odds_settings, client, reference, lambda f: f.feed == "teams"),
+                 *_pollers(SPORTRADAR, radar_settings, client, reference, lambda f: f.feed == "teams")]
+        odds_api = _pollers(ODDS_API, odds_settings, client, publisher, lambda f: f.feed == "scores")
+        radar = _pollers(SPORTRADAR, radar_settings, client, publisher, lambda f: f.feed == "soccer-schedule")
+        assert len(lists) == 2
+        before = log.stat().st_size
+        for poller in lists:
+            assert (await poller.poll_once()).published == 1
+        await _registry_updated(worker, before)
+        for poller in (*odds_api, *radar):
+            await poller.poll_once()
+
+        def mine(message) -> bool:
+            return published_by(message, worker) and unique in orjson.loads(message.value).get("homeTeam", "")
+
+        def refs_of(game) -> set[str]:
+            return {game.id, key_of(game)}
+
+        seen = [orjson.loads(m.value) for m in await collect_until(events, mine, lambda found: (
+            any(set(e["refs"].values()) == refs_of(listed_game) for e in found)
+            and len({e["id"] for e in found if set(e["refs"].values()) & refs_of(unlisted_game)}) >= 2))]
+        [joined] = [e for e in seen if set(e["refs"].values()) == refs_of(listed_game)][:1]
+        assert joined["refs"] == {"theoddsapi": listed_game.id, "sportradar": key_of(listed_game)}
+        # Canonical names are the registry's: the full name most providers give (on a tie, the most complete).
+        assert joined["homeTeam"] == listed_game.home
+        assert joined["awayTeam"] == joined["awayTeamInfo"]["name"] == f"Arsenal FC {unique}"
+        assert joined["providerNames"]["sportradar"]["homeTeam"] == f"Dinas Caerdydd {unique}"
+        assert joined["score"] == {"home": listed_game.home_score, "away": listed_game.away_score}
+        info = joined["homeTeamInfo"]
+        assert info["name"] == listed_game.home
+        assert info["id"].startswith("team_")
+        assert info["shortName"] == f"Dinas Caerdydd {unique}"
+        assert info["abbreviation"] == code_of(listed_game.home)  # Sportradar's code (The Odds API has none)
+
+        # The unlisted Welsh name has nothing to meet its club by: a fixture of its own, reported for review.
+        apart = [e for e in seen if set(e["refs"].values()) & refs_of(unlisted_game)]
+        assert len({e["id"] for e in apart}) == 2, "without the team lists the two providers' records stay apart"
+        assert all(len(e["refs"]) == 1 for e in apart)
+
+        def reviewed(message) -> bool:
+            record = orjson.loads(message.value)
+            return published_by(message, worker) and record["homeTeam"] == f"Dinas Abertawe {unique}"
+
+        [review] = [orjson.loads(m.value) for m in await collect(unmatched, reviewed, count=1, timeout=60)]
+        assert review["provider"] == "sportradar"
+        assert review["reason"] == "unmatched"
