@@ -59,6 +59,8 @@ class Quota:
     resets_in_s: float | None = None
     # The provider's short window (e.g. per minute) is spent: wait at least this long.
     pause_s: float | None = None
+    # What the request just answered cost (The Odds API: credits); None: one request.
+    cost: float | None = None
 
 
 def sports_days(now: datetime, zone: tzinfo, rollover_h: float) -> list[date]:

@@ -71,20 +71,26 @@ class CredentialGate:
 
 @dataclass
 class QuotaBudget:
-    """Spreads the provider's remaining quota over the time left in its period.
+    """Spreads what is left of a credential's quota over the time left in its period.
 
-    The provider's own headers say how much is left; we never plan to spend faster than
-    `remaining / seconds_left`, and keep `reserve` requests for the end of the period.
+    What is left is the smaller of what the provider's headers say (`remaining`) and, with a plan size
+    (`plan`: requests or credits Sportsflow may spend per period), the plan minus what we spent in this
+    period. A poll costs what the provider says a request costs (The Odds API: `x-requests-last` credits)
+    or one per request, pages and follow-ups included; `costs` keeps each feed's last poll cost. We never
+    plan to spend faster than `left / seconds_left`, and keep `reserve` for the end of the period.
     """
 
     period_s: float = 30 * 86400.0
     reserve: int = 10
     clock: Callable[[], float] = time.time
+    plan: int | None = None
     remaining: int | None = None
     period_ends_at: float | None = None
-    _recent: list[float] = field(default_factory=list)
+    spent: float = 0.0
+    costs: dict[str, float] = field(default_factory=dict)
 
     def update(self, remaining: int | None, resets_in_s: float | None = None) -> None:
+        self.roll()
         if remaining is not None:
             self.remaining = remaining
         if resets_in_s is not None:
@@ -92,19 +98,46 @@ class QuotaBudget:
         elif self.period_ends_at is None:
             self.period_ends_at = self.clock() + self.period_s
 
+    def roll(self) -> None:
+        """A new period began: what was left or spent in the old one no longer says anything."""
+        if self.period_ends_at is not None and self.clock() >= self.period_ends_at:
+            self.remaining, self.period_ends_at, self.spent = None, None, 0.0
+
+    def charge(self, cost: float) -> None:
+        """Requests (or credits) just spent, whatever their outcome."""
+        self.roll()
+        if self.period_ends_at is None:
+            self.period_ends_at = self.clock() + self.period_s
+        self.spent += cost
+
+    def poll_cost(self, feed: str, cost: float) -> None:
+        """What one whole poll of `feed` cost: its next polls are planned at that price."""
+        self.costs[feed] = cost
+
+    @property
+    def left(self) -> float | None:
+        known = [v for v in (self.remaining, None if self.plan is None else self.plan - self.spent) if v is not None]
+        return min(known) if known else None
+
+    def round_cost(self, concurrent_feeds: int = 1) -> float:
+        """The cost of one poll of every feed of the key (a feed not yet priced counts one request)."""
+        return sum(self.costs.values()) + max(0, concurrent_feeds - len(self.costs))
+
     def min_interval_s(self, concurrent_feeds: int = 1) -> float:
         """The shortest interval one of `concurrent_feeds` feeds may poll at to last the period."""
-        if self.remaining is None:
+        left = self.left
+        if left is None:
             return 0.0
-        usable = self.remaining - self.reserve
+        usable = left - self.reserve
         if usable <= 0:
             return float("inf")
         seconds_left = max(1.0, (self.period_ends_at or self.clock() + self.period_s) - self.clock())
-        return seconds_left * concurrent_feeds / usable
+        return seconds_left * self.round_cost(concurrent_feeds) / usable
 
     @property
     def exhausted(self) -> bool:
-        return self.remaining is not None and self.remaining <= self.reserve
+        left = self.left
+        return left is not None and left <= self.reserve
 
 
 def max_age_s(headers: Mapping[str, str]) -> float | None:

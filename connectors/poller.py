@@ -103,6 +103,7 @@ class FeedPoller:
         self._settled: set[str] = set()  # names of final follow-ups already published
         self._live = False
         self._pause_s = 0.0
+        self._cost = 0.0  # what this poll has cost so far (requests, or the provider's credits)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -175,15 +176,13 @@ class FeedPoller:
         if not state.breaker.allow():
             raise CircuitOpenError(provider.name, feed.name, "circuit open after repeated failures")
         budget = state.budget
-        if budget.exhausted and budget.period_ends_at is not None and budget.clock() >= budget.period_ends_at:
-            # A new quota period began: what was left of the old one no longer says anything.
-            budget.remaining, budget.period_ends_at = None, None
+        budget.roll()  # a new quota period may have begun
         if state.budget.exhausted:
             raise QuotaExhaustedError(
                 provider.name, feed.name, "quota budget exhausted", retriable=False,
                 retry_after=max(60.0, (state.budget.period_ends_at or time.time()) - time.time()),
             )
-        self._pause_s = 0.0
+        self._pause_s, self._cost = 0.0, 0.0
         pages, first = await self._fetch(feed, conditional=True)
         received_at = utc_now()
         if not pages:  # 304 Not Modified
@@ -226,6 +225,9 @@ class FeedPoller:
                 first = first or response
                 quota = provider.quota(response.headers)
                 self.state.budget.update(quota.remaining, quota.resets_in_s)
+                cost = quota.cost if quota.cost is not None else 1.0
+                self.state.budget.charge(cost)
+                self._cost += cost
                 self._pause_s = max(self._pause_s, quota.pause_s or 0.0)
                 if response.status_code == 304 and use_validators:
                     return [], response
@@ -319,16 +321,20 @@ class FeedPoller:
         configured = self.provider.interval(self.feed, self.settings, live)
         interval = max(configured, max_age_s(response.headers) or 0.0)
         budget = self.state.budget
+        budget.poll_cost(self.feed.name, self._cost)
         quota_s = budget.min_interval_s(self.state.feeds)
+        left = budget.left
         if quota_s > interval:
+            ends = (budget.period_ends_at or budget.clock()) - budget.clock()
             self._paced("quota", quota_s, configured,
-                        f"{budget.remaining} requests left for {self.state.feeds} feeds until the quota resets")
+                        f"{left or 0:.0f} requests left, the quota resets in {ends / 3600:.1f} h; one poll of each "
+                        f"of the key's {self.state.feeds} feeds costs {budget.round_cost(self.state.feeds):.0f}")
         elif self._pause_s > interval:
             self._paced("rate limit window", self._pause_s, configured, "the provider's short window is spent")
         else:
             self._paced(None, interval, configured, "")
         interval = max(interval, quota_s, self._pause_s)
-        observe_poll_interval(self.provider.name, self.feed.name, interval, budget.remaining)
+        observe_poll_interval(self.provider.name, self.feed.name, interval, None if left is None else int(left))
         if self.monitor is not None:
             self.monitor.stretch(self.provider.name, self.feed.name, interval)  # health expects the paced beat
         return PollResult(published, live, interval)

@@ -168,6 +168,7 @@ def build_pollers(
         feeds += provider.reference_feeds(provider_settings)
     state = ProviderState(feeds=max(1, len(feeds)))
     state.budget.period_s = provider.quota_period_s
+    state.budget.plan = provider_settings.plan_requests
     pollers = []
     for feed in feeds:
         timed = TimedPublisher(reference if reference is not None and feed.feed == REFERENCE_FEED else publisher)

@@ -84,7 +84,8 @@ class TheOddsApi(HttpProvider):
         )
 
     def quota(self, headers: httpx.Headers) -> Quota:
-        return Quota(remaining=_int(headers.get("x-requests-remaining")), used=_int(headers.get("x-requests-used")))
+        return Quota(remaining=_int(headers.get("x-requests-remaining")), used=_int(headers.get("x-requests-used")),
+                     cost=_int(headers.get("x-requests-last")))
 
 
 CONNECTOR = TheOddsApi()

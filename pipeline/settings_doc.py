@@ -25,7 +25,7 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             continue
         if name == "providers":
             rows.append(f"| `{env}__<PROVIDER>__<FIELD>` | | Per provider: enabled, base_url, api_key, client_id, "
-                        "client_secret, feeds, poll_live_s, poll_idle_s, timeout_s, params__<name> |")
+                        "client_secret, feeds, poll_live_s, poll_idle_s, timeout_s, plan_requests, params__<name> |")
             continue
         default = field.default if field.default_factory is None else field.default_factory()  # type: ignore[call-arg]
         rows.append(f"| `{env}` | {_default(default)} | {field.description or ''} |")

@@ -82,6 +82,9 @@ class ProviderSettings(_Section):
     poll_live_s: float | None = None
     poll_idle_s: float | None = None
     timeout_s: float = 10.0
+    # Requests (The Odds API: credits) Sportsflow may spend per quota period of the connector; None: what the
+    # provider's headers say is left. Paces from the first request, or keeps a share of a shared key.
+    plan_requests: int | None = Field(None, ge=1)
     params: dict[str, str] = Field(default_factory=dict)
 
 

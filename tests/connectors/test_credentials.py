@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from connectors.apisports import ApiSports
 from connectors.health import HealthMonitor, MemoryStatusSink
+from connectors.policy import QuotaBudget
 from connectors.publisher import MemoryPublisher
 from connectors.runner import build_pollers, run_connectors
 from connectors.simulator.faults import Fault
@@ -145,3 +146,54 @@ async def test_api_sports_errors_token_is_a_refused_key_not_a_retry_loop() -> No
     down = {r.feed: r.reason or "" for r in monitor.drain() if r.status == "down"}
     assert set(down) == {p.feed.name for p in pollers}
     assert all(r.startswith("refused:") and "token" in r for r in down.values()), down
+
+
+async def test_quota_pacing_prices_each_poll_as_the_provider_charges_it() -> None:
+    """The Odds API charges credits per request (odds: markets x regions = 3, scores with daysFrom: 2): the
+    pace must make what is left last the period at that price, not at one credit per poll."""
+    sim = Simulator(World(start=START, matches=6))
+    async with serve(sim) as url, httpx.AsyncClient(base_url=url) as client:
+        await client.post("/_sim/theoddsapi/credits", json={"remaining": 4999})
+        pollers = build_pollers(ODDS_API, odds_settings(sim, url), client, MemoryPublisher())
+        for poller in pollers:  # one round: each feed learns its price
+            await poller.step()
+        budget = pollers[0].state.budget
+        assert budget.round_cost(len(pollers)) == 3 * 3 + 3 * 2
+        delay = await pollers[0].step()
+        left = budget.left
+    assert left is not None
+    assert left == 4999 - 15 - 3
+    seconds_left = budget.period_ends_at - budget.clock()
+    # Every feed polls once per `delay`: what the key would spend until the period ends.
+    projected = seconds_left / delay * budget.round_cost(len(pollers))
+    assert 0.95 * (left - budget.reserve) <= projected <= left - budget.reserve
+
+
+async def test_a_plan_size_paces_from_the_first_request_and_caps_what_is_spent() -> None:
+    """PLAN_REQUESTS below what the provider reports left (a key shared with other applications): pacing
+    spends the plan, counting what this process spent, whatever the headers say."""
+    sim = Simulator(World(start=START, matches=6))
+    async with serve(sim) as url, httpx.AsyncClient(base_url=url) as client:
+        settings = odds_settings(sim, url, plan_requests=600)
+        pollers = build_pollers(ODDS_API, settings, client, MemoryPublisher())
+        budget = pollers[0].state.budget
+        assert budget.min_interval_s(len(pollers)) == pytest.approx(30 * 86400 * 6 / 590)  # before any answer
+        for poller in pollers:
+            await poller.step()
+        assert budget.remaining is not None
+        assert budget.remaining > 10_000  # the provider's headers: a large plan
+        assert budget.left == 600 - 15
+        delay = await pollers[0].step()
+    assert delay == pytest.approx(30 * 86400 * 15 / (600 - 15 - 3 - 10), rel=0.01)
+
+
+def test_a_new_quota_period_forgets_what_was_left_and_spent() -> None:
+    now = [0.0]
+    budget = QuotaBudget(period_s=86400.0, plan=100, clock=lambda: now[0])
+    budget.update(remaining=5, resets_in_s=3600.0)
+    budget.charge(95)
+    assert budget.exhausted
+    now[0] += 3600.0
+    budget.roll()
+    assert (budget.remaining, budget.spent, budget.left) == (None, 0.0, 100)
+    assert not budget.exhausted
