@@ -2,6 +2,8 @@
 
     python -m benchmarks.stage_cost --matches 30 --ticks 30 --runs 5
     python -m benchmarks.stage_cost --profile stage2          # cProfile of one pass, top functions
+    python -m benchmarks.stage_cost --feeds scores,football-fixtures,basketball-games,events,soccer-schedule
+                                                              # the common case: one event per update
 
 The corpus is the provider simulator polled by the real connectors (`benchmarks/_stage_corpus.py`: every
 provider, known fixtures re-polled with changed and unchanged scores, odds, a few new fixtures, repeats and
@@ -40,6 +42,13 @@ STAGES = ("baseline", "stage1", "stage2", "hooks")
 
 def _noop(*_args: Any) -> None:
     return None
+
+
+def _feed(record: corpus.RawRecord) -> set[str]:
+    """{provider/feed, feed} of a raw record, from its headers."""
+    names = dict(record.headers)
+    provider, feed = names.get(h.PROVIDER, b"?").decode(), names.get(h.FEED, b"?").decode()
+    return {f"{provider}/{feed}", feed}
 
 
 def _cpu(fn: Callable[[], None]) -> float:
@@ -107,6 +116,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="a corpus file (JSON lines) instead of polling the simulator")
     parser.add_argument("--profile", choices=("stage1", "stage2"), help="print a cProfile of one pass instead")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--feeds", help="only raw records of these feeds (comma-separated provider/feed or feed "
+                        "names, e.g. scores,football-fixtures: the common case of one event per update)")
     parser.add_argument("--cached-states", action="store_true",
                         help="stage 2 reuses decoded entity states (agents.stages.process.EntityStates)")
     args = parser.parse_args()
@@ -116,6 +127,9 @@ def main() -> None:
     else:
         start = datetime.now(UTC).replace(microsecond=0)
         records = corpus.build(matches=args.matches, ticks=args.ticks, seed=7, start=start, replay_every=13)
+    if args.feeds:
+        wanted = set(args.feeds.split(","))
+        records = [r for r in records if _feed(r) & wanted]
     print(f"corpus: {len(records)} raw records {corpus.summary(records)}")
     if args.profile:
         profile(records, args.profile, args.top)

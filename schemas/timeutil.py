@@ -16,6 +16,8 @@ def utc_now() -> datetime:
 
 def to_utc(value: datetime, assume: ZoneInfo | None = None) -> datetime:
     """Aware datetimes are converted; naive ones are read as wall time in `assume` (UTC if None)."""
+    if value.tzinfo is UTC:
+        return value  # what astimezone(UTC) returns for it, without the call
     if value.tzinfo is None:
         # fold=0 picks the first of two ambiguous wall times (DST end), as providers' feeds do.
         value = value.replace(tzinfo=assume or UTC)

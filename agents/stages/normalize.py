@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from agents.stages.resolve import route_key_of
+from agents.stages.resolve import route_keys_of
 from schemas import headers as h
 from schemas import topics
 from schemas.canonical import CanonicalRecord
@@ -67,11 +67,13 @@ def candidates_out(
     """Group a raw record's canonical records by fixture (route key): one resolve message each.
 
     Events come first in a message so the fixture exists before its odds are resolved. The
-    message is assembled from each record's JSON (pydantic's Rust serializer) without a dict.
+    message is assembled from each record's JSON (pydantic's Rust serializer) without a dict; the
+    serializer is called directly, as `model_dump_json` costs twice as much in Python around it.
     """
     by_route: dict[str, list[bytes]] = {}
-    for record in sorted(records, key=lambda r: _TYPE_ORDER[r.type]):
-        by_route.setdefault(route_key_of(record), []).append(record.model_dump_json(by_alias=True).encode())
+    ordered = sorted(records, key=lambda r: _TYPE_ORDER[r.type])
+    for record, route in zip(ordered, route_keys_of(ordered), strict=True):
+        by_route.setdefault(route, []).append(type(record).__pydantic_serializer__.to_json(record, by_alias=True))
     headers = [*carried, (h.NORMALIZED_TS, h.ms(h.now_ms()))]
     head = b'{"source":"%s/%s","receivedMs":%d,"records":[' % (
         envelope.provider.encode(), envelope.feed.encode(), envelope.received_at_ms)

@@ -59,6 +59,23 @@ def route_key_of(record: CanonicalRecord) -> str:
     return f"feed|{record.provider}|{record.feed}"
 
 
+def route_keys_of(records: list[CanonicalRecord]) -> list[str]:
+    """`route_key_of` of each record; the records of one fixture (its event and every odds market of a
+    response) share one computation."""
+    known: dict[tuple[str | None, str | None, str | None, str, str], str] = {}
+    keys = []
+    for record in records:
+        if isinstance(record, Event | Odds | Settlement):
+            fixture = (record.sport, record.home_team, record.away_team, record.provider, record.provider_event_id)
+            key = known.get(fixture)
+            if key is None:
+                key = known[fixture] = _fixture_route(*fixture)
+            keys.append(key)
+        else:
+            keys.append(route_key_of(record))
+    return keys
+
+
 def _race_route(series: str, season: str, round_: int | None, name: str) -> str:
     return f"race|{'-'.join(words(series))}|{season}|{round_ or '-'.join(words(name))}"
 
