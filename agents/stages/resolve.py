@@ -13,8 +13,12 @@ Matching, within a route: a provider's record first finds its fixture by the pro
 (`refs`, so a postponed fixture is still found); otherwise each fixture of the route that does not
 already hold this provider is scored (team names in both orientations, start time, competition;
 see `score`) and the best one at or above `MERGE_AT` is joined. Below it nothing merges: a new
-fixture is created. A provider's two ids are never one fixture. New fixtures and merges below
-`SURE_AT` yield a review record (for `canonical.unmatched`) listing the candidates and scores.
+fixture is created. A provider's two ids are never one fixture. A review record (for
+`canonical.unmatched`, listing the candidates and scores) is made only where there is doubt: a merge below
+`SURE_AT`, a new fixture beside a candidate below `MERGE_AT` (or two good ones and no start time), and a
+new fixture with a team name that nothing knows (no team list, pin or alias: it may be another
+provider's fixture under a spelling no one can match). The first sighting of a fixture whose teams
+are known is not reported.
 
 Canonical names: a fixture's display names are fixed when it is created (a pinned or known name
 for the spelling if there is one, else the creating provider's spelling) and do not change on
@@ -243,8 +247,18 @@ def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_m
         review = _review("low_confidence", cand, best.id, considered) if confidence < SURE_AT else None
         return Resolution(best, True, swapped, confidence, review)
     created = _create(fixtures, route, cand)
-    reason = "below_threshold" if considered else "unmatched"
-    return Resolution(created, True, review=_review(reason, cand, created.id, considered))
+    if considered:
+        reason = "ambiguous" if considered[0][0] >= MERGE_AT else "below_threshold"
+        return Resolution(created, True, review=_review(reason, cand, created.id, considered))
+    # Nothing to compare with: the first sighting of a fixture, or a spelling that reaches no other provider's
+    # route. Only the second is worth a look, and it can only be a name nothing knows (no team list, pin or
+    # alias): a known name is spelled the same by every provider, so their records meet on this route.
+    unknown = [n for n in (cand.home, cand.away) if not n or parse_team(cand.sport, n)[1] is None]
+    if not unknown:
+        return Resolution(created, True)
+    review = _review("unmatched", cand, created.id, considered)
+    review["unknownTeams"] = unknown
+    return Resolution(created, True, review=review)
 
 
 def resolve_known(fixtures: list[Fixture], provider: str, provider_event_id: str) -> Resolution | None:

@@ -7,7 +7,7 @@ import pytest
 from agents.reference import ReferenceTeams
 from agents.stages import teams as registry
 from agents.stages.names import set_reference
-from agents.stages.resolve import team_key
+from agents.stages.resolve import Candidate, Fixtures, Resolution, resolve, route_key, team_key
 from schemas.errors import NormalizationError
 from schemas.reference import TeamReference
 
@@ -91,3 +91,27 @@ async def test_the_worker_registry_follows_reference_records_and_tombstones() ->
     assert follower.update(cardiff[0], None), "a tombstone drops the provider's team"
     await follower.apply()
     assert team_key("soccer", "Dinas Caerdydd") != team_key("soccer", "Cardiff City")
+
+
+def test_review_reports_doubt_not_every_first_sighting() -> None:
+    """canonical.unmatched is for doubt: a first sighting whose teams every team list knows is not reported;
+    a team name nothing knows is, naming it (it may be another provider's fixture no one can match)."""
+    registry.set_source("topic", [
+        registry.ReferenceTeam("sportradar", "soccer", "sr:competitor:1", "Cardiff City", "Dinas Caerdydd"),
+        registry.ReferenceTeam("sportradar", "soccer", "sr:competitor:2", "Arsenal", "Arsenal", "ARS"),
+    ])
+    start = 1_700_000_000_000
+
+    def first(home: str, away: str, provider: str = "theoddsapi") -> Resolution:
+        candidate = Candidate(provider, f"{home}-{away}", "soccer", "EPL", home, away, start)
+        route = route_key({"type": "event", "sport": "soccer", "homeTeam": home, "awayTeam": away})
+        return resolve(Fixtures(), route, candidate, tolerance_ms=7_200_000)
+
+    assert first("Cardiff City", "Arsenal").review is None
+    assert first("Dinas Caerdydd", "ARS", "sportradar").review is None
+    review = first("Dinas Abertawe", "Arsenal").review
+    assert review is not None
+    assert review["reason"] == "unmatched"
+    assert review["unknownTeams"] == ["Dinas Abertawe"]
+    registry.reset()
+    assert first("Cardiff City", "Arsenal").review is not None, "without team lists a new name stays reported"
