@@ -2,6 +2,7 @@
 
     python -m benchmarks.stage_cost --matches 30 --ticks 30 --runs 5
     python -m benchmarks.stage_cost --profile stage2          # cProfile of one pass, top functions
+    python -m benchmarks.stage_cost --write-corpus c.jsonl    # then --corpus c.jsonl: one corpus for A/B runs
     python -m benchmarks.stage_cost --feeds scores,football-fixtures,basketball-games,events,soccer-schedule
                                                               # the common case: one event per update
 
@@ -114,6 +115,7 @@ def main() -> None:
     parser.add_argument("--ticks", type=int, default=30)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--corpus", type=Path, help="a corpus file (JSON lines) instead of polling the simulator")
+    parser.add_argument("--write-corpus", type=Path, help="write the corpus (JSON lines) for --corpus and stop")
     parser.add_argument("--profile", choices=("stage1", "stage2"), help="print a cProfile of one pass instead")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--feeds", help="only raw records of these feeds (comma-separated provider/feed or feed "
@@ -127,6 +129,10 @@ def main() -> None:
     else:
         start = datetime.now(UTC).replace(microsecond=0)
         records = corpus.build(matches=args.matches, ticks=args.ticks, seed=7, start=start, replay_every=13)
+    if args.write_corpus:
+        corpus.write(args.write_corpus, records)
+        print(f"{len(records)} raw records written to {args.write_corpus}")
+        return
     if args.feeds:
         wanted = set(args.feeds.split(","))
         records = [r for r in records if _feed(r) & wanted]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import orjson
@@ -75,6 +76,12 @@ def content_hash(record: Mapping[str, Any]) -> str:
     return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
 
 
+@cache
+def _outside_groups(record_type: str) -> frozenset[str]:
+    """The keys a record's content leaves out before its groups' values join it: meta and grouped fields."""
+    return _META | {f for group in groups_of(record_type) for f in group.fields}
+
+
 def _ms(record: Mapping[str, Any], received_ms: int) -> int:
     text = record.get("sourceTimestamp")
     return iso_ms(text) if text else received_ms
@@ -118,8 +125,8 @@ def decide(
                                 "g": {**(seen or {}).get("g", {}), **carried}}
 
     last: dict[str, Any] | None = state["last"]
-    grouped = {f for group in groups for f in group.fields}
-    content = {k: v for k, v in record.items() if k not in _META and k not in grouped}
+    outside = _outside_groups(record["type"])
+    content = {k: v for k, v in record.items() if k not in outside}
     provenance: dict[str, str] = dict((last or {}).get("provenance") or {})
     reason, correction, seen_reasons = "unchanged", False, set()
     for group in groups:

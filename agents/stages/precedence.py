@@ -16,7 +16,7 @@ hysteresis on return work per group.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 STATUS_RANK: Mapping[str, int] = {
@@ -35,8 +35,16 @@ class Policy:
     # How long the followed source may keep reporting less than what another source published
     # (it is lagging) before its values are taken as a correction.
     confirm_ms: int = 30_000
+    # rank() answers by (source, sport): it is asked for every candidate and the answer never changes.
+    _ranks: dict[tuple[str, str | None], int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def rank(self, source: str, sport: str | None) -> int:
+        known = self._ranks.get((source, sport))
+        if known is None:
+            known = self._ranks[(source, sport)] = self._rank(source, sport)
+        return known
+
+    def _rank(self, source: str, sport: str | None) -> int:
         order = self.priorities.get(sport or "", self.priorities.get("default", ()))
         provider = source.split("/", 1)[0]
         for i, entry in enumerate(order):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -186,9 +187,14 @@ def _epoch(seconds: int | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
+@lru_cache(maxsize=4096)  # every poll repeats its events' start dates, and strptime is slow
+def _parse_start(text: str) -> datetime:
+    return datetime.strptime(f"{text} +0000", "%Y-%m-%d %H:%M %z")
+
+
 def _start(text: str, feed_slug: str, path: str) -> datetime:
     try:
-        return datetime.strptime(f"{text} +0000", "%Y-%m-%d %H:%M %z")
+        return _parse_start(text)
     except ValueError:
         raise NormalizationError(PROVIDER, feed_slug, f"bad start_date {text!r}", f"{path}.start_date") from None
 
