@@ -321,7 +321,8 @@ class FeedPoller:
         configured = self.provider.interval(self.feed, self.settings, live)
         interval = max(configured, max_age_s(response.headers) or 0.0)
         budget = self.state.budget
-        budget.poll_cost(self.feed.name, self._cost)
+        if self.feed.feed != REFERENCE_FEED:  # a team list every few hours takes no share of the scores' budget
+            budget.poll_cost(self.feed.name, self._cost)
         quota_s = budget.min_interval_s(self.state.feeds)
         left = budget.left
         if quota_s > interval:

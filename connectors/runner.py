@@ -166,7 +166,8 @@ def build_pollers(
     feeds = provider.feeds(provider_settings)
     if reference is not None and provider_settings.params.get("reference", "on") != "off":
         feeds += provider.reference_feeds(provider_settings)
-    state = ProviderState(feeds=max(1, len(feeds)))
+    # Quota pacing shares the budget among the feeds that poll at the scores' cadence, not the team lists.
+    state = ProviderState(feeds=max(1, sum(f.feed != REFERENCE_FEED for f in feeds)))
     state.budget.period_s = provider.quota_period_s
     state.budget.plan = provider_settings.plan_requests
     pollers = []

@@ -69,10 +69,13 @@ async def test_team_lists_from_the_simulator_become_reference_records(name: str,
         pollers = [p for p in build_pollers(connector, everything, client, Raw(), reference=ReferencePublisher(sent))
                    if p.feed.feed == "teams"]
         assert pollers
+        assert pollers[0].state.feeds == max(1, len(connector.feeds(settings))), \
+            "team lists take no share of the quota the scores are paced by"
         for poller in pollers:
             result = await poller.poll_once()
             assert result.next_in_s >= min(REFERENCE_INTERVAL_S, poller.provider.interval(poller.feed, settings, False))
             assert result.next_in_s > 60, "team lists are not polled at the scores' cadence"
+        assert not [f for f in pollers[0].state.budget.costs if f.startswith("teams:")]
         first = len(sent.records)
         for poller in pollers:
             await poller.poll_once()
