@@ -78,6 +78,27 @@ def test_both_stages_give_the_recorded_outputs_for_the_frozen_corpus(cached_stat
             "canonical.race_results"} <= topics
 
 
+def test_stage_two_never_changes_a_state_it_was_handed() -> None:
+    """`EntityStates` hands stage 2 the very dicts it decoded (or was given) before: that is only safe while
+    nothing changes a state in place. Every state read during the corpus still serializes as it did."""
+    stages = WorkerStages(cached_states=True)
+    handed: list[tuple[dict[str, Any], bytes]] = []
+    read = stages._entity_state
+
+    def watched(key: str) -> Any:
+        state = read(key)
+        if state is not None:
+            handed.append((state, orjson.dumps(state)))
+        return state
+
+    stages._entity_state = watched  # type: ignore[method-assign]
+    for index, record in enumerate(corpus.read(CORPUS)):
+        handed.clear()
+        stages.run(record)
+        changed = [before for state, before in handed if orjson.dumps(state) != before]
+        assert not changed, f"raw record {index}: stage 2 changed a state it was handed in place"
+
+
 def _regenerate(new_corpus: bool) -> None:
     GOLDEN.mkdir(parents=True, exist_ok=True)
     if new_corpus:
