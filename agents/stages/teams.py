@@ -83,16 +83,41 @@ def _similarity(team: CanonicalTeam, candidate: ReferenceTeam) -> float:
     return max((team_similarity(a, b) for a in names for b in known), default=0.0)
 
 
+def _keys(team: ReferenceTeam) -> set[str]:
+    """Blocking keys: two names that can score SAME_TEAM_AT share one (a word's first three letters, or an
+    acronym against its initials), so a team is compared with a few groups, not with every team of its sport."""
+    keys: set[str] = set()
+    for spelled in (team.name, team.short_name):
+        if not spelled:
+            continue
+        tokens = parse_listed(team.sport, spelled).tokens
+        keys.update(t[:3] for t in tokens)
+        if len(tokens) >= 2:
+            keys.add("^" + "".join(t[0] for t in tokens))
+        elif tokens:
+            keys.add("^" + tokens[0])
+    return keys
+
+
 def build(teams: Iterable[ReferenceTeam]) -> list[CanonicalTeam]:
     """Group every provider's teams into canonical teams (longest names first, so a full name anchors a group)."""
     groups: list[CanonicalTeam] = []
+    index: dict[tuple[str, str], list[int]] = {}  # (sport, blocking key) -> positions in `groups`
     for team in sorted(teams, key=lambda t: (t.sport, -len(t.name.split()), t.provider, t.team_id)):
-        open_groups = [g for g in groups if g.sport == team.sport and team.provider not in g.provider_ids]
+        keys = _keys(team)
+        near = sorted({i for k in keys for i in index.get((team.sport, k), ())})
+        open_groups = [groups[i] for i in near if team.provider not in groups[i].provider_ids]
         best = max(open_groups, key=lambda g: _similarity(g, team), default=None)
         if best is not None and _similarity(best, team) >= SAME_TEAM_AT:
             best.members.append(team)
+            position = groups.index(best)
         else:
             groups.append(CanonicalTeam(team.sport, [team]))
+            position = len(groups) - 1
+        for key in keys:
+            slots = index.setdefault((team.sport, key), [])
+            if position not in slots:
+                slots.append(position)
     return groups
 
 

@@ -115,3 +115,21 @@ def test_review_reports_doubt_not_every_first_sighting() -> None:
     assert review["unknownTeams"] == ["Dinas Abertawe"]
     registry.reset()
     assert first("Cardiff City", "Arsenal").review is not None, "without team lists a new name stays reported"
+
+
+def test_grouping_compares_only_names_that_can_match_and_still_finds_short_forms() -> None:
+    """Teams are compared within blocks (a word's first letters, an acronym's initials): an acronym, a short
+    form and a fuzzy spelling still find their team; other teams of the sport are never compared."""
+    found = registry.build([
+        registry.ReferenceTeam("sportradar", "soccer", "1", "Paris Saint-Germain", "PSG", "PSG"),
+        registry.ReferenceTeam("apisports", "soccer", "85", "PSG"),
+        registry.ReferenceTeam("sportradar", "soccer", "2", "Borussia Monchengladbach", "Gladbach", "BMG"),
+        registry.ReferenceTeam("statscore", "soccer", "3", "Borussia M'gladbach"),
+        registry.ReferenceTeam("theoddsapi", "soccer", "4", "Wolverhampton Wanderers"),
+        registry.ReferenceTeam("apisports", "soccer", "39", "Wolves"),
+        registry.ReferenceTeam("statscore", "soccer", "5", "Tottenham Hotspurs"),
+        registry.ReferenceTeam("theoddsapi", "soccer", "6", "Tottenham Hotspur"),
+    ])
+    groups = sorted(sorted(m.provider for m in t.members) for t in found)
+    assert groups == [["apisports", "sportradar"], ["apisports", "theoddsapi"], ["sportradar", "statscore"],
+                      ["statscore", "theoddsapi"]]
