@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 TOPICS = (topics.EVENTS, topics.ODDS, topics.RACE_RESULTS, topics.SETTLEMENTS)
 STATE_SK = "STATE"
+SETTLEMENT_SK_PREFIX = "S#"
 SEQ_DIGITS = 12
 # Newer wins. Same epoch: by seq, equal seq (records not yet sequenced carry epoch 0, seq 0) by record
 # time. Another epoch (items written before epochs existed have none): by record time, then epoch.
@@ -170,7 +171,7 @@ def record_items(
         extra = {"eventId": _s(record.event_id), "bookmaker": _s(record.bookmaker), "market": _s(record.market)}
     elif isinstance(record, Settlement):
         # An event's results and voids are one Query; each market line's versions its own partition.
-        pk, state_sk = settlement_pk(record.event_id), f"S#{record.entity_key}"
+        pk, state_sk = settlement_pk(record.event_id), f"{SETTLEMENT_SK_PREFIX}{record.entity_key}"
         history_pk = f"SETTLEMENT#{record.entity_key}"
         extra = {"eventId": _s(record.event_id), "bookmaker": _s(record.bookmaker), "market": _s(record.market),
                  "kind": _s(record.kind)}

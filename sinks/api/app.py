@@ -45,6 +45,7 @@ from sinks.api.models import (
     Health,
     IngestAccepted,
     IngestRequest,
+    SettlementsPage,
 )
 
 # RFC 3339 date-time with an offset, as the schema's `format: date-time` promises (no epoch numbers, no bare dates).
@@ -78,6 +79,23 @@ def decode_cursor(cursor: str) -> str:
     return str(value)
 
 
+def _settlement_cursor(after: str | None) -> str | None:
+    """An opaque `next` for settlements: the entity key to resume after."""
+    return None if after is None else base64.urlsafe_b64encode(orjson.dumps({"key": after})).decode().rstrip("=")
+
+
+def _settlement_after(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["key"]
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise ApiError(400, "invalid cursor", "pass `next` from the previous page unchanged") from exc
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid cursor", "pass `next` from the previous page unchanged")
+    return value
+
+
 # ---------------------------------------------------------------------------------------------
 # Ingest
 
@@ -106,7 +124,7 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
             yield
 
     app = FastAPI(title="Sportsflow API", version="1.0.0", lifespan=lifespan,
-                  description="Ingest provider payloads and read canonical events (docs/delivery.md).")
+                  description="Ingest provider payloads and read canonical events and settlements (docs/delivery.md).")
     _install_error_handlers(app)
 
     @app.post("/ingest", status_code=202, response_model=IngestAccepted,
@@ -149,6 +167,16 @@ def create_app(settings: Settings, deps: Deps | None = None, *, telemetry: bool 
         if record is None:
             raise ApiError(404, "unknown event", {"id": event_id})
         return JSONResponse(record)
+
+    @app.get("/events/{event_id}/settlements", response_model=SettlementsPage, responses=_responses(400, 422, 503))
+    async def get_settlements(
+        event_id: Annotated[str, Path(max_length=MAX_ID_CHARS)], limit: Annotated[int, Query(ge=1, le=200)] = 100,
+        next: Annotated[str | None, Query(max_length=4000, description="Cursor from the previous page.")] = None,
+    ) -> JSONResponse:
+        """The event's settlements: the current result or void of each market line (none yet: an empty list)."""
+        assert deps.events is not None
+        items, after = await _dynamo(deps.events.settlements(event_id, limit, _settlement_after(next)))
+        return JSONResponse({"items": items, "next": _settlement_cursor(after)})
 
     checked: list[tuple[float, Health]] = []  # the last answer and when (monotonic)
     checking = asyncio.Lock()

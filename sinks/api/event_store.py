@@ -20,8 +20,8 @@ import orjson
 
 from runtime.aws import TABLE_GSI, TABLE_GSI_DAY
 from schemas.timeutil import iso_z
-from sinks.api.models import EventQuery, event_view
-from sinks.dynamodb import STATE_SK, day_key, event_pk, sport_day_key
+from sinks.api.models import EventQuery, event_view, settlement_view
+from sinks.dynamodb import SETTLEMENT_SK_PREFIX, STATE_SK, day_key, event_pk, settlement_pk, sport_day_key
 
 MAX_CALLS = 32  # DynamoDB query pages one GET /events may read
 
@@ -71,6 +71,23 @@ class EventStore:
                 kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
             day += timedelta(days=1)
         return [record for _, record in found], None
+
+    async def settlements(self, event_id: str, limit: int, after: str | None = None
+                          ) -> tuple[list[dict[str, Any]], str | None]:
+        """One event's current settlements (`SETTLEMENT#<id>`, sort keys `S#<entity key>`) after the entity
+        key `after`, in one query of at most `limit + 1` items; and the entity key to resume after."""
+        lower = f"{SETTLEMENT_SK_PREFIX}{after}" if after is not None else SETTLEMENT_SK_PREFIX
+        response = await asyncio.to_thread(
+            self._client.query, TableName=self._table, Limit=limit + 1,
+            KeyConditionExpression="pk = :pk AND sk > :lower",
+            ExpressionAttributeValues={":pk": {"S": settlement_pk(event_id)}, ":lower": {"S": lower}},
+        )
+        self.calls += 1
+        items = [i for i in response.get("Items", []) if i["sk"]["S"].startswith(SETTLEMENT_SK_PREFIX)]
+        page = items[:limit]
+        more = len(items) > limit or "LastEvaluatedKey" in response
+        resume = page[-1]["sk"]["S"][len(SETTLEMENT_SK_PREFIX):] if more and page else None
+        return [settlement_view(i["record"]["S"]) for i in page], resume
 
     def _query(self, day: date, lower: str, q: EventQuery) -> dict[str, Any]:
         filters, values = ["#type = :event"], {":lower": {"S": lower}, ":event": {"S": "event"}}

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.canonical import Event
+from schemas.canonical import Event, Settlement
 
 
 class IngestRequest(BaseModel):
@@ -35,6 +35,12 @@ class ErrorBody(BaseModel):
 
 class EventsPage(BaseModel):
     items: list[Event] = Field(description="Events ordered by start time, then id.")
+    next: str | None = Field(None, description="Cursor for the next page; null on the last page.")
+
+
+class SettlementsPage(BaseModel):
+    items: list[Settlement] = Field(description="The event's current result or void of each market line, "
+                                    "ordered by entity key (bookmaker, market, line, kind).")
     next: str | None = Field(None, description="Cursor for the next page; null on the last page.")
 
 
@@ -67,3 +73,11 @@ EVENT_FIELDS = frozenset(field.alias or name for name, field in Event.model_fiel
 def event_view(stored: str) -> dict[str, Any]:
     """The documented Event shape: fields a newer writer added are not served until the schema has them."""
     return {k: v for k, v in orjson.loads(stored).items() if k in EVENT_FIELDS}
+
+
+SETTLEMENT_FIELDS = frozenset(field.alias or name for name, field in Settlement.model_fields.items())
+
+
+def settlement_view(stored: str) -> dict[str, Any]:
+    """The documented Settlement shape (as `event_view`)."""
+    return {k: v for k, v in orjson.loads(stored).items() if k in SETTLEMENT_FIELDS}

@@ -16,6 +16,7 @@ import pytest
 from runtime.aws import boto_client
 from runtime.settings import Settings
 from schemas import topics
+from schemas.canonical import SettledOutcome, Settlement
 from sinks.api.app import Deps, create_app, openapi_document
 from sinks.dynamodb import DynamoTable, record_items
 from tests.agents.sinks import event
@@ -208,3 +209,33 @@ async def test_health_checks_are_shared_for_a_second(stack):
         statuses = [(await c.get("/health")).status_code for _ in range(20)]
     assert statuses == [200] * 20
     assert len(calls) == 1
+
+
+@pytest.mark.integration
+async def test_an_events_settlements_are_listed_by_market_line_in_pages(client, api_stack, unique):
+    """GET /events/{id}/settlements: the current result or void of each market line, from the sink's items."""
+    table = DynamoTable(boto_client(api_stack, "dynamodb"), api_stack.aws.dynamodb_table)
+    now = int(datetime.now(UTC).timestamp())
+    event_id = f"sf_{unique}"
+    lines = [f"total={n}.5" for n in range(5)]
+    for seq, line in enumerate(lines, 1):
+        result = Settlement(kind="result", event_id=event_id, provider_event_id="sr:match:1", bookmaker="sportradar",
+                            market="total", specifiers=line, provider="sportradar", seq=seq,
+                            timestamp=datetime(2040, 1, 1, tzinfo=UTC),
+                            outcomes=[SettledOutcome(side="over", point=float(line[6:]), result="won")])
+        await table.put_if_newer(record_items(result, now_s=now, ttl_days=1).state)
+    seen, cursor, pages = [], None, 0
+    while True:
+        response = await client.get(f"/events/{event_id}/settlements",
+                                    params={"limit": 2, **({"next": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen += [(s["specifiers"], s["outcomes"][0]["result"]) for s in page["items"]]
+        pages += 1
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [(line, "won") for line in lines]
+    assert pages == 3
+    assert (await client.get(f"/events/nope-{unique}/settlements")).json() == {"items": [], "next": None}
+    assert (await client.get(f"/events/{event_id}/settlements", params={"next": "%%%"})).status_code == 400
