@@ -173,6 +173,7 @@ def _token_match(a: str, b: str) -> float:
     return ratio if ratio >= 0.85 else 0.0
 
 
+@lru_cache(maxsize=65536)  # a pure function of two immutable names; a new fixture is scored against each spelling
 def team_similarity(a: TeamName, b: TeamName) -> float:  # noqa: PLR0911 - one return per case
     """How likely two parsed names are the same team, in [0, 1]."""
     if a.markers != b.markers:
@@ -223,6 +224,7 @@ def competition_key(name: str) -> str:
     return _LEAGUES.get(text, text)
 
 
+@lru_cache(maxsize=4096)
 def competition_similarity(a: str | None, b: str | None) -> float | None:
     """None when either is unknown; else in [0, 1]."""
     if not a or not b:
