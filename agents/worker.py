@@ -54,6 +54,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     entities_table = app.Table("entities", key_type=bytes, value_type=bytes)
     _out_topics: dict[str, Any] = {}
     feed_health = health.FeedHealth()
+    reference_teams = reference.ReferenceTeams()
 
 
     def _topic(name: str) -> Any:
@@ -109,6 +110,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         def entity_state(key: str) -> Any:
             return guard.loads_or_none(entities_table.data.get(key.encode()))
 
+        await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
         async for events in stream.take_events(512, within=0.002):
             pins.refresh()
             futures = []
@@ -176,7 +178,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     @app.task  # type: ignore[untyped-decorator]
     async def follow_reference_teams() -> None:
         """Keep the team registry current from reference.teams (every worker reads all of it)."""
-        await reference.follow(load_settings(), reference.ReferenceTeams())
+        await reference.follow(load_settings(), reference_teams)
 
 
     @app.task  # type: ignore[untyped-decorator]

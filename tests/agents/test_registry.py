@@ -133,3 +133,10 @@ def test_grouping_compares_only_names_that_can_match_and_still_finds_short_forms
     groups = sorted(sorted(m.provider for m in t.members) for t in found)
     assert groups == [["apisports", "sportradar"], ["apisports", "theoddsapi"], ["sportradar", "statscore"],
                       ["statscore", "theoddsapi"]]
+
+
+async def test_waiting_for_the_team_lists_is_bounded() -> None:
+    follower = ReferenceTeams()
+    assert not await follower.wait_loaded(0.05), "matching goes on by names when the lists are late"
+    follower.loaded.set()
+    assert await follower.wait_loaded(0.05)

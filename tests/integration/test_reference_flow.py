@@ -18,6 +18,9 @@ import httpx
 import orjson
 import pytest
 
+from agents.reference import ReferenceTeams, follow
+from agents.stages import teams
+from agents.stages.resolve import team_key
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import KafkaPublisher
 from connectors.reference import ReferencePublisher
@@ -31,6 +34,7 @@ from pipeline.provision import ensure_topics
 from runtime.kafka import client_options
 from runtime.settings import ProviderSettings
 from schemas import topics
+from schemas.reference import TeamReference
 from tests.conftest import ROOT, TIME_UNIT, published_by
 from tests.connectors.amqp_support import serve
 
@@ -154,3 +158,22 @@ async def test_a_local_language_name_meets_its_club_through_the_providers_team_l
         assert f"Dinas Abertawe {unique}" in review["unknownTeams"]
         assert not [r for r in reviews if r["providerEventId"] in refs_of(listed_game)], \
             "a first sighting whose teams are known is not reported"
+
+
+@pytest.mark.timeout(120)
+async def test_a_starting_worker_has_the_team_lists_in_force_before_it_resolves(stack, unique) -> None:
+    """What the worker awaits before its first resolve: the lists already on the topic, read and in force."""
+    await ensure_topics(stack, [topics.REFERENCE_TEAMS])
+    team = TeamReference(provider="sportradar", sport="soccer", team_id=f"sr:competitor:{unique}",
+                         name=f"Cardiff City {unique}", short_name=f"Dinas Caerdydd {unique}")
+    async with KafkaPublisher(client_options(stack)) as publisher:
+        await publisher.send_records([(topics.REFERENCE_TEAMS, team.entity_key.encode(), team.to_json(), [])])
+    follower, stop = ReferenceTeams(), asyncio.Event()
+    task = asyncio.create_task(follow(stack, follower, stop))
+    try:
+        assert await follower.wait_loaded(60 * TIME_UNIT)
+        assert team_key("soccer", f"Dinas Caerdydd {unique}") == team_key("soccer", f"Cardiff City {unique}")
+    finally:
+        stop.set()
+        await task
+        teams.reset()
