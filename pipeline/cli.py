@@ -89,8 +89,9 @@ def normalize_cmd(
 
 @main.command("resolve")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Provider team lists {provider, sport, payload} for the team registry, or team pins "
-                   "{sport: {spelling: team name}} (repeatable).")
+              help="Provider team lists {provider, sport, payload} or reference.teams records (JSON lines, a "
+                   "dump of the topic) for the team registry, or team pins {sport: {spelling: team name}} "
+                   "(repeatable).")
 @click.option("--tolerance-s", type=float, default=None, help="Start-time tolerance (default: the worker's).")
 @click.argument("files", nargs=-1, required=True, type=click.File("rb"))
 def resolve_cmd(references: tuple[Path, ...], tolerance_s: float | None, files: tuple[Any, ...]) -> None:

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+from pydantic import ValidationError
 
 from agents.stages import teams as registry
 from agents.stages.names import set_pins
 from schemas.errors import NormalizationError, SportsflowError
+from schemas.reference import TeamReference
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +64,27 @@ def load_pins(paths: list[Path]) -> dict[str, dict[str, str]]:
 
 
 def load_references(paths: list[Path]) -> tuple[dict[str, dict[str, str]], list[registry.ReferenceTeam]]:
-    """Reference files: provider team lists (`{"provider", "sport", "payload"}`, or a list of them) for the
-    team registry; any other JSON object is a pins file. Raises PinsError on a bad file."""
+    """Reference files: provider team lists (`{"provider", "sport", "payload"}`, or a list of them) or records of
+    reference.teams (a JSON array or JSON lines, as a dump of the topic gives them) for the team registry; any
+    other JSON object is a pins file. Raises PinsError on a bad file."""
     pin_files: list[Path] = []
     teams: list[registry.ReferenceTeam] = []
     for path in paths:
         try:
-            data = orjson.loads(path.read_bytes())
+            raw = path.read_bytes()
         except OSError as exc:
             raise PinsError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise PinsError(f"{path}: not JSON: {exc}") from None
+            data = _json_lines(raw, path, exc)
         items = data if isinstance(data, list) else [data]
-        if items and all(isinstance(i, dict) and "provider" in i and "payload" in i for i in items):
+        if items and all(isinstance(i, dict) and i.get("type") == "team_reference" for i in items):
+            try:
+                teams += [registry.from_record(TeamReference.model_validate(i)) for i in items]
+            except ValidationError as exc:
+                raise PinsError(f"{path}: not reference.teams records: {exc.errors()[0]['msg']}") from None
+        elif items and all(isinstance(i, dict) and "provider" in i and "payload" in i for i in items):
             try:
                 for item in items:
                     teams += registry.parse_reference(item["provider"], item["sport"], item["payload"])
@@ -83,6 +93,14 @@ def load_references(paths: list[Path]) -> tuple[dict[str, dict[str, str]], list[
         else:
             pin_files.append(path)
     return load_pins(pin_files), teams
+
+
+def _json_lines(raw: bytes, path: Path, error: orjson.JSONDecodeError) -> list[object]:
+    """A file of JSON lines (a dump of reference.teams, e.g. `kcat -C -t reference.teams -e`)."""
+    try:
+        return [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+    except orjson.JSONDecodeError:
+        raise PinsError(f"{path}: not JSON: {error}") from None
 
 
 def apply_references(paths: list[Path]) -> None:

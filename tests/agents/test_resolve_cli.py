@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from schemas.providers import normalize
+from schemas.reference import TeamReference
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -204,3 +205,29 @@ def test_provider_team_lists_as_reference_feed_the_registry(tmp_path: Path) -> N
         assert done.returncode == 0, done.stderr.decode()
         events = [r for r in map(orjson.loads, done.stdout.splitlines()) if r["type"] == "event"]
         assert len({e["id"] for e in events}) == expected
+
+
+def test_a_dump_of_the_reference_topic_feeds_the_registry(tmp_path: Path) -> None:
+    """reference.teams records as JSON lines (what a dump of the topic gives) give the worker's registry."""
+    dump = tmp_path / "reference.teams.jsonl"
+    dump.write_bytes(b"".join(TeamReference(provider=p, sport="soccer", team_id=i, name=n, abbreviation=c).to_json()
+                              + b"\n" for p, i, n, c in (("apisports", "50", "Manchester City", "MAC"),
+                                                         ("apisports", "33", "Manchester United", "MUN"),
+                                                         ("theoddsapi", "par_02", "Manchester City", None))))
+    final = [copy.deepcopy(r) for r in GAMES["Man City v Man United 2024-05-25"]]
+    coded = final[0].model_copy(update={"provider": "sportsdataio", "provider_event_id": "sd-1", "home_team": "MAC",
+                                        "away_team": "MUN"})
+    lines = tmp_path / "coded.jsonl"
+    lines.write_bytes(b"".join(r.to_json() + b"\n" for r in (*final, coded)))
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "resolve", "--reference", str(dump), str(lines)],
+                          capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    events = [r for r in map(orjson.loads, done.stdout.splitlines()) if r["type"] == "event"]
+    assert len({e["id"] for e in events}) == 1
+    assert events[-1]["homeTeamInfo"]["abbreviation"] == "MAC"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"type": "team_reference", "provider": "x"}\n')
+    refused = subprocess.run([sys.executable, "-m", "pipeline.cli", "resolve", "--reference", str(bad), str(lines)],
+                             capture_output=True, timeout=120, check=False)
+    assert refused.returncode != 0
+    assert "not reference.teams records" in refused.stderr.decode()
