@@ -137,6 +137,11 @@ def set_pins(pins: dict[str, dict[str, str]]) -> None:
     parse_team.cache_clear()
 
 
+def spelling_key(name: str) -> str:
+    """The key a pinned or listed spelling is looked up by (`set_pins`, `set_reference`)."""
+    return _parse(name).key
+
+
 @lru_cache(maxsize=65536)
 def parse_listed(sport: str | None, name: str) -> TeamName:
     """A name as a provider's team list gives it: the alias table applies, pins and the registry do not (the

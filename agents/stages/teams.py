@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.stages.names import parse_listed, parse_team, set_reference, team_similarity
+from agents.stages.names import parse_listed, parse_team, set_reference, spelling_key, team_similarity
 from schemas import providers
 from schemas.reference import TeamReference
 
@@ -122,19 +122,24 @@ def build(teams: Iterable[ReferenceTeam]) -> list[CanonicalTeam]:
 
 
 def spellings(teams: list[CanonicalTeam]) -> dict[str, dict[str, str]]:
-    """sport -> {spelling -> display name}: names, short names and abbreviations no other team shares."""
+    """sport -> {spelling -> display name}: names, short names and abbreviations no other team shares (a short
+    name two clubs go by, "United", or a code two providers give different teams, names neither)."""
     out: dict[str, dict[str, str]] = {}
-    codes: Counter[tuple[str, str]] = Counter()
-    for team in teams:
-        for code in {m.abbreviation.upper() for m in team.members if m.abbreviation}:
-            codes[(team.sport, code)] += 1
-    for team in teams:
-        table = out.setdefault(team.sport, {})
+    owners: dict[tuple[str, str], set[int]] = {}
+    for i, team in enumerate(teams):
         for member in team.members:
             for spelled in (member.name, member.short_name):
                 if spelled:
+                    owners.setdefault((team.sport, spelling_key(spelled)), set()).add(i)
+            if member.abbreviation:
+                owners.setdefault((team.sport, "#" + member.abbreviation.upper()), set()).add(i)
+    for i, team in enumerate(teams):
+        table = out.setdefault(team.sport, {})
+        for member in team.members:
+            for spelled in (member.name, member.short_name):
+                if spelled and owners[(team.sport, spelling_key(spelled))] == {i}:
                     table[spelled] = team.name
-            if member.abbreviation and codes[(team.sport, member.abbreviation.upper())] == 1:
+            if member.abbreviation and owners[(team.sport, "#" + member.abbreviation.upper())] == {i}:
                 table[member.abbreviation] = team.name
     return out
 

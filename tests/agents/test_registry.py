@@ -140,3 +140,15 @@ async def test_waiting_for_the_team_lists_is_bounded() -> None:
     assert not await follower.wait_loaded(0.05), "matching goes on by names when the lists are late"
     follower.loaded.set()
     assert await follower.wait_loaded(0.05)
+
+
+def test_a_short_name_two_teams_go_by_names_neither() -> None:
+    """A provider listing two clubs by one short name ("United"): that spelling resolves to no team."""
+    teams = registry.build([
+        registry.ReferenceTeam("statscore", "soccer", "1", "Manchester United", "United", "MUN"),
+        registry.ReferenceTeam("statscore", "soccer", "2", "Newcastle United", "United", "NEW"),
+    ])
+    table = registry.spellings(teams)["soccer"]
+    assert "United" not in table
+    assert table["MUN"] == "Manchester United"
+    assert table["Newcastle United"] == "Newcastle United"
