@@ -88,6 +88,7 @@ class QuotaBudget:
     period_ends_at: float | None = None
     spent: float = 0.0
     costs: dict[str, float] = field(default_factory=dict)
+    floors: dict[str, float] = field(default_factory=dict)
 
     def update(self, remaining: int | None, resets_in_s: float | None = None) -> None:
         self.roll()
@@ -110,9 +111,11 @@ class QuotaBudget:
             self.period_ends_at = self.clock() + self.period_s
         self.spent += cost
 
-    def poll_cost(self, feed: str, cost: float) -> None:
-        """What one whole poll of `feed` cost: its next polls are planned at that price."""
+    def poll_cost(self, feed: str, cost: float, floor_s: float = 0.0) -> None:
+        """What one whole poll of `feed` cost, and the interval it polls at anyway (its cadence): its next
+        polls are planned at that price, and never more often than that."""
         self.costs[feed] = cost
+        self.floors[feed] = floor_s
 
     @property
     def left(self) -> float | None:
@@ -124,7 +127,11 @@ class QuotaBudget:
         return sum(self.costs.values()) + max(0, concurrent_feeds - len(self.costs))
 
     def min_interval_s(self, concurrent_feeds: int = 1) -> float:
-        """The shortest interval one of `concurrent_feeds` feeds may poll at to last the period."""
+        """The shortest interval T one of `concurrent_feeds` feeds may poll at to last the period.
+
+        Each feed polls every max(T, its own cadence): a feed whose cadence is slower than T (a 6-hourly
+        team list, an idle feed) spends cost x seconds left / cadence, the others cost x seconds left / T,
+        and together they spend at most what is left (less the reserve)."""
         left = self.left
         if left is None:
             return 0.0
@@ -132,7 +139,18 @@ class QuotaBudget:
         if usable <= 0:
             return float("inf")
         seconds_left = max(1.0, (self.period_ends_at or self.clock() + self.period_s) - self.clock())
-        return seconds_left * self.round_cost(concurrent_feeds) / usable
+        feeds = [(cost, self.floors.get(name, 0.0)) for name, cost in self.costs.items()]
+        feeds += [(1.0, 0.0)] * max(0, concurrent_feeds - len(self.costs))  # not yet priced: one request
+        paced = sorted(feeds, key=lambda f: f[1])
+        fixed = 0.0  # what the feeds slower than T spend at their own cadence
+        interval = seconds_left * sum(c for c, _ in paced) / usable
+        while paced and paced[-1][1] > interval:
+            cost, floor = paced.pop()
+            fixed += cost * seconds_left / floor
+            if fixed >= usable:  # the slow feeds alone would spend it all: every feed must be paced
+                return seconds_left * self.round_cost(concurrent_feeds) / usable
+            interval = seconds_left * sum(c for c, _ in paced) / (usable - fixed)
+        return interval
 
     @property
     def exhausted(self) -> bool:

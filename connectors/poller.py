@@ -322,7 +322,7 @@ class FeedPoller:
         interval = max(configured, max_age_s(response.headers) or 0.0)
         budget = self.state.budget
         if self.feed.feed != REFERENCE_FEED:  # a team list every few hours takes no share of the scores' budget
-            budget.poll_cost(self.feed.name, self._cost)
+            budget.poll_cost(self.feed.name, self._cost, interval)
         quota_s = budget.min_interval_s(self.state.feeds)
         left = budget.left
         if quota_s > interval:

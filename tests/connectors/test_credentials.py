@@ -197,3 +197,20 @@ def test_a_new_quota_period_forgets_what_was_left_and_spent() -> None:
     budget.roll()
     assert (budget.remaining, budget.spent, budget.left) == (None, 0.0, 100)
     assert not budget.exhausted
+
+
+def test_feeds_slower_than_the_pace_are_priced_at_their_own_cadence() -> None:
+    """Two odds feeds (3 credits, polled as often as allowed) and a 6-hourly team list (1 credit): the list
+    spends 120 credits a month, not one per round of the odds feeds, and the odds feeds get the rest."""
+    budget = QuotaBudget(clock=lambda: 0.0)
+    budget.update(remaining=4999, resets_in_s=30 * 86400.0)
+    budget.poll_cost("odds:a", 3.0, 10.0)
+    budget.poll_cost("odds:b", 3.0, 10.0)
+    budget.poll_cost("teams", 1.0, 6 * 3600.0)
+    pace = budget.min_interval_s(3)
+    month = 30 * 86400.0
+    spend = 2 * 3.0 * month / max(pace, 10.0) + 1.0 * month / max(pace, 6 * 3600.0)
+    assert spend == pytest.approx(4999 - 10)
+    assert pace == pytest.approx(month * 6 / (4989 - 120))  # ~3,194 s, not the 3,637 s of pacing all three
+    budget.update(remaining=40)  # almost spent: even the team list must slow down
+    assert budget.min_interval_s(3) == pytest.approx(month * 7 / 30)
