@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import orjson
 from websockets.asyncio.client import connect
@@ -25,8 +27,25 @@ async def watch_feed(settings: Settings, channels: list[str], count: int) -> Non
             elif frame.get("type") == "odds":
                 prices = " ".join(f"{o['side']}={o['price']}" for o in frame["outcomes"])
                 click.echo(f"[{frame['channel']}] {frame['bookmaker']} {frame['market']} {prices}")
+            elif frame.get("type") == "settlement":
+                click.echo(f"[{frame['channel']}] {settlement_line(frame)}")
             else:
                 click.echo(text)
             seen += 1
             if count and seen >= count:
                 return
+
+
+def settlement_line(frame: dict[str, Any]) -> str:
+    """`sportradar total total=2.5 result (confirmed): over lost, under won (half void) seq=2`."""
+    head = f"{frame['bookmaker']} {frame['market']} {frame['specifiers']} {frame['kind']}".replace("  ", " ")
+    if frame["rolledBack"]:
+        return f"{head} ROLLED BACK, reopen (replaces seq {frame['replacesSeq']}) seq={frame['seq']}"
+    if frame["kind"] == "void":
+        window = f" bets placed {frame['voidFrom'] or '...'} to {frame['voidTo'] or '...'}"
+        return f"{head} ({frame['voidReason']}){window} seq={frame['seq']}"
+    outcomes = ", ".join(
+        f"{o['side']} {o['result']}" + (f" ({o['voidFactor']:g} void)" if o["voidFactor"] else "")
+        + (f" (dead heat {o['deadHeatFactor']:g})" if o["deadHeatFactor"] else "") for o in frame["outcomes"])
+    return f"{head} ({frame['certainty']}): {outcomes} seq={frame['seq']}"
+
