@@ -64,6 +64,10 @@ def test_cadence_keeps_every_feed_within_the_hourly_limit():
     feeds = provider.feeds(config)
     per_hour = sum(3600 / provider.interval(f, config, live=False) for f in feeds)
     assert per_hour < HOURLY_LIMIT
+    # The team lists (constructors, drivers) fit in the headroom and take no share from the results feeds.
+    lists = sum(3600 / provider.interval(f, config, live=False) for f in provider.reference_feeds(config))
+    assert per_hour + lists < HOURLY_LIMIT
+    assert provider.interval(feeds[0], config, live=False) == len(feeds) * 3600 / 450
 
 
 async def test_simulator_results_match_the_finished_races():
