@@ -1,8 +1,7 @@
-"""Safety rails for the Faust agents: publish-or-stop, state (de)serialization, expiry, the stall watchdog."""
+"""Safety rails for the worker: stop-before-ack, state (de)serialization, expiry, the stall watchdog."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -17,15 +16,12 @@ from aiokafka.partitioner import murmur2
 
 from agents.stages.normalize import OutRecord, dead_letter
 from agents.stages.ordering import Policy
-from runtime.backoff import Backoff
 from runtime.observability.hooks import observe_consumer_lag
 from runtime.observability.prometheus import PARTITION_STALLS
 from runtime.settings import ProcessingSettings
 from schemas.topics import RAW_PREFIX
 
 log = logging.getLogger(__name__)
-SEND_ATTEMPTS = 5
-_SEND_BACKOFF = Backoff(base_s=0.2, cap_s=5.0)
 EXIT_PUBLISH_FAILED = 70
 
 
@@ -38,52 +34,29 @@ def fatal(reason: str) -> None:
     os._exit(EXIT_PUBLISH_FAILED)
 
 
-def _on_delivered(future: Any) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        fatal(f"a record could not be delivered to Kafka: {future.exception()!r}")
-
-
-async def send_or_die(topic: Any, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> Any:
-    """Hand a record to the producer and return its delivery future.
-
-    A failure to enqueue is retried a few times; a failure to deliver stops the worker before the
-    source record is acked, so it is processed again after the restart.
-    """
-    for attempt in range(SEND_ATTEMPTS):
-        try:
-            future = await topic.send(key=key, value=value, headers=headers)
-        except Exception as exc:  # noqa: BLE001 - any producer failure is retried, then fatal
-            if attempt == SEND_ATTEMPTS - 1:
-                fatal(f"cannot publish to {topic}: {exc!r}")
-            await asyncio.sleep(_SEND_BACKOFF.delay(attempt))
-            continue
-        future.add_done_callback(_on_delivered)
-        return future
-    raise AssertionError("unreachable")
-
-
 class DeferredState:
     """Table writes whose changelog records may only be sent once the outputs they describe are acked.
 
     The in-memory store is updated at once (the next record must see the new state); the changelog
     record is sent after the batch's outputs were acknowledged by Kafka. Were it sent first, a crash
-    in between would restore a state claiming versions that were never published: a loss.
+    in between would restore a state claiming versions that were never published: a loss. Writes
+    are coalesced: a key written many times in a batch sends its last value once.
     """
 
     def __init__(self) -> None:
-        self._writes: list[tuple[Any, int, bytes, bytes | None]] = []
+        self._writes: dict[tuple[int, bytes], tuple[Any, int, bytes | None]] = {}
 
     def set(self, table: Any, partition: int, key: bytes, value: bytes) -> None:
         table.data[key] = value
-        self._writes.append((table, partition, key, value))
+        self._writes[(id(table), key)] = (table, partition, value)
 
     def delete(self, table: Any, partition: int, key: bytes) -> None:
         if table.data.get(key) is not None:
             del table.data[key]
-            self._writes.append((table, partition, key, None))
+            self._writes[(id(table), key)] = (table, partition, None)
 
     def flush(self) -> None:
-        for table, partition, key, value in self._writes:
+        for (_, key), (table, partition, value) in self._writes.items():
             if value is None:
                 table.send_changelog(partition, key, None, value_serializer="raw")
             else:
@@ -108,15 +81,16 @@ def loads_or_none(value: bytes | None) -> Any:
     return orjson.loads(value) if value else None
 
 
-def resolve_dead_letter(message: Any, exc: Exception) -> OutRecord:
+def resolve_dead_letter(topic: str, partition: int, offset: int, value: bytes | None, exc: Exception) -> OutRecord:
+    """A resolve-topic candidate (or a whole record) that could not be processed, with the error."""
     try:
-        payload: Any = orjson.loads(message.value)
+        payload: Any = orjson.loads(value or b"")
     except orjson.JSONDecodeError:
-        payload = (message.value or b"").decode("utf-8", "replace")
+        payload = (value or b"").decode("utf-8", "replace")
     return dead_letter(
         provider=str(payload.get("source", "?")).split("/")[0] if isinstance(payload, dict) else "?",
         feed="resolve", error=f"internal error: {''.join(traceback.format_exception_only(exc)).strip()}",
-        path="$", payload=payload, source_topic=message.topic, partition=message.partition, offset=message.offset,
+        path="$", payload=payload, source_topic=topic, partition=partition, offset=offset,
     )
 
 
@@ -190,12 +164,12 @@ class _Progress:
 _progress = _Progress()
 
 
-async def watchdog(app: Any, timeout_s: float) -> None:
-    """Report and re-seek a partition whose lag grows while its committed offset does not move."""
+async def watchdog(app: Any, timeout_s: float, raw_lag: int = 0) -> None:
+    """Report and re-seek a partition of Faust's consumer whose lag grows while its committed offset does
+    not move; publish the raw topics' lag (`raw_lag`: stage 1's, which reads them outside Faust)."""
 
     consumer = app.consumer
     now = time.monotonic()
-    raw_lag = 0
     for tp in consumer.assignment():
         committed = consumer._committed_offset.get(tp)
         try:

@@ -1,24 +1,29 @@
-"""The stream worker's Faust agents: thin loops around the pure stages in `agents/stages/`.
+"""The stream worker: stage 1 as an app service, stage 2 as a Faust agent, thin loops around `agents/stages/`.
 
-Two stages, each a thin agent around a pure function:
+    raw.<provider> --stage 1 (agents/intake.py)--> <app id>.resolve --resolve_and_order--> canonical.*
+                        |   batches; one packed record              |
+                        |   per resolve partition                   tables: fixtures, entities
+                        +--> deadletter                             (changelog-backed)
 
-    raw.<provider> --normalize_raw--> <app id>.resolve (keyed by fixture) --resolve_and_order--> canonical.*
-                        |                                                        |
-                        +--> deadletter                         tables: fixtures, entities (changelog-backed)
+Stage 1 is stateless: an aiokafka `getmany` loop (group `<app id>-normalize`) normalizes a batch of
+raw records, sends one packed record per resolve partition (`agents/packing.py`: many candidates,
+grouped by fixture key with Kafka's partitioner) and commits the batch's offsets once Kafka acked it.
+Stage 2 keeps Faust's tables (partitions, standbys, changelog restore): its agent unpacks a resolve
+record, processes the candidates in order, sends the outputs in batches (`agents/publish.py`).
 
 Acknowledgement: Faust acks a record in a `finally:`, even when the agent body raised. So no
-exception may escape a body: per-record failures become dead letters, and a failure to publish
+exception may escape a body: per-candidate failures become dead letters, and a failure to publish
 (Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
-(`agents.guard.fatal`), so it is processed again after the restart (at-least-once; outputs are
-idempotent by entity key + seq).
+or the raw offsets committed (`agents.guard.fatal`), so it is processed again after the restart
+(at-least-once; outputs are idempotent by entity key + seq). A changelog record is sent only after
+the outputs it describes were acked (`guard.DeferredState`).
 
-`install(app, load_settings)` registers the topics, tables, agents, tasks and timers on the app that
-`pipeline/app.py` builds (`faust -A pipeline.app worker`); settings are read when they run.
+`install(app, load_settings)` registers the service, topics, tables, agents, tasks and timers on the
+app that `pipeline/app.py` builds (`faust -A pipeline.app worker`); settings are read when they run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -27,8 +32,10 @@ from typing import Any
 import faust
 
 from agents import feed_health as health
-from agents import guard, reference
-from agents.stages.normalize import RESOLVE, OutRecord, process_raw
+from agents import guard, packing, reference
+from agents.intake import Intake
+from agents.publish import BatchPublisher
+from agents.stages.normalize import OutRecord
 from agents.stages.pins import PinsFile
 from agents.stages.process import process_candidates
 from agents.stages.resolve import FixtureCache
@@ -45,57 +52,48 @@ log = logging.getLogger(__name__)
 # One unit on purpose: the topics, tables and agents close over each other, and read top to bottom
 # they are the worker's whole wiring.
 def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # noqa: PLR0915
-    """Register the worker on `app`: topics, changelog-backed tables, the two stage agents, tasks, timers."""
-    raw_topic = app.topic(*(topics.raw_topic(p) for p in providers()), value_type=bytes, key_type=bytes)
+    """Register the worker on `app`: stage 1's service, the resolve topic, changelog-backed tables, stage 2's
+    agent, tasks, timers."""
+    raw_topics = [topics.raw_topic(p) for p in providers()]
     # Per app id (like Faust's changelogs), so apps with different ids never consume each other's candidates.
     resolve_topic = app.topic(topics.resolve_topic(app.conf.id), value_type=bytes, key_type=bytes, internal=True)
     # Values are orjson bytes (the app's serializers are "raw"): faster than Faust's codecs.
     fixtures_table = app.Table("fixtures", key_type=bytes, value_type=bytes)
     entities_table = app.Table("entities", key_type=bytes, value_type=bytes)
-    _out_topics: dict[str, Any] = {}
     feed_health = health.FeedHealth()
     reference_teams = reference.ReferenceTeams()
+    stage_one: list[Intake] = []
 
 
-    def _topic(name: str) -> Any:
-        if name == RESOLVE:
-            return resolve_topic
-        topic = _out_topics.get(name)
-        if topic is None:
-            topic = _out_topics[name] = app.topic(name, value_type=bytes, key_type=bytes)
-        return topic
+    def _producer() -> Any:
+        """The aiokafka producer under Faust's: one connection pool, stopped after the agents and services."""
+        return app.producer._ensure_producer()  # type: ignore[attr-defined]
 
 
-    async def _publish(out: OutRecord) -> Any:
+    @app.service
+    class StageOne(Intake):
+        """Stage 1 (raw -> packed candidates), started with the worker after table recovery."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(settings=load_settings(), app_id=app.conf.id, raw_topics=raw_topics,
+                             resolve_topic=resolve_topic.get_topic_name(), producer=_producer, **kwargs)
+            stage_one.append(self)
+
+
+    async def _publish(publisher: BatchPublisher, out: OutRecord) -> None:
         headers = [*out.headers, (h.APP, app.conf.id.encode()), (h.PUBLISHED_TS, h.ms(h.now_ms()))]
         if out.topic in topics.CANONICAL_TOPICS:
             observe_canonical(headers)
-        return await guard.send_or_die(_topic(out.topic), key=out.key, value=out.value, headers=headers)
-
-
-    @app.agent(raw_topic)
-    async def normalize_raw(stream: Any) -> None:
-        """Every raw record becomes resolve candidates or a dead letter before it is acked."""
-        async for event in stream.events():
-            message = event.message
-            processed = process_raw(
-                message.topic, message.partition, message.offset, message.value, list(message.headers or [])
-            )
-            provider = topics.provider_of_raw_topic(message.topic)
-            observe_processed(provider, dead_letter=processed.dead_letter is not None)
-            for out in processed.records:
-                await _publish(out)
-            if processed.dead_letter is not None:
-                log.warning("dead letter from %s:%s@%s", message.topic, message.partition, message.offset)
-                await _publish(processed.dead_letter)
+        await publisher.add(out.topic, out.key, out.value, headers)
 
 
     @app.agent(resolve_topic)
     async def resolve_and_order(stream: Any) -> None:
         """Resolve, dedupe, order and version candidates; publish what changed.
 
-        Works in small batches: the batch's outputs are awaited (acked by Kafka) once, then the
-        state changes are written to the changelog, then Faust acks the batch's records.
+        One resolve record carries a batch of candidates (`agents/packing.py`): their outputs are
+        sent in batches and awaited (acked by Kafka) once, then the state changes are written to
+        the changelog (one write per key), then Faust acks the record.
         """
         settings = load_settings().processing
         policy = guard.policy(settings)
@@ -106,50 +104,60 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         state = guard.DeferredState()
         parsed_fixtures = FixtureCache()
         pins = PinsFile(load_settings().processing.team_pins_file)
+        publisher = BatchPublisher(_producer())
 
         def entity_state(key: str) -> Any:
             return guard.loads_or_none(entities_table.data.get(key.encode()))
 
         await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
-        async for events in stream.take_events(512, within=0.002):
+        async for event in stream.events():
+            message = event.message
+            partition = message.partition
             pins.refresh()
-            futures = []
-            if any(e.message.partition not in expiry.indexed for e in events):
-                _index_tables(expiry, fixture_expiry, {e.message.partition for e in events} | _assigned())
-            for event in events:
-                message = event.message
+            if partition not in expiry.indexed:
+                _index_tables(expiry, fixture_expiry, {partition} | _assigned())
+            try:
+                candidates = packing.unpack(message.key, message.value, list(message.headers or []))
+            except ValueError as exc:
+                log.exception("malformed resolve record %s@%s", partition, message.offset)
+                observe_processed("resolve", dead_letter=True)
+                await _publish(publisher, guard.resolve_dead_letter(
+                    message.topic, partition, message.offset, message.value, exc))
+                candidates = []
+            for candidate in candidates:
+                route = candidate.route
                 try:
-                    fixtures = parsed_fixtures.get(message.key, fixtures_table.data.get(message.key))
+                    fixtures = parsed_fixtures.get(route, fixtures_table.data.get(route))
                     result = process_candidates(
-                        message.key.decode() if message.key else "", message.value, list(message.headers or []),
+                        route.decode(), candidate.value, candidate.headers,
                         fixtures, entity_state, policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,
                         ttl_ms=expiry.ttl_ms, discrepancy_grace_ms=grace_ms,
                     )
                 except Exception as exc:
-                    parsed_fixtures.forget(message.key)  # it may hold a half-applied change
-                    log.exception("cannot process resolve message %s@%s", message.partition, message.offset)
+                    parsed_fixtures.forget(route)  # it may hold a half-applied change
+                    log.exception("cannot process a candidate of resolve record %s@%s", partition, message.offset)
                     observe_processed("resolve", dead_letter=True)
-                    futures.append(await _publish(guard.resolve_dead_letter(message, exc)))
+                    await _publish(publisher, guard.resolve_dead_letter(
+                        message.topic, partition, message.offset, candidate.value, exc))
                     continue
-                futures.extend([await _publish(out) for out in result.outputs])
-                partition = message.partition
+                for out in result.outputs:
+                    await _publish(publisher, out)
                 if result.fixtures_changed:
                     stored = guard.dumps([f.as_dict() for f in fixtures])
-                    state.set(fixtures_table, partition, message.key, stored)
-                    parsed_fixtures.put(message.key, stored, fixtures)
-                    fixture_expiry.touch(partition, message.key.decode(), max(f.start_ms for f in fixtures))
+                    state.set(fixtures_table, partition, route, stored)
+                    parsed_fixtures.put(route, stored, fixtures)
+                    fixture_expiry.touch(partition, route.decode(), max(f.start_ms for f in fixtures))
                 for key, entity in result.entities.items():
                     entity["p"] = partition  # so the expiry index can be rebuilt from the table after a restart
                     state.set(entities_table, partition, key.encode(), guard.dumps(entity))
                     expiry.touch(partition, key, entity["updated"])
-                now = h.now_ms()
-                for key in expiry.due(partition, now_ms=now):
-                    state.delete(entities_table, partition, key.encode())
-                for route in fixture_expiry.due(partition, now_ms=now):
-                    parsed_fixtures.forget(route.encode())
-                    state.delete(fixtures_table, partition, route.encode())
-            if futures:
-                await asyncio.gather(*futures)  # a failed delivery has already stopped the worker
+            now = h.now_ms()
+            for key in expiry.due(partition, now_ms=now):
+                state.delete(entities_table, partition, key.encode())
+            for route_key in fixture_expiry.due(partition, now_ms=now):
+                parsed_fixtures.forget(route_key.encode())
+                state.delete(fixtures_table, partition, route_key.encode())
+            await publisher.flush()  # a failed delivery has stopped the worker: no changelog, no ack
             state.flush()
 
 
@@ -189,5 +197,6 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
 
     @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
     async def stall_watchdog() -> None:
-        await guard.watchdog(app, load_settings().processing.stall_timeout_s)
+        await guard.watchdog(app, load_settings().processing.stall_timeout_s,
+                             raw_lag=sum(intake.lag() for intake in stage_one))
 

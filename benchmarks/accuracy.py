@@ -214,7 +214,7 @@ async def replay_range(settings: Settings, start: datetime, end: datetime, keys:
     """`sportsflow replay` of this run's first third into the canonical topics, while the run goes on.
     It waits until the worker has processed that range (both stages), so the replay must publish nothing."""
     waited = time.monotonic()
-    await wait_committed(settings, group, raw_ends)
+    await wait_committed(settings, topics.normalize_group(group), raw_ends)  # stage 1 reads the raw topics
     await wait_committed(settings, group, await end_offsets(settings, topics.resolve_topic(group)))
     stats["replay_waited_s"] = round(time.monotonic() - waited)
     selection = build_selection(topic_names=[topics.raw_topic("theoddsapi")], start=iso_z(start), end=iso_z(end),

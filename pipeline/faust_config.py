@@ -46,11 +46,15 @@ def apply_settings(conf: Any, settings: Settings) -> None:
     conf.web_bind = conf.web_host
     conf.consumer_auto_offset_reset = processing.auto_offset_reset
     conf.producer_acks = -1
-    conf.producer_linger = 0.002  # 2 ms: batches produce requests under load at a bounded latency cost
+    # No timer on the latency path: records sent while a request is in flight batch up by themselves.
+    conf.producer_linger = 0.0
+    # The hot path appends whole batches (agents/publish.py); one batch per partition is in flight at a time.
+    conf.producer_max_batch_size = 512 * 1024
     # A killed worker's partitions move on after 10 s, not Faust's default 60 s.
     conf.broker_session_timeout = 10.0
     conf.broker_heartbeat_interval = 3.0
     conf.broker_commit_every = 1000
     conf.broker_commit_interval = 1.0
-    conf.stream_buffer_maxsize = 4096
+    # A resolve record carries a batch of candidates (up to ~512 KB): a short buffer bounds memory.
+    conf.stream_buffer_maxsize = 64
     conf.table_cleanup_interval = 30.0

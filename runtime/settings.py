@@ -201,7 +201,9 @@ DEFAULT_PRIORITY = (
 
 
 class ProcessingSettings(_Section):
-    app_id: str = Field("sportsflow", description="Faust app id (consumer group and table prefix).")
+    app_id: str = Field("sportsflow", description=(
+        "Faust app id: the consumer group of stage 2 and table prefix; stage 1 reads the raw topics as group "
+        "`<app id>-normalize`."))
     web_port: int = Field(6066, description="Faust worker web port.")
     dedupe_ttl_s: float = Field(
         6 * 3600.0, description="Entity state (dedupe hashes, seq) is forgotten this long after its last update."

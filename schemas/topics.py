@@ -27,6 +27,11 @@ def resolve_topic(app_id: str) -> str:
     """Internal: normalized candidates keyed by fixture, so one partition sees every provider's view of it."""
     return f"{app_id}.resolve"
 
+
+def normalize_group(app_id: str) -> str:
+    """The consumer group of the worker's stage 1 (raw topics); the app id itself is Faust's group (stage 2)."""
+    return f"{app_id}-normalize"
+
 CANONICAL_BY_TYPE: Final[dict[str, str]] = {
     "event": EVENTS,
     "odds": ODDS,

@@ -30,10 +30,10 @@ locals {
   # Providers' team lists (compacted), fetched by the connectors, followed by every worker.
   reference_topic = "reference.teams"
 
-  # Faust app id (Settings.processing.app_id): its consumer group, and the prefix of its
-  # internal topics (changelogs, repartition and leader topics).
+  # Faust app id (Settings.processing.app_id): its consumer group (and stage 1's, "<id>-normalize"),
+  # and the prefix of its internal topics (changelogs, leader topic: "<id>-*"; the resolve topic: "<id>.resolve").
   faust_app_id    = "sportsflow"
-  internal_topics = ["sportsflow-*"]
+  internal_topics = ["sportsflow-*", "sportsflow.*"]
   consumer_groups = ["sportsflow", "sportsflow-*"]
 
   # Kafka access per service: topics it produces to, topics it consumes, consumer groups it joins.
@@ -77,7 +77,8 @@ locals {
   sink_group    = "${local.faust_app_id}-dynamodb"
   archive_group = "${local.faust_app_id}-archive"
   lag_scaling = {
-    worker  = { group = local.faust_app_id, topics = local.raw_topics, target = var.worker_lag_per_task_target }
+    # Stage 1 of the worker reads the raw topics as its own group (schemas.topics.normalize_group).
+    worker  = { group = "${local.faust_app_id}-normalize", topics = local.raw_topics, target = var.worker_lag_per_task_target }
     sink    = { group = local.sink_group, topics = local.sink_topics, target = var.sink_lag_per_task_target }
     archive = { group = local.archive_group, topics = concat(local.raw_topics, local.canonical_topics), target = var.archive_lag_per_task_target }
   }

@@ -130,3 +130,15 @@ def test_state_is_visible_at_once_but_logged_only_on_flush():
     state.delete(table, 2, b"k")
     state.flush()
     assert table.changelog == [(2, b"k", b"v1"), (2, b"k", None)]
+
+
+def test_state_writes_are_coalesced_per_key_until_flush():
+    """A key written many times in a batch logs its last value once; a write after a delete wins."""
+    table, state = FakeTable(), guard.DeferredState()
+    for seq in range(5):
+        state.set(table, 1, b"hot", b"v%d" % seq)
+    state.set(table, 1, b"gone", b"x")
+    state.delete(table, 1, b"gone")
+    state.set(table, 3, b"other", b"y")
+    state.flush()
+    assert sorted(table.changelog) == [(1, b"gone", None), (1, b"hot", b"v4"), (3, b"other", b"y")]

@@ -478,12 +478,17 @@ def test_lag_scaling_follows_each_consumer_group_and_its_topics(default_settings
     app_id = default_settings.processing.app_id
     assert app_id == scope["faust_app_id"]
     groups = {name: resolve(entry["group"], scope) for name, entry in scaling.items()}
-    assert groups == {"worker": [app_id], "sink": [f"{app_id}-dynamodb"], "archive": [f"{app_id}-archive"]}
+    # The worker's stage 1 reads the raw topics as its own group (stage 2, Faust, reads the resolve topic).
+    assert groups == {"worker": [topics.normalize_group(app_id)], "sink": [f"{app_id}-dynamodb"],
+                      "archive": [f"{app_id}-archive"]}
     assert resolve(scaling["sink"]["topics"], scope) == list(dynamodb_sink.TOPICS)
     archive_topics = resolve(scaling["archive"]["topics"], scope)
     assert sorted(archive_topics) == sorted(s3_archive.archive_topics())
     for name, group in groups.items():  # each may join its group
         assert any(fnmatch.fnmatchcase(group[0], p) for p in resolve(scope["kafka_access"][name]["groups"], scope))
+    worker = scope["kafka_access"]["worker"]
+    for access in ("produce", "consume"):  # stage 1 writes the resolve topic, stage 2 reads it
+        assert any(fnmatch.fnmatchcase(topics.resolve_topic(app_id), p) for p in resolve(worker[access], scope))
 
 
 # --- ALB, monitoring, variables ------------------------------------------------------------

@@ -1,0 +1,177 @@
+"""Stage 1's I/O shell: raw records read in batches, normalized, packed per resolve partition.
+
+Faust's per-message consumer costs ~100 µs per record before any work; stage 1 is stateless, so
+it reads the raw topics with a plain aiokafka `getmany` loop instead, hosted by the Faust app as a
+service (`faust -A pipeline.app worker` still runs everything). Per batch:
+
+1. every raw record becomes candidates or a dead letter (`process_raw`, pure);
+2. the candidates are grouped by the resolve partition their fixture key maps to (murmur2, as
+   Faust's and Java's producers choose) and sent as one packed record per partition
+   (`agents/packing.py`), dead letters as they are;
+3. once Kafka acknowledged all of them, the batch's offsets are committed. A record that cannot be
+   delivered stops the worker first (`guard.fatal`), so nothing is committed that was not published.
+
+The consumer group is the app id's `-normalize` group (`schemas.topics.normalize_group`). On a
+rebalance the revoked partitions' in-flight batch is finished and committed before they move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from agents import packing
+from agents.publish import BatchPublisher
+from agents.stages.normalize import process_raw
+from runtime.kafka import client_options
+from runtime.observability.hooks import observe_processed
+from runtime.settings import Settings
+from schemas import headers as h
+from schemas import topics
+
+log = logging.getLogger(__name__)
+MAX_BATCH_RECORDS = 2000
+POLL_MS = 200
+READY_TIMEOUT_S = 60.0
+
+
+class Intake(Service):
+    """The stage-1 loop as a Faust app service: started with the worker, stopped cleanly with it."""
+
+    def __init__(self, *, settings: Settings, app_id: str, raw_topics: list[str], resolve_topic: str,
+                 producer: Callable[[], Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._settings = settings
+        self._app_id = app_id
+        self._raw_topics = raw_topics
+        self._resolve_topic = resolve_topic
+        self._producer = producer
+        self._consumer: AIOKafkaConsumer | None = None
+        self._publisher: BatchPublisher | None = None
+        self._busy = asyncio.Lock()
+        self.assigned = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._done: dict[TopicPartition, int] = {}  # next offset to handle, per partition
+        self.batches = 0
+
+    async def on_start(self) -> None:
+        consumer = self._consumer = AIOKafkaConsumer(
+            **client_options(self._settings), group_id=topics.normalize_group(self._app_id),
+            enable_auto_commit=False, auto_offset_reset=self._settings.processing.auto_offset_reset,
+            session_timeout_ms=10_000, heartbeat_interval_ms=3_000, max_poll_records=MAX_BATCH_RECORDS,
+            fetch_max_bytes=32 << 20, fetch_max_wait_ms=100,
+        )
+        await consumer.start()
+        consumer.subscribe(self._raw_topics, listener=_Listener(self))
+        self._publisher = BatchPublisher(self._producer())
+        await self._publisher.partition_count(self._resolve_topic)
+        await self._wait_assigned(consumer)
+        self._loop_task = asyncio.ensure_future(self._run())
+
+    async def _wait_assigned(self, consumer: AIOKafkaConsumer) -> None:
+        """Return once partitions are assigned and their start positions known, so "Ready" means reading:
+        with auto_offset_reset=latest, a record produced after Ready is never skipped."""
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await self.assigned.wait()
+            for tp in consumer.assignment():
+                await consumer.position(tp)
+
+    async def on_stop(self) -> None:
+        self._stopping = True
+        if self._loop_task is not None:
+            try:
+                await asyncio.wait_for(self._loop_task, timeout=30)
+            except TimeoutError:
+                log.warning("stage 1 did not finish its batch within 30 s; its offsets stay uncommitted")
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def lag(self) -> int:
+        """Raw records not yet read by this worker (highwater - position over its assigned partitions)."""
+        consumer = self._consumer
+        if consumer is None:
+            return 0
+        total = 0
+        for tp in consumer.assignment():
+            highwater, done = consumer.highwater(tp), self._done.get(tp)
+            if highwater is not None and done is not None:
+                total += max(highwater - done, 0)
+        return total
+
+    async def quiesce(self) -> None:
+        """Wait until the batch in hand (if any) is published and committed."""
+        async with self._busy:
+            pass
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        while not self._stopping:
+            try:
+                batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH_RECORDS)
+            except KafkaError as exc:
+                log.warning("stage 1 fetch failed (%r); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if not batches:
+                continue
+            async with self._busy:
+                await self._handle(batches)
+
+    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        assert self._consumer is not None
+        assert self._publisher is not None
+        publisher = self._publisher
+        resolve_count = await publisher.partition_count(self._resolve_topic)
+        by_partition: dict[int, list[packing.Candidate]] = defaultdict(list)
+        offsets: dict[TopicPartition, int] = {}
+        for tp, messages in batches.items():
+            provider = topics.provider_of_raw_topic(tp.topic)
+            for message in messages:
+                processed = process_raw(message.topic, message.partition, message.offset, message.value,
+                                        list(message.headers or ()))
+                observe_processed(provider, dead_letter=processed.dead_letter is not None)
+                for out in processed.records:
+                    by_partition[publisher.partition_for(out.key, resolve_count)].append(
+                        packing.Candidate(out.key, out.value, out.headers))
+                if processed.dead_letter is not None:
+                    dead = processed.dead_letter
+                    log.warning("dead letter from %s:%s@%s", message.topic, message.partition, message.offset)
+                    await publisher.add(dead.topic, dead.key, dead.value, _stamped(dead.headers, self._app_id))
+            offsets[tp] = messages[-1].offset + 1
+        stamp = [(h.APP, self._app_id.encode())]
+        for partition, candidates in by_partition.items():
+            for value in packing.pack(candidates):
+                await publisher.add(self._resolve_topic, None, value, stamp, partition=partition)
+        await publisher.flush()  # a failed delivery has stopped the worker: nothing below runs
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:  # the partitions moved: their new owner reads them again (idempotent outputs)
+            log.warning("stage 1 commit failed (%r); the next owner re-reads from the last commit", exc)
+        self._done.update(offsets)
+        self.batches += 1
+
+
+def _stamped(headers: list[tuple[str, bytes]], app_id: str) -> list[tuple[str, bytes]]:
+    return [*headers, (h.APP, app_id.encode()), (h.PUBLISHED_TS, h.ms(h.now_ms()))]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, intake: Intake) -> None:
+        self._intake = intake
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._intake.quiesce()  # the batch in hand is published and committed before they move
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("stage 1 assigned %d raw partitions: %s", len(assigned),
+                 " ".join(sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)))
+        self._intake.assigned.set()
