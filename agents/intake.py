@@ -18,6 +18,7 @@ rebalance the revoked partitions' in-flight batch is finished and committed befo
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class Intake(Service):
         self._publisher: BatchPublisher | None = None
         self._busy = asyncio.Lock()
         self.assigned = asyncio.Event()
+        self._fresh: set[TopicPartition] = set()  # assigned since the last _pin_start
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._done: dict[TopicPartition, int] = {}  # next offset to handle, per partition
@@ -81,8 +83,28 @@ class Intake(Service):
         with auto_offset_reset=latest, a record produced after Ready is never skipped."""
         async with asyncio.timeout(READY_TIMEOUT_S):
             await self.assigned.wait()
-            for tp in consumer.assignment():
-                await consumer.position(tp)
+            await self._pin_start({})
+
+    async def _pin_start(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        """Commit the start position of newly assigned partitions that have no committed offset yet.
+
+        With auto_offset_reset=latest, "latest" must mean latest when this app first read the
+        partition: were nothing committed until its first batch, a worker killed before that commit
+        would restart at the *new* end and skip what arrived in between.
+        """
+        consumer = self._consumer
+        assert consumer is not None
+        fresh, self._fresh = self._fresh, set()
+        assigned = consumer.assignment()
+        starts = {}
+        for tp in fresh & assigned:
+            if await consumer.committed(tp) is None:  # the batch in hand may already hold its first records
+                starts[tp] = batches[tp][0].offset if batches.get(tp) else await consumer.position(tp)
+        if starts:
+            try:
+                await consumer.commit(starts)
+            except KafkaError as exc:
+                log.warning("stage 1 could not pin start offsets (%r)", exc)
 
     async def on_stop(self) -> None:
         self._stopping = True
@@ -106,6 +128,10 @@ class Intake(Service):
                 total += max(highwater - done, 0)
         return total
 
+    def note_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._fresh |= assigned
+        self.assigned.set()
+
     async def quiesce(self) -> None:
         """Wait until the batch in hand (if any) is published and committed."""
         async with self._busy:
@@ -121,10 +147,11 @@ class Intake(Service):
                 log.warning("stage 1 fetch failed (%r); retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
-            if not batches:
-                continue
             async with self._busy:
-                await self._handle(batches)
+                if self._fresh:
+                    await self._pin_start(batches)
+                if batches:
+                    await self._handle(batches)
 
     async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
         assert self._consumer is not None
@@ -132,21 +159,20 @@ class Intake(Service):
         publisher = self._publisher
         resolve_count = await publisher.partition_count(self._resolve_topic)
         by_partition: dict[int, list[packing.Candidate]] = defaultdict(list)
-        offsets: dict[TopicPartition, int] = {}
-        for tp, messages in batches.items():
-            provider = topics.provider_of_raw_topic(tp.topic)
-            for message in messages:
-                processed = process_raw(message.topic, message.partition, message.offset, message.value,
-                                        list(message.headers or ()))
-                observe_processed(provider, dead_letter=processed.dead_letter is not None)
-                for out in processed.records:
-                    by_partition[publisher.partition_for(out.key, resolve_count)].append(
-                        packing.Candidate(out.key, out.value, out.headers))
-                if processed.dead_letter is not None:
-                    dead = processed.dead_letter
-                    log.warning("dead letter from %s:%s@%s", message.topic, message.partition, message.offset)
-                    await publisher.add(dead.topic, dead.key, dead.value, _stamped(dead.headers, self._app_id))
-            offsets[tp] = messages[-1].offset + 1
+        # Partitions interleaved by record time, each in its own order: one fixture's updates from two
+        # providers (two raw partitions) reach stage 2 in the order they came, as when read one by one.
+        for message in heapq.merge(*batches.values(), key=_timestamp):
+            processed = process_raw(message.topic, message.partition, message.offset, message.value,
+                                    list(message.headers or ()))
+            dead = processed.dead_letter
+            observe_processed(topics.provider_of_raw_topic(message.topic), dead_letter=dead is not None)
+            for out in processed.records:
+                by_partition[publisher.partition_for(out.key, resolve_count)].append(
+                    packing.Candidate(out.key, out.value, out.headers))
+            if dead is not None:
+                log.warning("dead letter from %s:%s@%s", message.topic, message.partition, message.offset)
+                await publisher.add(dead.topic, dead.key, dead.value, _stamped(dead.headers, self._app_id))
+        offsets = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
         stamp = [(h.APP, self._app_id.encode())]
         for partition, candidates in by_partition.items():
             for value in packing.pack(candidates):
@@ -158,6 +184,10 @@ class Intake(Service):
             log.warning("stage 1 commit failed (%r); the next owner re-reads from the last commit", exc)
         self._done.update(offsets)
         self.batches += 1
+
+
+def _timestamp(message: Any) -> int:
+    return int(message.timestamp)
 
 
 def _stamped(headers: list[tuple[str, bytes]], app_id: str) -> list[tuple[str, bytes]]:
@@ -174,4 +204,4 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("stage 1 assigned %d raw partitions: %s", len(assigned),
                  " ".join(sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)))
-        self._intake.assigned.set()
+        self._intake.note_assigned(assigned)

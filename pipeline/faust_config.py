@@ -44,7 +44,10 @@ def apply_settings(conf: Any, settings: Settings) -> None:
     conf.web_port = processing.web_port
     conf.web_host = "127.0.0.1" if settings.environment == "local" else "0.0.0.0"
     conf.web_bind = conf.web_host
-    conf.consumer_auto_offset_reset = processing.auto_offset_reset
+    # Faust's consumer reads only the app's own resolve topic (stage 1 reads the raw topics with
+    # `processing.auto_offset_reset`): all of it is this app's, so a partition with no committed offset
+    # (a worker killed before its first commit there) is read from the start, never skipped.
+    conf.consumer_auto_offset_reset = "earliest"
     conf.producer_acks = -1
     # No timer on the latency path: records sent while a request is in flight batch up by themselves.
     conf.producer_linger = 0.0
