@@ -108,3 +108,19 @@ def test_only_lost_connections_count_as_websocket_drops() -> None:
     assert [code for code in (1000, 1001, 1006, 1009, 1011, 1013, 4008, 4029, 4400, 4401, 4403) if dropped(code)] \
         == [1006, 1011, 4008]
     assert dropped(None)  # ended without the server learning how: treated as lost
+
+
+def test_a_settlement_is_routed_by_its_event_bookmaker_sport_and_league():
+    """Clients subscribe to `settlements` and filter by event id like odds; frames are never conflated."""
+    command = parse_message(orjson.dumps({"action": "subscribe", "subscriptions": ["settlements"],
+                                          "filters": {"eventIds": ["sf_9"]}}))
+    record = {"type": "settlement", "kind": "result", "eventId": "sf_9", "bookmaker": "sportradar",
+              "sport": "soccer", "league": "Premier League", "market": "moneyline", "seq": 2, "epoch": 5,
+              "timestamp": "2025-01-15T19:00:00.000Z", "rolledBack": True, "correction": True, "replacesSeq": 1}
+    item = make_item(orjson.dumps(record), channel="settlements", topic="canonical.settlements", partition=1,
+                     offset=7, ts_ms=1, key=b"sf_9|sportradar|moneyline||result")
+    assert (item.event_id, item.bookmaker, item.sport, item.seq, item.epoch) == ("sf_9", "sportradar", "soccer", 2, 5)
+    assert command.filters.match(item)
+    assert not Filters(event_ids=frozenset({"sf_other"})).match(item)
+    assert not item.conflates
+    assert orjson.loads(item.frame)["channel"] == "settlements"
