@@ -54,27 +54,42 @@ def observe(state: dict[str, Any] | None, record: dict[str, Any], received_ms: i
     changed = before is None or before["v"] != mine
     new["providers"][provider] = {"v": mine, "at": received_ms}
     fresh = {p: e for p, e in new["providers"].items() if received_ms - e["at"] <= FRESH_MS}
+    if len(fresh) < 2 and not opens:
+        return (new if changed else None), []  # one voice disagrees with no one, and nothing is open to resolve
+    shown = [e["v"] for e in fresh.values()]
     outputs: list[dict[str, Any]] = []
     for field in FIELDS:
-        reported = {p: e["v"][field] for p, e in fresh.items() if e["v"][field] is not None}
-        distinct = {repr(v) for v in reported.values()}
         opened = opens.get(field)
-        if len(distinct) > 1:
+        if _disagree([v[field] for v in shown if v[field] is not None]):
             if opened is None:
                 opens[field] = {"since": received_ms, "reported": False}
                 changed = True
             elif not opened["reported"] and received_ms - opened["since"] >= grace_ms:
                 opens[field] = {**opened, "reported": True}
-                outputs.append(_record("open", field, record, reported, fresh, since_ms=opened["since"],
-                                       now_ms=received_ms))
+                outputs.append(_record("open", field, record, _reported(fresh, field), fresh,
+                                       since_ms=opened["since"], now_ms=received_ms))
                 changed = True
         elif opened is not None:
             if opened["reported"]:
-                outputs.append(_record("resolved", field, record, reported, fresh, since_ms=opened["since"],
-                                       now_ms=received_ms))
+                outputs.append(_record("resolved", field, record, _reported(fresh, field), fresh,
+                                       since_ms=opened["since"], now_ms=received_ms))
             del opens[field]
             changed = True
     return (new if changed else None), outputs
+
+
+def _disagree(values: list[Any]) -> bool:
+    """Two of the values differ (compared by their repr, as before: values come from JSON, so equal values
+    have equal reprs and the repr set is only built when `==` already found a difference)."""
+    first = values[0] if values else None
+    if all(v == first for v in values):
+        return False
+    return len({repr(v) for v in values}) > 1
+
+
+def _reported(fresh: dict[str, Any], field: str) -> dict[str, Any]:
+    """Each fresh provider's value of `field`, where it reports one."""
+    return {p: e["v"][field] for p, e in fresh.items() if e["v"][field] is not None}
 
 
 def _record(state: str, field: str, record: dict[str, Any], values: dict[str, Any], fresh: dict[str, Any], *,
