@@ -54,10 +54,14 @@ async def test_raw_odds_land_in_dynamodb_and_the_archive(stack, worker, unique, 
                                  timeout=150)
         records = [parse_tolerant(m.value)[0] for m in messages]
         for record in records:
-            await eventually(lambda r=record: asyncio.to_thread(item, *history_key(r)),
+            await eventually(lambda r=record: asyncio.to_thread(item, *history_key(r)), timeout=60,
                              message=f"the history item of {record.entity_key}")
         event = next(r for r in records if r.type == "event")
-        state = await asyncio.to_thread(item, f"EVENT#{event.id}", "STATE")
+        # The history rows and the current-state item are separate writes: wait for the state too.
+        state = await eventually(
+            lambda: asyncio.to_thread(lambda: (s := item(f"EVENT#{event.id}", "STATE"))
+                                      and int(s["seq"]["N"]) >= event.seq and s),
+            message=f"the state item of {event.entity_key} at seq >= {event.seq}")
         raw = await eventually(lambda: asyncio.to_thread(archived, topics.raw_topic("theoddsapi")),
                                message="the raw envelope in S3")
         odds = await eventually(lambda: asyncio.to_thread(lambda: len(archived(topics.ODDS)) >= 8 and archived(
