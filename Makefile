@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SF := $(PY) -m pipeline.cli
 
-.PHONY: setup run test test-unit lint stack-up stack-down stack-status checkov compose-check clean
+.PHONY: setup run test test-unit lint stack-up stack-down stack-status checkov compose-check clean bench
 
 setup:
 	@bash scripts/setup.sh
@@ -56,6 +56,11 @@ test: setup
 	if [ $$status = 0 ] && [ -f scripts/checkov.sh ]; then $(MAKE) --no-print-directory checkov || status=$$?; fi; \
 	if [ $$status = 0 ] && docker compose version >/dev/null 2>&1; then docker compose config -q || status=$$?; fi; \
 	exit $$status
+
+# Speed: throughput, latency and scale-out against their same-run baselines (BENCHMARKS.md). A few minutes;
+# needs the stack (started if it is not running). Not part of `make test`: speed is measured, not timed in tests.
+bench: stack-up
+	$(PY) -m benchmarks.bench
 
 test-unit: setup
 	$(NO_STACK) $(PY) -m pytest -m "not integration"

@@ -18,9 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 class Worker:
     """A `faust -A pipeline.app worker` subprocess with its own app id (consumer group, tables)."""
 
-    def __init__(self, app_id: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, app_id: str, log_dir: Path, extra_env: dict[str, str] | None = None,
+                 name: str | None = None, loop: str = "aio") -> None:
+        """`name`: of the log file (default: the app id); several workers of one app need their own.
+        `loop`: Faust's event loop option (`aio`, or `uvloop` where it is installed)."""
+        self.loop = loop
         self.app_id = app_id
-        self.log_path = log_dir / f"{app_id}.log"
+        self.log_path = log_dir / f"{name or app_id}.log"
         self.env = {**os.environ, "SPORTSFLOW_PROCESSING__APP_ID": app_id, "PYTHONUNBUFFERED": "1",
                     "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false",
                     **(extra_env or {})}
@@ -33,7 +37,8 @@ class Worker:
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "pipeline.app", "worker", "-l", "info", "--without-web"],
+            [sys.executable, "-m", "faust", "-L", self.loop, "-A", "pipeline.app", "worker", "-l", "info",
+             "--without-web"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         self.starts += 1
@@ -68,6 +73,12 @@ class Worker:
         stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2:].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_text(self) -> str:
+        """What the latest start has logged so far."""
+        with self.log_path.open("rb") as f:
+            f.seek(self._offset)
+            return f.read().decode("utf-8", "replace")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -1,12 +1,14 @@
 """Engine latency: provider response received -> WebSocket frame received, at a fixed update rate.
 
-    python -m benchmarks.latency --rate 2000 --seconds 20 --repeat 3
+    python -m benchmarks.latency --rate 2000 --seconds 20 --repeat 3 --clients 1000
 
 Each run starts a fresh worker and a broadcaster (subprocesses), connects one WebSocket client
-subscribed to live_scores, and publishes raw score updates at `rate` per second, each stamped
-with its receive time (the moment the connector "had the provider's response"). The client
-measures arrival time minus that stamp (carried as the record's sourceTimestamp, ms resolution).
-Baseline in the same run: Kafka alone (produce -> consume of the same records, no processing).
+subscribed to live_scores (every update), sends every fixture one update (warm-up: canonical ids
+learnt, states created), connects `clients - 1` more clients in their own process, each subscribed
+to one of the run's events, then publishes raw score updates at `rate` per second, each stamped
+with its receive time (the moment the connector "had the provider's response"). The measuring
+client takes arrival time minus that stamp (ms resolution). Baseline in the same run: Kafka alone
+(produce -> consume at the same rate, no processing); the figure is the ratio of the p99s.
 
 The split comes from the frame's own `stages` (epoch ms, one clock: everything runs here):
 - provider lag: provider update time -> received. The synthetic provider "updates" on the rate's
@@ -22,6 +24,8 @@ import argparse
 import asyncio
 import json
 import os
+import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -49,7 +53,9 @@ def pct(values: list[float], p: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2) if ordered else float("nan")
 
 
-async def publish_at_rate(settings: Settings, run: str, rate: int, seconds: float, fixtures: int) -> int:
+async def publish_at_rate(settings: Settings, run: str, rate: int, seconds: float, fixtures: int,
+                          first: int = 0) -> int:
+    """Updates `first`, `first + 1`, ... at `rate` for `seconds`; returns how many were sent."""
     producer = AIOKafkaProducer(**client_options(settings), acks="all", linger_ms=0)
     await producer.start()
     sent = 0
@@ -59,7 +65,8 @@ async def publish_at_rate(settings: Settings, run: str, rate: int, seconds: floa
             due = int(elapsed * rate)
             while sent < due:
                 scheduled = datetime.fromtimestamp(wall + sent / rate, UTC)
-                envelope = score_update(run, sent % fixtures, 1 + sent // fixtures, now=datetime.now(UTC),
+                n = first + sent
+                envelope = score_update(run, n % fixtures, 1 + n // fixtures, now=datetime.now(UTC),
                                         updated_at=scheduled)
                 await producer.send(topics.raw_topic("theoddsapi"), value=envelope.to_json(),
                                     key=envelope.key.encode(), headers=record_headers(envelope))
@@ -85,7 +92,7 @@ def split(stamps: dict[str, int], arrived_ms: float) -> dict[str, float]:
 
 
 async def receive(url: str, run: str, until: asyncio.Event, latencies: list[float],
-                  parts: dict[str, list[float]]) -> None:
+                  parts: dict[str, list[float]], ids: set[str]) -> None:
     async with connect(url, max_size=None) as ws:
         await ws.send(orjson.dumps({"action": "subscribe", "subscriptions": ["live_scores"]}).decode())
         while not until.is_set():
@@ -96,6 +103,7 @@ async def receive(url: str, run: str, until: asyncio.Event, latencies: list[floa
             now_ms = time.time() * 1000
             frame = orjson.loads(text)
             if frame.get("type") == "event" and str(frame.get("providerEventId", "")).startswith(run):
+                ids.add(frame["id"])
                 stamp = frame["stages"]["received"]
                 latencies.append(now_ms - stamp)
                 for name, value in split(frame["stages"], now_ms).items():
@@ -139,12 +147,28 @@ async def kafka_baseline(settings: Settings, rate: int, seconds: float) -> list[
     return latencies
 
 
-async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int) -> dict[str, Any]:
+async def other_clients(port: int, count: int, ids: set[str], run: str) -> subprocess.Popen[str]:
+    """`count` more clients (benchmarks/ws_clients.py, own process), each subscribed to live_scores for
+    one of this run's events: the broadcaster serves them all while the measured client takes every update."""
+    ids_file = ROOT / ".stack" / "logs" / f"latency-ids-{run}.txt"
+    ids_file.write_text("\n".join(sorted(ids)))
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measured window
+        [sys.executable, str(ROOT / "benchmarks" / "ws_clients.py"), "_clients", "--port", str(port),
+         "--count", str(count), "--event-ids", str(ids_file)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    ready = await asyncio.to_thread(proc.stdout.readline)
+    if not ready:
+        raise RuntimeError("the WebSocket clients did not connect")
+    return proc
+
+
+async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int, clients: int) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     worker = Worker(f"latency-{run}", ROOT / ".stack" / "logs",
                     {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
     port = free_port()
     env = {**os.environ, "SPORTSFLOW_BROADCASTER__PORT": str(port), "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false",
+           "SPORTSFLOW_BROADCASTER__MAX_CLIENTS": str(clients + 100),
            "SPORTSFLOW_BROADCASTER__REPLAY_S": "0"}  # no snapshot history to rebuild: start at the tail
     log_path = ROOT / ".stack" / "logs" / f"latency-broadcaster-{run}.log"
     log = log_path.open("wb")
@@ -153,6 +177,9 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int) 
     worker.start()
     latencies: list[float] = []
     parts: dict[str, list[float]] = {name: [] for name in PARTS}
+    ids: set[str] = set()
+    others: subprocess.Popen[str] | None = None
+    other_frames = 0
     try:
         for _ in range(600):  # the broadcaster accepts clients once it follows the tail
             if b"WebSocket feed on" in log_path.read_bytes():
@@ -160,29 +187,43 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int) 
             await asyncio.sleep(0.1)
         token = issue_token(settings.broadcaster, "latency-benchmark")
         done = asyncio.Event()
-        client = asyncio.create_task(receive(f"ws://127.0.0.1:{port}/ws?token={token}", run, done, latencies, parts))
+        client = asyncio.create_task(
+            receive(f"ws://127.0.0.1:{port}/ws?token={token}", run, done, latencies, parts, ids))
         await asyncio.sleep(0.5)
-        sent = await publish_at_rate(settings, run, rate, seconds, fixtures)
+        # Warm-up: every fixture once (its canonical id is learnt, its state created), then the others connect.
+        warm = await publish_at_rate(settings, run, rate, max(1.0, 2 * fixtures / rate), fixtures)
+        await asyncio.sleep(2)
+        if clients > 1:
+            others = await other_clients(port, clients - 1, ids, run)
+        latencies.clear()
+        for values in parts.values():
+            values.clear()
+        sent = await publish_at_rate(settings, run, rate, seconds, fixtures, first=warm)
         await asyncio.sleep(3)
         done.set()
         await client
     finally:
+        if others is not None:
+            others.send_signal(signal.SIGUSR1)
+            out, _ = others.communicate(timeout=60)
+            other_frames = json.loads(out.strip().splitlines()[-1]).get("frames", 0) if out.strip() else 0
         worker.stop()
         broadcaster.terminate()
         broadcaster.wait(timeout=20)
-    warm = latencies[len(latencies) // 10:]  # the first 10 %: JIT-less warm-up, connection set-up
+    kept = latencies[len(latencies) // 10:]  # the first 10 %: connection set-up, caches
     baseline = await kafka_baseline(settings, rate, min(seconds, 10))
     result: dict[str, Any] = {
-        "rate": rate, "sent": sent, "frames": len(latencies), "p50_ms": pct(warm, 50), "p95_ms": pct(warm, 95),
-        "p99_ms": pct(warm, 99), "max_ms": pct(warm, 100), "kafka_only_p50_ms": pct(baseline, 50),
-        "kafka_only_p99_ms": pct(baseline, 99)}
+        "rate": rate, "clients": clients, "sent": sent, "frames": len(latencies), "other_clients_frames": other_frames,
+        "p50_ms": pct(kept, 50), "p95_ms": pct(kept, 95), "p99_ms": pct(kept, 99), "max_ms": pct(kept, 100),
+        "kafka_only_p50_ms": pct(baseline, 50), "kafka_only_p99_ms": pct(baseline, 99)}
+    result["p99_ratio_to_kafka"] = round(result["p99_ms"] / result["kafka_only_p99_ms"], 2)
     for name, values in parts.items():
         warm_part = values[len(values) // 10:]
         result[f"{name}_p50_ms"], result[f"{name}_p99_ms"] = pct(warm_part, 50), pct(warm_part, 99)
     return result
 
 
-SUMMARY = ("p50_ms", "p95_ms", "p99_ms", "kafka_only_p50_ms", "kafka_only_p99_ms",
+SUMMARY = ("p50_ms", "p95_ms", "p99_ms", "kafka_only_p50_ms", "kafka_only_p99_ms", "p99_ratio_to_kafka",
            *(f"{name}_{p}_ms" for name in PARTS for p in ("p50", "p99")))
 
 
@@ -190,7 +231,7 @@ async def main_async(args: argparse.Namespace) -> None:
     settings = Settings()
     runs = []
     for _ in range(args.repeat):
-        result = await one_run(settings, args.rate, args.seconds, args.fixtures)
+        result = await one_run(settings, args.rate, args.seconds, args.fixtures, args.clients)
         print(json.dumps(result))
         runs.append(result)
     print(json.dumps({key: statistics.median(r[key] for r in runs) for key in SUMMARY}))
@@ -202,6 +243,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fixtures", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=1000,
+                        help="WebSocket clients: one takes every update and measures, the others one event each")
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the broadcaster inherits it
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -40,13 +40,14 @@ async def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, in
         await consumer.stop()
 
 
-async def produce(settings: Settings, run: str, updates: int, fixtures: int) -> float:
+async def produce(settings: Settings, run: str, updates: int, fixtures: int, first: int = 0) -> float:
+    """Send updates `first` .. `first + updates - 1` of the run (fixture i % fixtures, version 1 + i // fixtures)."""
     producer = AIOKafkaProducer(**client_options(settings), acks="all", linger_ms=5, max_batch_size=1 << 20)
     await producer.start()
     try:
         started = time.perf_counter()
         batch = []
-        for i in range(updates):
+        for i in range(first, first + updates):
             envelope = score_update(run, i % fixtures, 1 + i // fixtures)
             batch.append(await producer.send(topics.raw_topic("theoddsapi"), value=envelope.to_json(),
                                              key=envelope.key.encode(), headers=record_headers(envelope)))
@@ -84,20 +85,22 @@ async def consume_until(settings: Settings, start: dict[TopicPartition, int], wa
         await consumer.stop()
 
 
-async def one_run(settings: Settings, updates: int, fixtures: int) -> dict[str, Any]:
+async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "aio") -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     worker = Worker(f"throughput-{run}", ROOT / ".stack" / "logs",
-                    {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
+                    {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"}, loop=loop)
     worker.start()
     raw_start = await end_offsets(settings, topics.raw_topic("theoddsapi"))
     out_start = await end_offsets(settings, topics.EVENTS)
     app_id = worker.app_id.encode()
+    tag = f'"{run}-'.encode()  # this run's games only: the raw topics are shared with whatever else runs here
     try:
         cpu0 = worker.cpu_seconds()
         produce_task = asyncio.create_task(produce(settings, run, updates, fixtures))
         t0 = time.perf_counter()
         published, _ = await consume_until(
-            settings, out_start, updates, lambda m: dict(m.headers or []).get("sf-app") == app_id, timeout_s=600)
+            settings, out_start, updates, lambda m: dict(m.headers or []).get("sf-app") == app_id and tag in m.value,
+            timeout_s=600)
         worker_s = time.perf_counter() - t0
         cpu_s = worker.cpu_seconds() - cpu0
         produce_s = await produce_task
@@ -108,25 +111,38 @@ async def one_run(settings: Settings, updates: int, fixtures: int) -> dict[str, 
     raw_read, _ = await consume_until(settings, raw_start, updates,
                                       lambda m: m.key is not None and m.key.startswith(run.encode()), 120)
     baseline_s = time.perf_counter() - t1
-    return {"updates": updates, "published": published, "worker_s": round(worker_s, 2),
+    baseline = round(raw_read / baseline_s)
+    return {"loop": loop, "updates": updates, "published": published, "worker_s": round(worker_s, 2),
             "worker_updates_per_s": round(updates / worker_s), "produce_s": round(produce_s, 2),
-            "worker_cpu_ms_per_update": round(1000 * cpu_s / updates, 3),
-            "baseline_consumer_updates_per_s": round(raw_read / baseline_s)}
+            "worker_cpu_us_per_update": round(1e6 * cpu_s / updates, 1),
+            "worker_updates_per_cpu_s": round(updates / cpu_s) if cpu_s else 0,
+            "baseline_consumer_updates_per_s": baseline,
+            "ratio_to_baseline": round(updates / worker_s / baseline, 4)}
 
 
 async def main_async(args: argparse.Namespace) -> None:
     settings = Settings()
     runs = []
-    for _ in range(args.repeat):
-        result = await one_run(settings, args.updates, args.fixtures)
+    loops = args.loops.split(",")
+    for i in range(args.repeat * len(loops)):  # alternating, so drifting load hits every loop alike
+        result = await one_run(settings, args.updates, args.fixtures, loops[i % len(loops)])
         print(json.dumps(result))
         runs.append(result)
-    print(json.dumps({
+    for loop in loops:
+        print(json.dumps({"loop": loop, **summary([r for r in runs if r["loop"] == loop])}))
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the runs; the ratio is each run's own (worker / same-run bare consumer), then the median."""
+    return {
         "median_worker_updates_per_s": statistics.median(r["worker_updates_per_s"] for r in runs),
         "median_baseline_consumer_updates_per_s": statistics.median(r["baseline_consumer_updates_per_s"]
                                                                    for r in runs),
+        "median_ratio_to_baseline": statistics.median(r["ratio_to_baseline"] for r in runs),
+        "median_worker_cpu_us_per_update": statistics.median(r["worker_cpu_us_per_update"] for r in runs),
+        "median_worker_updates_per_cpu_s": statistics.median(r["worker_updates_per_cpu_s"] for r in runs),
         "all_published": all(r["published"] == r["updates"] for r in runs),
-    }))
+    }
 
 
 def main() -> None:
@@ -134,6 +150,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=30000)
     parser.add_argument("--fixtures", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--loops", default="aio", help="event loops to alternate, e.g. aio,uvloop (runs: repeat each)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -52,6 +52,8 @@ async def run_clients(args: argparse.Namespace) -> None:
     from sinks.websocket.auth import issue_token
 
     token = issue_token(BroadcasterSettings(), "bench")
+    # Real event ids to filter on (one client each, round robin), else the synthetic `bench-<n>` ids.
+    ids = args.event_ids.read_text().split() if args.event_ids else [f"bench-{n}" for n in range(args.events)]
     url = f"ws://127.0.0.1:{args.port}/ws?token={token}"
     latencies: list[int] = []
     frames = 0
@@ -67,7 +69,7 @@ async def run_clients(args: argparse.Namespace) -> None:
             request = {"action": "subscribe", "subscriptions": ["live_scores"]}
         else:
             request = {"action": "subscribe", "subscriptions": ["live_scores"],
-                       "filters": {"eventIds": [f"bench-{(args.first + n) % args.events}"]}}
+                       "filters": {"eventIds": [ids[(args.first + n) % len(ids)]]}}
         async with gate:
             ws = await connect(url, open_timeout=60, ping_interval=None, max_queue=64)
             await ws.send(orjson.dumps(request).decode())
@@ -291,6 +293,7 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--count", type=int)
     parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--event-ids", type=Path, help="_clients: a file of event ids to filter on, one per line")
     args = parser.parse_args()
     raise_fd_limit()
     if args.role == "_clients":

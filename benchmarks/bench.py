@@ -1,0 +1,69 @@
+"""`make bench`: every speed benchmark at a size that fits in a few minutes, each figure with its same-run baseline.
+
+    python -m benchmarks.bench [--quick]
+
+Runs, one after the other (each a fresh worker per run, medians of 3 runs):
+- throughput: raw updates/s through one worker against a bare aiokafka consumer reading the same
+  records in the same run (target: ratio >= 0.10), and worker CPU per update;
+- latency: raw receipt -> WebSocket frame at 2,000 updates/s with 1,000 clients against a bare Kafka
+  produce -> consume hop at the same rate in the same run (target: p99 ratio <= 4);
+- scale-out: updates per worker CPU-second with two workers against one in the same run (target:
+  ratio >= 0.85), and no update lost when one of the two is killed.
+`--quick` runs one repetition each at a smaller size (a smoke test of the benchmarks themselves).
+Prints every run's JSON as it comes, then one summary line per figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from typing import Any
+
+from benchmarks._procs import ROOT
+
+
+def run(module: str, *args: str) -> dict[str, Any]:
+    """Run `python -m module args`, echo its output, return its last JSON line (the medians)."""
+    print(f"$ python -m {module} {' '.join(args)}", flush=True)
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          check=False)
+    print(proc.stdout, end="", flush=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"{module} failed with exit code {proc.returncode}")
+    last: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeat = "1" if args.quick else "3"
+    throughput = run("benchmarks.throughput", "--updates", "5000" if args.quick else "20000", "--repeat", repeat)
+    latency = run("benchmarks.latency", "--rate", "2000", "--seconds", "5" if args.quick else "15",
+                  "--clients", "100" if args.quick else "1000", "--repeat", repeat)
+    scaleout = run("benchmarks.scaleout", "--updates", "4000" if args.quick else "16000", "--repeat", repeat)
+    lines = [
+        f"throughput: {throughput['median_worker_updates_per_s']:,} updates/s vs same-run bare consumer "
+        f"{throughput['median_baseline_consumer_updates_per_s']:,}/s -> ratio {throughput['median_ratio_to_baseline']}"
+        f" (target >= 0.10); worker CPU {throughput['median_worker_cpu_us_per_update']} us/update "
+        f"({throughput['median_worker_updates_per_cpu_s']:,} updates per CPU-second); all published: "
+        f"{throughput['all_published']}",
+        f"latency at 2,000/s: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms vs same-run bare Kafka hop "
+        f"p50 {latency['kafka_only_p50_ms']} ms, p99 {latency['kafka_only_p99_ms']} ms -> p99 ratio "
+        f"{latency['p99_ratio_to_kafka']} (target <= 4); engine (receipt -> canonical publish) p50 "
+        f"{latency['engine_p50_ms']} ms, p99 {latency['engine_p99_ms']} ms",
+        f"scale-out: two workers {scaleout['median_two_workers_updates_per_cpu_s']:,} updates per CPU-second vs "
+        f"one worker {scaleout['median_one_worker_updates_per_cpu_s']:,} (same run) -> ratio "
+        f"{scaleout['median_efficiency_ratio']} (target >= 0.85); one of two killed: "
+        f"{scaleout['lost_after_kill']} lost, all published "
+        f"{scaleout['median_kill_to_all_published_s']} s after the kill",
+    ]
+    print("\n".join(["", "== make bench: medians, each with its same-run baseline ==", *lines]))
+
+
+if __name__ == "__main__":
+    main()
