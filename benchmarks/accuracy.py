@@ -34,6 +34,7 @@ from rich.console import Console
 
 from agents.stages.ordering import content_hash
 from benchmarks._procs import ROOT, Worker, restart_broker
+from benchmarks._stack import OwnKafka
 from benchmarks.accuracy_truth import Published, Truth, names_to_sides, score
 from connectors.errors import ProviderError
 from connectors.policy import CircuitBreaker
@@ -236,7 +237,14 @@ async def poll_all(pollers: list[FeedPoller], stats: dict[str, int]) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    settings = Settings()
+    if not getattr(args, "own_stack", False):
+        return await play(args, Settings(), {})
+    async with OwnKafka(Settings()) as own:
+        return await play(args, own.settings, own.env)
+
+
+async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> dict[str, Any]:
+    """One run against `settings`' broker; `env` points the worker process at the same broker."""
     run_id = uuid.uuid4().hex[:8]
     await ensure_topics(settings)
     truth = Truth()
@@ -254,7 +262,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     reader = Reader(settings, (topics.EVENTS, topics.ODDS, topics.DEADLETTER))
     await reader.mark()
     worker = Worker(f"accuracy-{run_id}", ROOT / ".stack" / "logs",
-                    {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
+                    {**env, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
     worker.start()
     provider_settings = ProviderSettings(
         base_url=f"http://127.0.0.1:{port}", api_key=sim.key_for("theoddsapi"),  # type: ignore[arg-type]
@@ -372,8 +380,12 @@ def main() -> None:
     parser.add_argument("--kill-worker", action="store_true")
     parser.add_argument("--restart-broker", action="store_true")
     parser.add_argument("--replay", action="store_true", help="replay the run's first third in the middle of it")
+    parser.add_argument("--own-stack", action="store_true",
+                        help="run on a broker of its own (free ports; needed with --restart-broker on a shared stack)")
     parser.add_argument("--quiet-s", type=float, default=20.0, help="stop reading after this long without news")
     args = parser.parse_args()
+    if args.restart_broker and not args.own_stack:
+        parser.error("--restart-broker needs --own-stack: a shared broker (other tests, sessions) is never restarted")
     result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))
     sys.exit(0 if result["ok"] else 1)
