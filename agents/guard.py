@@ -102,23 +102,38 @@ class Expiry:
     The index lives in memory, so it is rebuilt from the table itself (`seed`) when the worker
     starts and whenever it is handed a partition it has not indexed: entries restored from the
     changelog after a restart or a rebalance expire like the others.
+
+    `stream_ms` is a partition's own clock: the latest update time it has seen. Entity states
+    expire by it rather than by the wall clock, the same clock `process_candidates` judges a
+    stored state's age by (receipt times): after an outage longer than the TTL, the backlog
+    received just after a state's last update still finds that state, instead of the first sweep
+    deleting it and the backlog starting a new lineage that repeats published content.
     """
 
     def __init__(self, ttl_ms: int, batch: int = 100) -> None:
         self.ttl_ms = ttl_ms
         self.batch = batch
         self._updated: dict[int, dict[str, int]] = defaultdict(dict)
+        self._clock: dict[int, int] = {}
         self._next_sweep = 0.0
         self.indexed: set[int] = set()
 
     def touch(self, partition: int, key: str, updated_ms: int) -> None:
         self._updated[partition][key] = updated_ms
+        if updated_ms > self._clock.get(partition, 0):
+            self._clock[partition] = updated_ms
+
+    def stream_ms(self, partition: int, now_ms: int) -> int:
+        """The partition's clock (never ahead of `now_ms`); `now_ms` before it saw anything."""
+        return min(now_ms, self._clock.get(partition, now_ms))
 
     def seed(self, entries: Iterable[tuple[int, str, int]], partitions: Iterable[int]) -> int:
         """Index (partition, key, updated_ms) entries of a table; `partitions` are now indexed. Returns the count."""
         count = 0
         for partition, key, updated_ms in entries:
             self._updated[partition].setdefault(key, updated_ms)
+            if updated_ms > self._clock.get(partition, 0):
+                self._clock[partition] = updated_ms
             count += 1
         self.indexed.update(partitions)
         return count

@@ -152,7 +152,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
                     state.set(entities_table, partition, key.encode(), guard.dumps(entity))
                     expiry.touch(partition, key, entity["updated"])
             now = h.now_ms()
-            for key in expiry.due(partition, now_ms=now):
+            for key in expiry.due(partition, now_ms=expiry.stream_ms(partition, now)):
                 state.delete(entities_table, partition, key.encode())
             for route_key in fixture_expiry.due(partition, now_ms=now):
                 parsed_fixtures.forget(route_key.encode())

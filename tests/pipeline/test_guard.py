@@ -84,6 +84,20 @@ def test_expiry_yields_entities_past_their_ttl_once(monkeypatch):
     assert expiry.due(1, now_ms=5500) == ["other-partition"]
 
 
+def test_entities_expire_by_the_partitions_own_clock(monkeypatch):
+    """After an outage longer than the TTL the wall clock says every state is old; the partition's clock
+    (the latest update time it saw, restored ones included) says only those the backlog left behind are."""
+    monkeypatch.setattr(guard.time, "monotonic", iter(range(0, 100, 2)).__next__)
+    expiry = guard.Expiry(ttl_ms=1000)
+    expiry.seed([(0, "left-behind", 0), (0, "recent", 4800)], {0})
+    expiry.touch(0, "backlog", updated_ms=5000)
+    wall = 60_000
+    assert expiry.stream_ms(0, wall) == 5000
+    assert expiry.stream_ms(1, wall) == wall  # a partition that saw nothing yet
+    assert expiry.stream_ms(0, now_ms=3000) == 3000  # never ahead of the wall clock
+    assert expiry.due(0, now_ms=expiry.stream_ms(0, wall)) == ["left-behind"]
+
+
 def test_expiry_index_is_rebuilt_from_restored_tables(monkeypatch):
     """After a restart the in-memory index is empty: seeding it from the stored states (which record
     their partition) and fixture lists (partition of the route key) expires them as before."""
