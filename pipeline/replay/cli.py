@@ -38,7 +38,7 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--resume", "resume"), {"type": click.Path(dir_okay=False, path_type=Path), "default": None,
                               "help": "Position file: continue from it if it exists; written on Ctrl-C."}),
     (("--published-from",), {"default": None,
-                             "help": "Read existing output records from this time (default: --from)."}),
+                             "help": "Read existing output from this time (default: --from minus the state TTL)."}),
     (("--no-progress",), {"is_flag": True, "help": "No progress bar."}),
     (("--app", "app_id"), {"default": None, "help": "Diff: the worker app id whose output to compare."}),
 ]

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,19 @@ class Request:
     output: str | None = None  # None: the canonical topics
     dry_run: bool = False
     resume: Path | None = None
-    published_from: datetime | None = None  # where the idempotence index starts (default: the range start)
+    published_from: datetime | None = None  # where the idempotence index starts (default: `index_start`)
     progress: bool = True
+
+
+def index_start(start: datetime | None, state_ttl_s: float) -> datetime | None:
+    """Where the idempotence index starts reading by default: the state TTL before the range.
+
+    An entity's first replayed version usually repeats the state it was in when the range
+    starts, which the live stream published *before* the range (at most one state TTL before:
+    an entity silent for longer expired and started a new lineage). An index starting at the
+    range would not hold it, and the replay would publish that content again.
+    """
+    return start - timedelta(seconds=state_ttl_s) if start is not None else None
 
 
 class Sources:
@@ -130,7 +141,7 @@ async def run_replay(settings: Settings, request: Request, stop: asyncio.Event, 
         if request.output:
 
             await ensure_topics(settings, [request.output])
-        since = request.published_from or request.selection.start
+        since = request.published_from or index_start(request.selection.start, settings.processing.dedupe_ttl_s)
         since_ms = int(since.timestamp() * 1000) if since else 0
         dedupe: Dedupe = await existing_index(settings, names, since_ms)
         replayer = Replayer(settings.processing)
