@@ -115,8 +115,17 @@ class Expiry:
         self.batch = batch
         self._updated: dict[int, dict[str, int]] = defaultdict(dict)
         self._clock: dict[int, int] = {}
+        self.generation: int | None = None  # the consumer generation the index was built in
         self._next_sweep = 0.0
         self.indexed: set[int] = set()
+
+    def reset(self) -> None:
+        """Forget every partition (after a rebalance): a partition that moved to another worker and
+        came back holds states written there, so its index is rebuilt from the restored table;
+        a stale one would sweep away states another worker had just updated."""
+        self._updated.clear()
+        self._clock.clear()
+        self.indexed.clear()
 
     def touch(self, partition: int, key: str, updated_ms: int) -> None:
         self._updated[partition][key] = updated_ms
@@ -147,6 +156,16 @@ class Expiry:
         for key in expired:
             del entries[key]
         return expired
+
+
+def rebalanced(generation: int, *indexes: Expiry) -> bool:
+    """True (and the indexes forgotten) when the consumer generation changed since they were built."""
+    if all(index.generation == generation for index in indexes):
+        return False
+    for index in indexes:
+        index.reset()
+        index.generation = generation
+    return True
 
 
 def entity_entries(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[int, str, int]]:

@@ -114,7 +114,8 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
             message = event.message
             partition = message.partition
             pins.refresh()
-            if partition not in expiry.indexed:
+            # After a rebalance both indexes are rebuilt from the restored tables (see Expiry.reset).
+            if guard.rebalanced(app.consumer_generation_id, expiry, fixture_expiry) or partition not in expiry.indexed:
                 _index_tables(expiry, fixture_expiry, {partition} | _assigned())
             try:
                 candidates = packing.unpack(message.key, message.value, list(message.headers or []))

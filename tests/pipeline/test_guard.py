@@ -96,6 +96,12 @@ def test_entities_expire_by_the_partitions_own_clock(monkeypatch):
     assert expiry.stream_ms(1, wall) == wall  # a partition that saw nothing yet
     assert expiry.stream_ms(0, now_ms=3000) == 3000  # never ahead of the wall clock
     assert expiry.due(0, now_ms=expiry.stream_ms(0, wall)) == ["left-behind"]
+    fixtures = guard.Expiry(ttl_ms=1000)
+    assert guard.rebalanced(7, expiry, fixtures)  # a new consumer generation: both indexes forgotten
+    assert (expiry.indexed, expiry.stream_ms(0, wall), expiry.due(0, now_ms=wall)) == (set(), wall, [])
+    expiry.seed([(0, "again", 5000)], {0})
+    assert not guard.rebalanced(7, expiry, fixtures)  # the same generation: kept
+    assert expiry.indexed == {0}
 
 
 def test_expiry_index_is_rebuilt_from_restored_tables(monkeypatch):
