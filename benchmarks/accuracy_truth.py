@@ -145,6 +145,8 @@ def score(truth: Truth, published: Published) -> Score:
             if state in expected[i:]:
                 skipped = expected.index(state, i) - i
                 result.lost += skipped  # expected states passed over without being published
+                if skipped and len(result.examples) < 6:
+                    result.examples[f"skipped:{entity}"] = f"expected {expected} published {states}"
                 result.correct += 1
                 i += skipped + 1
             elif state not in expected[:i]:
