@@ -105,10 +105,15 @@ def decide(
     stored = new_state(received_ms if epoch is None else epoch) if state is None or "groups" not in state \
         else state
     ts = _ms(record, received_ms)
+    stamped = bool(record.get("sourceTimestamp"))
     seen = stored["sources"].get(source)
     # Late and repeated records (the common repeat poll) change only `updated` and this source's entry:
     # the new state shares the stored one's groups, which nothing changes in place.
-    if seen is not None and ts < seen["ts"]:
+    # Only like clocks are compared: a record without the provider's own timestamp is ordered by when we
+    # received it, and a provider clock (often whole seconds) can read earlier than that moment while
+    # being newer. Comparing the two dropped a match's first live score as "late" after a pre-game poll
+    # that had no timestamp.
+    if seen is not None and ts < seen["ts"] and stamped == seen.get("stamped", True):
         return Decision(None, {**stored, "updated": received_ms}, "late")
     digest = content_hash(record)
     groups = groups_of(record["type"])
@@ -122,7 +127,8 @@ def decide(
     resumed = seen is None or received_ms - seen["seen"] > policy.stale_ms
     state["sources"][source] = {"ts": ts, "hash": digest, "seen": received_ms,
                                 "since": received_ms if resumed else seen["since"],
-                                "g": {**(seen or {}).get("g", {}), **carried}}
+                                "g": {**(seen or {}).get("g", {}), **carried},
+                                **({} if stamped else {"stamped": False})}  # absent means True, as stored before
 
     last: dict[str, Any] | None = state["last"]
     outside = _outside_groups(record["type"])

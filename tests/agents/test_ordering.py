@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 
 from agents.stages.ordering import Policy, decide
@@ -232,3 +234,31 @@ def test_a_state_past_its_ttl_starts_a_new_lineage_even_before_the_sweep_deletes
 
     assert versions(kept) == [(1_000, 2)]
     assert versions(expired) == [(50_000, 1)]
+
+
+def test_a_first_stamped_score_is_not_late_after_a_pre_game_poll_without_a_timestamp():
+    """Seen in the accuracy harness: The Odds API's pre-game record has no `last_update`, so it is
+    ordered by when it was received (20:00:47.847); the first live score's own clock reads whole
+    seconds (20:00:47). Comparing the two clocks dropped the 0-0 as late; only like clocks compare."""
+    kickoff = int(datetime(2024, 1, 1, 20, 0, 47, tzinfo=UTC).timestamp() * 1000)
+    steps = [
+        (ev(None, None, provider="theoddsapi", ts=None), ODDS_FEED, kickoff + 844),
+        (ev(None, None, status="scheduled", provider="theoddsapi", ts=None), SCORES_FEED, kickoff + 847),
+        (ev(0, 0, provider="theoddsapi", ts="2024-01-01T20:00:47Z"), SCORES_FEED, kickoff + 935),
+        (ev(0, 1, provider="theoddsapi", ts="2024-01-01T20:00:50Z"), SCORES_FEED, kickoff + 3_000),
+    ]
+    published, reasons, _ = run(steps)
+    assert [(p["score"]["home"], p["score"]["away"]) for p in published if p["score"]["home"] is not None] == \
+        [(0, 0), (0, 1)]
+    assert "late" not in reasons
+
+
+def test_a_stamped_source_still_drops_its_own_older_records():
+    """The same clock on both sides: an older provider timestamp is still late."""
+    published, reasons, _ = run([
+        (ev(None, None, provider="theoddsapi", ts=None), SCORES_FEED, 1_000),
+        (ev(1, 0, provider="theoddsapi", ts="2024-01-01T20:00:10Z"), SCORES_FEED, 2_000),
+        (ev(0, 0, provider="theoddsapi", ts="2024-01-01T20:00:05Z"), SCORES_FEED, 3_000),
+    ])
+    assert reasons[-1] == "late"
+    assert published[-1]["score"] == {"home": 1, "away": 0}
