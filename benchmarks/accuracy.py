@@ -267,8 +267,11 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
 
     reader = Reader(settings, (topics.EVENTS, topics.ODDS, topics.DEADLETTER))
     await reader.mark()
+    # On a broker of its own the worker reads the raw topics from their start (only this run is there);
+    # on a shared one from their end (other sessions' backlog is no business of this run).
+    reset = "earliest" if env else "latest"
     worker = Worker(f"accuracy-{run_id}", ROOT / ".stack" / "logs",
-                    {**env, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
+                    {**env, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": reset})
     worker.start()
     try:
         provider_settings = ProviderSettings(
