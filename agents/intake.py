@@ -18,6 +18,7 @@ rebalance the revoked partitions' in-flight batch is finished and committed befo
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import logging
 from collections import defaultdict
@@ -65,6 +66,12 @@ class Intake(Service):
         self.batches = 0
 
     async def on_start(self) -> None:
+        if self._settings.processing.gc_tuning:
+            # Started after table recovery: the restored tables are a large, long-lived heap that every
+            # full GC pass would walk again; the hot path allocates many short-lived objects per update.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 50, 100)
         consumer = self._consumer = AIOKafkaConsumer(
             **client_options(self._settings), group_id=topics.normalize_group(self._app_id),
             enable_auto_commit=False, auto_offset_reset=self._settings.processing.auto_offset_reset,

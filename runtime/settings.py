@@ -237,6 +237,9 @@ class ProcessingSettings(_Section):
     stall_timeout_s: float = Field(
         30.0, description="A partition whose lag grows without progress for this long is reported and re-sought."
     )
+    gc_tuning: bool = Field(
+        True, description=("Once the tables are restored, move them out of the cyclic GC's view (gc.freeze) and "
+                           "collect the young generations less often."))
 
 
 class SimulatorSettings(_Section):
