@@ -107,6 +107,19 @@ def java_argv(libs: Path, main: str, *args: str) -> list[str]:
     ]
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64, never starting with "-".
+
+    The storage tool reads an id such as "-Xy3…" as an option and fails ("argument --cluster-id/-t:
+    expected one argument"): one start in 64 failed so. Kafka's own Uuid.randomUuid() draws again in
+    that case, and so do we.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def ensure_formatted(stack: StackSettings, libs: Path) -> Path:
     """Write server.properties and format the storage directory on first use."""
     kafka_home = stack.home / "kafka"
@@ -115,7 +128,7 @@ def ensure_formatted(stack: StackSettings, libs: Path) -> Path:
     config.write_text(server_properties(stack, data_dir))
     if (data_dir / "meta.properties").exists():
         return config
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     result = subprocess.run(  # noqa: S603 - fixed argv
         java_argv(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
         capture_output=True, text=True, check=False,
