@@ -32,9 +32,10 @@ def brute_force(teams: Iterable[ReferenceTeam]) -> list[CanonicalTeam]:
     """The grouping before blocking: every group of the sport is a candidate."""
     groups: list[CanonicalTeam] = []
     for team in sorted(teams, key=lambda t: (t.sport, -len(t.name.split()), t.provider, t.team_id)):
+        spelled = registry._names(CanonicalTeam(team.sport, [team]))
         open_groups = [g for g in groups if g.sport == team.sport and team.provider not in g.provider_ids]
-        best = max(open_groups, key=lambda g: registry._similarity(g, team), default=None)
-        if best is not None and registry._similarity(best, team) >= SAME_TEAM_AT:
+        best = max(open_groups, key=lambda g: registry._similarity(registry._names(g), spelled), default=None)
+        if best is not None and registry._similarity(registry._names(best), spelled) >= SAME_TEAM_AT:
             best.members.append(team)
         else:
             groups.append(CanonicalTeam(team.sport, [team]))

@@ -137,6 +137,16 @@ def set_pins(pins: dict[str, dict[str, str]]) -> None:
     parse_team.cache_clear()
 
 
+def listed_apart(sport: str | None, a: str, b: str) -> bool:
+    """Both spellings are teams the providers' team lists know, and different ones: "Tottenham Hotspur" and a
+    listed look-alike "Tottenham Hotspur X" only look like a short form of each other."""
+    table = _reference.get(sport or "")
+    if not table:
+        return False
+    first, second = table.get(_parse(a).key), table.get(_parse(b).key)
+    return first is not None and second is not None and first != second
+
+
 def spelling_key(name: str) -> str:
     """The key a pinned or listed spelling is looked up by (`set_pins`, `set_reference`)."""
     return _parse(name).key

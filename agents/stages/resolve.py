@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from agents.stages.names import TeamName, competition_similarity, parse_team, team_similarity, words
+from agents.stages.names import competition_similarity, listed_apart, parse_team, team_similarity, words
 from schemas.canonical import CanonicalRecord, Event, Odds, RaceResult, Settlement
 
 MERGE_AT = 0.75  # below this confidence nothing is merged
@@ -185,15 +185,18 @@ def canonical_id(route: str, start_ms: int) -> str:
     return f"sf_{digest}"
 
 
-def _names(sport: str | None, fixture: Fixture, side: int) -> list[TeamName]:
+def _names(fixture: Fixture, side: int) -> list[str]:
     spellings = [s[side] for s in fixture.spellings.values()]
     shown = fixture.home if side == 0 else fixture.away
-    return [parse_team(sport, s)[0] for s in {*spellings, shown} if s]
+    return [s for s in {*spellings, shown} if s]
 
 
-def _side(sport: str | None, known: list[TeamName], name: str) -> float:
+def _side(sport: str | None, known: list[str], name: str) -> float:
+    """How well `name` fits one side of a fixture: its best similarity with any spelling that side has had,
+    0 when the team lists say they are different teams."""
     parsed = parse_team(sport, name)[0]
-    return max((team_similarity(k, parsed) for k in known), default=0.0)
+    return max((0.0 if listed_apart(sport, k, name) else team_similarity(parse_team(sport, k)[0], parsed)
+                for k in known), default=0.0)
 
 
 def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, bool]:
@@ -203,7 +206,7 @@ def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, 
         return 0.0, False
     if not (cand.home and cand.away):
         return 0.0, False
-    homes, aways = _names(cand.sport, fixture, 0), _names(cand.sport, fixture, 1)
+    homes, aways = _names(fixture, 0), _names(fixture, 1)
     straight = min(_side(cand.sport, homes, cand.home), _side(cand.sport, aways, cand.away))
     if not timed:
         # Without both start times nothing tells this fixture from its return leg (the same teams the other

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.stages.names import parse_listed, parse_team, set_reference, spelling_key, team_similarity
+from agents.stages.names import TeamName, parse_listed, parse_team, set_reference, spelling_key, team_similarity
 from schemas import providers
 from schemas.reference import TeamReference
 
@@ -77,10 +77,12 @@ def parse_reference(provider: str, sport: str, payload: Any) -> list[ReferenceTe
             if r.kind == "team"]
 
 
-def _similarity(team: CanonicalTeam, candidate: ReferenceTeam) -> float:
-    names = [parse_listed(candidate.sport, n) for n in (candidate.name, candidate.short_name) if n]
-    known = [parse_listed(team.sport, n) for m in team.members for n in (m.name, m.short_name) if n]
-    return max((team_similarity(a, b) for a in names for b in known), default=0.0)
+def _names(team: CanonicalTeam) -> set[TeamName]:
+    return {parse_listed(team.sport, n) for m in team.members for n in (m.name, m.short_name) if n}
+
+
+def _similarity(a: set[TeamName], b: set[TeamName]) -> float:
+    return max((team_similarity(x, y) for x in a for y in b), default=0.0)
 
 
 def _keys(team: ReferenceTeam) -> set[str]:
@@ -99,26 +101,76 @@ def _keys(team: ReferenceTeam) -> set[str]:
     return keys
 
 
-def build(teams: Iterable[ReferenceTeam]) -> list[CanonicalTeam]:
-    """Group every provider's teams into canonical teams (longest names first, so a full name anchors a group)."""
+def _exact_groups(teams: Iterable[ReferenceTeam]) -> list[CanonicalTeam]:
+    """Teams of different providers whose names are one spelling (after the alias table): one group each."""
     groups: list[CanonicalTeam] = []
-    index: dict[tuple[str, str], list[int]] = {}  # (sport, blocking key) -> positions in `groups`
+    by_key: dict[tuple[str, str], list[int]] = {}
     for team in sorted(teams, key=lambda t: (t.sport, -len(t.name.split()), t.provider, t.team_id)):
-        keys = _keys(team)
-        near = sorted({i for k in keys for i in index.get((team.sport, k), ())})
-        open_groups = [groups[i] for i in near if team.provider not in groups[i].provider_ids]
-        best = max(open_groups, key=lambda g: _similarity(g, team), default=None)
-        if best is not None and _similarity(best, team) >= SAME_TEAM_AT:
-            best.members.append(team)
-            position = groups.index(best)
-        else:
+        slots = by_key.setdefault((team.sport, parse_listed(team.sport, team.name).key), [])
+        open_slot = next((i for i in slots if team.provider not in groups[i].provider_ids), None)
+        if open_slot is None:
+            slots.append(len(groups))
             groups.append(CanonicalTeam(team.sport, [team]))
-            position = len(groups) - 1
-        for key in keys:
-            slots = index.setdefault((team.sport, key), [])
-            if position not in slots:
-                slots.append(position)
+        else:
+            groups[open_slot].members.append(team)
     return groups
+
+
+def _near_pairs(groups: list[CanonicalTeam]) -> list[tuple[float, int, int]]:
+    """(similarity, i, j) of every two groups that may be one team (>= SAME_TEAM_AT), compared within blocks."""
+    names = [_names(g) for g in groups]
+    index: dict[tuple[str, str], list[int]] = {}
+    pairs: list[tuple[float, int, int]] = []
+    for j, group in enumerate(groups):
+        keys = {k for m in group.members for k in _keys(m)}
+        for i in sorted({i for k in keys for i in index.get((group.sport, k), ())}):
+            similarity = _similarity(names[i], names[j])
+            if similarity >= SAME_TEAM_AT:
+                pairs.append((similarity, i, j))
+        for key in keys:
+            index.setdefault((group.sport, key), []).append(j)
+    return sorted(pairs, key=lambda p: (-p[0], p[1], p[2]))
+
+
+def build(teams: Iterable[ReferenceTeam]) -> list[CanonicalTeam]:
+    """Group every provider's teams into canonical teams, never two teams of one provider in one group.
+
+    Identical spellings group first, so every provider's "Tottenham Hotspur" is one team before any near
+    spelling is weighed; then near spellings (a short form, an acronym, a typo) join, the closest first.
+    A group equally near two others that are not near each other joins neither: "Tottenham" beside
+    "Tottenham Hotspur Alpha" and "Tottenham Hotspur Beta" is a guess, not a merge.
+    """
+    groups = _exact_groups(teams)
+    pairs = _near_pairs(groups)
+    partners: dict[int, list[tuple[float, int]]] = {}
+    for similarity, i, j in pairs:
+        partners.setdefault(i, []).append((similarity, j))
+        partners.setdefault(j, []).append((similarity, i))
+    near = {(i, j) for _, i, j in pairs}
+    root = list(range(len(groups)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    providers = [set(g.provider_ids) for g in groups]
+    for similarity, i, j in pairs:
+        a, b = find(i), find(j)
+        if a == b or providers[a] & providers[b]:
+            continue
+        if any(s >= similarity and find(k) not in (a, b) and (min(k, other), max(k, other)) not in near
+               for side, other in ((i, j), (j, i)) for s, k in partners[side]):
+            continue  # equally near a third team that is not near the other side: ambiguous
+        keep, gone = min(a, b), max(a, b)
+        root[gone] = keep
+        providers[keep] |= providers[gone]
+    merged: dict[int, CanonicalTeam] = {}
+    for i, group in enumerate(groups):
+        target = merged.setdefault(find(i), CanonicalTeam(group.sport))
+        target.members.extend(group.members)
+    return list(merged.values())
 
 
 def spellings(teams: list[CanonicalTeam]) -> dict[str, dict[str, str]]:

@@ -152,3 +152,57 @@ def test_a_short_name_two_teams_go_by_names_neither() -> None:
     assert "United" not in table
     assert table["MUN"] == "Manchester United"
     assert table["Newcastle United"] == "Newcastle United"
+
+
+def test_a_short_form_joins_its_own_team_not_a_longer_look_alike_listed_first() -> None:
+    """Every provider lists "Tottenham Hotspur"; each also lists a look-alike with one more word of its own
+    ("Tottenham Hotspur 1b2c", a team only it has). Grouping longest names first once put a provider's plain
+    name into another provider's look-alike group (the short form scores 0.85 against it, and the plain
+    name's own group did not exist yet): fixtures spelled "Tottenham Hotspur" then showed the look-alike."""
+    providers = ("apisports", "sportradar", "statscore", "theoddsapi")
+    listed = [registry.ReferenceTeam(p, "soccer", f"{p}-plain", "Tottenham Hotspur") for p in providers]
+    listed += [registry.ReferenceTeam(p, "soccer", f"{p}-{i}", f"Tottenham Hotspur {i}f{i}a") for i, p in
+               enumerate(providers)]
+    for order in (listed, list(reversed(listed))):
+        teams = registry.build(order)
+        plain = [t for t in teams if t.name == "Tottenham Hotspur"]
+        assert len(plain) == 1
+        assert sorted(plain[0].provider_ids) == sorted(providers)
+        assert all(len(t.members) == 1 for t in teams if t is not plain[0]), "look-alikes stay apart"
+        assert registry.spellings(teams)["soccer"]["Tottenham Hotspur"] == "Tottenham Hotspur"
+
+
+def test_a_short_form_two_look_alikes_could_be_joins_neither() -> None:
+    """One provider's "Tottenham" could be the short form of two different teams two others list: it is
+    neither (a guess would attach one provider's fixtures to the wrong team)."""
+    teams = registry.build([
+        registry.ReferenceTeam("apisports", "soccer", "1", "Tottenham"),
+        registry.ReferenceTeam("sportradar", "soccer", "2", "Tottenham Hotspur Alpha"),
+        registry.ReferenceTeam("theoddsapi", "soccer", "3", "Tottenham Hotspur Beta"),
+    ])
+    assert sorted(len(t.members) for t in teams) == [1, 1, 1]
+
+
+def test_teams_the_lists_tell_apart_never_meet_in_one_fixture() -> None:
+    """Tottenham v Newcastle and, the same hour, Newcastle X v Tottenham X, where the providers' lists name
+    "Tottenham Hotspur X" and "Newcastle United X" as teams of their own: two games. By names alone each plain
+    name is a short form of its look-alike (0.85 a side, the pair read as home and away swapped), which once
+    joined the second game's records onto the first fixture, shown under the look-alikes' names."""
+    listed = [registry.ReferenceTeam(p, "soccer", f"{p}-{n}", n) for p in ("apisports", "theoddsapi")
+              for n in ("Tottenham Hotspur", "Newcastle United", "Tottenham Hotspur X1", "Newcastle United X1")]
+    registry.set_source("topic", listed)
+    try:
+        fixtures = Fixtures()
+
+        def seen(provider: str, pid: str, home: str, away: str) -> Resolution:
+            record = {"type": "event", "sport": "soccer", "homeTeam": home, "awayTeam": away}
+            return resolve(fixtures, route_key(record), Candidate(provider, pid, "soccer", "EPL", home, away,
+                                                                  1_700_000_000_000), tolerance_ms=7_200_000)
+
+        first = seen("apisports", "1", "Newcastle United X1", "Tottenham Hotspur X1")
+        second = seen("theoddsapi", "a", "Tottenham Hotspur", "Newcastle United")
+        assert second.fixture is not first.fixture
+        assert (second.fixture.home, second.fixture.away) == ("Tottenham Hotspur", "Newcastle United")
+        assert seen("theoddsapi", "b", "Newcastle United X1", "Tottenham Hotspur X1").fixture is first.fixture
+    finally:
+        registry.reset()
