@@ -1,8 +1,12 @@
 """Ground truth and scoring for the accuracy harness (pure functions).
 
-Truth is what the provider *served*: every successful simulator response, in order. Per entity
-the expected versions are the distinct states served, except states older (by the provider's own
-timestamp) than one already served — a stale snapshot must never move the stream backwards.
+Truth is what the providers *served*: every successful simulator response, in order. Odds: per
+entity the expected versions are the distinct states served, except states older (by the provider's
+own timestamp) than one already served — a stale snapshot must never move the stream backwards.
+Events (one real fixture, whichever providers serve it): every distinct score-and-status state ANY
+provider served, in the match's own order (scores only grow, the status only advances), so a state
+first served by a slower or lower-ranked provider counts as much as one from the best; a state
+behind one already served (an out-of-order or a lagging provider's snapshot) is not expected.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ class Truth:
     """Expected state sequences per entity, built from served responses."""
 
     expected: dict[str, list[State]] = field(default_factory=lambda: defaultdict(list))
+    ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, its event id) -> match id
+    incomparable: int = 0  # event states neither before nor after the last one (a broken world)
     _latest_ts: dict[str, str] = field(default_factory=dict)
 
     def served(self, entity: str, state: State, ts: str) -> None:
@@ -30,6 +36,16 @@ class Truth:
         if not sequence or sequence[-1] != state:
             sequence.append(state)
 
+    def served_event(self, match: str, state: State) -> None:
+        """A provider served `state` (home, away, status) of real fixture `match`."""
+        sequence = self.expected[f"event|{match}"]
+        if not sequence or not _moves_back(sequence[-1], state):  # nothing in it is behind the last state
+            if not sequence or state != sequence[-1]:
+                sequence.append(state)
+        elif _moves_back(state, sequence[-1]):  # behind in one thing, ahead in another
+            self.incomparable += 1
+        # else: behind the last state served (stale), not expected again
+
     def served_scores(self, body: list[dict[str, Any]]) -> None:
         for game in body:
             if game.get("scores") is None:
@@ -37,7 +53,7 @@ class Truth:
             by_name = {s["name"]: int(s["score"]) for s in game["scores"]}
             status = "final" if game["completed"] else "live"
             state = (by_name[game["home_team"]], by_name[game["away_team"]], status)
-            self.served(f"event|{game['id']}", state, game.get("last_update") or "")
+            self.served_event(self.ids.get(("theoddsapi", game["id"]), game["id"]), state)
 
     def served_odds(self, body: list[dict[str, Any]]) -> None:
         markets = {"h2h": "moneyline", "spreads": "spread", "totals": "total"}
@@ -64,6 +80,7 @@ class Published:
     versions: dict[str, dict[tuple[int, int], Version]] = field(default_factory=lambda: defaultdict(dict))
     redelivered: int = 0
     conflicting: int = 0  # one (entity, epoch, seq) naming two contents: the invariant broken
+    conflicts: list[str] = field(default_factory=list)  # a few of them, to look into
 
     def add(self, entity: str, version: tuple[int, int], state: State | None, content: str = "",
             correction: bool = False) -> None:
@@ -74,6 +91,9 @@ class Published:
                 self.redelivered += 1  # same key + version + content: an idempotent consumer ignores it
             else:
                 self.conflicting += 1
+                if len(self.conflicts) < 20:
+                    self.conflicts.append(f"{entity} {version}: {found.state} then {state} (correction "
+                                          f"{found.correction} then {correction})")
             return
         seen[version] = Version(state, content or repr(state), correction)
 
@@ -95,6 +115,10 @@ class Score:
     seq_gaps: int = 0  # versions missing inside a lineage (seq jumped)
     lineages: int = 0  # lineages beyond the first per entity (a new epoch: consumers must resync)
     backwards: int = 0  # a score or status moving back without `correction`
+    # A state superseded in the truth published again after a newer one (with or without `correction`): the
+    # harness's providers never take a state back, so there is nothing a correction could mend.
+    regressed: int = 0
+    corrections: int = 0  # versions flagged `correction`
     examples: dict[str, str] = field(default_factory=dict)  # a few entities per kind of failure, to look into
 
     @property
@@ -103,7 +127,7 @@ class Score:
 
     @property
     def ok(self) -> bool:
-        return self.lost == self.duplicated == self.wrong == self.seq_gaps == self.backwards == 0
+        return self.lost == self.duplicated == self.wrong == self.seq_gaps == self.backwards == self.regressed == 0
 
 
 _STATUS = {"scheduled": 0, "live": 1, "final": 2}
@@ -137,6 +161,7 @@ def score(truth: Truth, published: Published) -> Score:
     result = Score()
     for entity, expected in truth.expected.items():
         ordered = audit(published.versions.get(entity, {}), result)
+        result.corrections += sum(v.correction for v in ordered)
         states = [v.state for v in ordered if v.state is not None]
         result.expected += len(expected)
         # Walk both sequences: expected states must appear in order; anything else is wrong.
@@ -149,6 +174,10 @@ def score(truth: Truth, published: Published) -> Score:
                     result.examples[f"skipped:{entity}"] = f"expected {expected} published {states}"
                 result.correct += 1
                 i += skipped + 1
+            elif state in expected[:max(i - 1, 0)]:
+                result.regressed += 1
+                if len(result.examples) < 6:
+                    result.examples[f"regressed:{entity}"] = f"expected {expected} published {states}"
             elif state not in expected[:i]:
                 result.wrong += 1  # never served, or out of order
         result.lost += len(expected) - i

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ class StatscoreSim:
     issued: int = 0
     pushed: int = 0
     push_task: asyncio.Task[None] | None = None
+    on_push: Callable[[dict[str, Any]], None] | None = None  # sees every message pushed (a test's ground truth)
 
     def valid(self, token: str | None) -> bool:
         expiry = self.tokens.get(token or "")
@@ -180,6 +181,8 @@ async def push_incidents(sim: Simulator, state: StatscoreSim, url: str, queue_na
                            "data": {"event": statscore_event(match, sim.world, push=True)}}
                 await channel.default_exchange.publish(
                     aio_pika.Message(orjson.dumps(message), content_type="application/json"), routing_key=queue_name)
+                if state.on_push is not None:
+                    state.on_push(message)
             await asyncio.sleep(state.watch_s)
 
 

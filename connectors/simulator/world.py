@@ -299,3 +299,8 @@ class World:
 
     def by_sport(self, sport_key: str) -> list[Match]:
         return [m for m in self.matches.values() if m.sport_key == sport_key]
+
+
+def respell(provider: str, table: dict[str, str]) -> None:
+    """Add spellings of `provider` (a test world's made-up teams, spelled its own way)."""
+    SPELLINGS.setdefault(provider, {}).update(table)

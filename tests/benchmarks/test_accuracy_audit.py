@@ -62,3 +62,23 @@ def test_a_score_moving_back_needs_a_correction():
     assert not back.ok
     corrected = score(truth(S1, S0), published(((7, 1), S1), ((7, 2), S0, True)))
     assert corrected.backwards == 0
+
+
+def test_event_truth_is_every_state_any_provider_served_in_the_match_order():
+    t = Truth(ids={("theoddsapi", "g1"): "m1", ("apisports", "football:7"): "m1"})
+    t.served_event("m1", S0)  # The Odds API
+    t.served_event("m1", S1)  # API-Sports polled first after the goal
+    t.served_event("m1", S0)  # The Odds API's stale (out-of-order) snapshot: not expected again
+    t.served_event("m1", S1)  # the same state from the other provider: one version, not two
+    t.served_event("m1", (2, 0, "final"))
+    assert t.expected["event|m1"] == [S0, S1, (2, 0, "final")]
+    t.served_event("m1", (1, 3, "final"))  # neither before nor after: a broken world, counted
+    assert t.incomparable == 1
+
+
+def test_a_superseded_state_published_again_fails_even_as_a_correction():
+    # In the harness's world no provider ever takes a state back: a correction to an older state is a regression.
+    result = score(truth(S0, S1, S2), published(((7, 1), S0), ((7, 2), S1), ((7, 3), S2),
+                                                ((7, 4), S0, True), ((7, 5), S2)))
+    assert (result.regressed, result.backwards, result.corrections) == (1, 0, 1)
+    assert not result.ok
