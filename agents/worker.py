@@ -34,6 +34,7 @@ import faust
 from agents import feed_health as health
 from agents import guard, packing, reference
 from agents.intake import Intake
+from agents.liveness import InOrder, Liveness
 from agents.publish import BatchPublisher
 from agents.stages.normalize import OutRecord
 from agents.stages.pins import PinsFile
@@ -47,6 +48,8 @@ from schemas import topics
 from schemas.providers import providers
 
 log = logging.getLogger(__name__)
+COMMIT_TIMEOUT_S = 60.0
+RECOVERY_STALL_S = 60.0
 
 
 # One unit on purpose: the topics, tables and agents close over each other, and read top to bottom
@@ -63,6 +66,8 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     feed_health = health.FeedHealth()
     reference_teams = reference.ReferenceTeams()
     stage_one: list[Intake] = []
+    # A commit or a table recovery that stopped moving ends the process (agents/liveness.py).
+    liveness = Liveness(commit_timeout_s=COMMIT_TIMEOUT_S, recovery_stall_s=RECOVERY_STALL_S)
 
 
     def _producer() -> Any:
@@ -88,7 +93,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
 
 
     @app.agent(resolve_topic)
-    async def resolve_and_order(stream: Any) -> None:
+    async def resolve_and_order(stream: Any) -> None:  # noqa: PLR0915 - one record's life, top to bottom
         """Resolve, dedupe, order and version candidates; publish what changed.
 
         One resolve record carries a batch of candidates (`agents/packing.py`): their outputs are
@@ -109,10 +114,12 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         def entity_state(key: str) -> Any:
             return guard.loads_or_none(entities_table.data.get(key.encode()))
 
+        in_order = InOrder()
         await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
         async for event in stream.events():
             message = event.message
             partition = message.partition
+            await in_order.check(app.consumer, app.consumer_generation_id, message.tp, message.offset)
             pins.refresh()
             # After a rebalance both indexes are rebuilt from the restored tables (see Expiry.reset).
             if guard.rebalanced(app.consumer_generation_id, expiry, fixture_expiry) or partition not in expiry.indexed:
@@ -198,6 +205,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
 
     @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
     async def stall_watchdog() -> None:
+        liveness.check(app)
         await guard.watchdog(app, load_settings().processing.stall_timeout_s,
                              raw_lag=sum(intake.lag() for intake in stage_one))
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import faust
 
+from agents.liveness import BoundedStopWorker
+from agents.recovery import TableManager
 from agents.worker import install
 from pipeline.faust_config import apply_settings
 from pipeline.replay.cli import register_faust_command
@@ -23,6 +25,8 @@ app = faust.App(
     value_serializer="raw",
     key_serializer="raw",
     processing_guarantee="at_least_once",
+    TableManager=TableManager,  # stream partitions seeked before they are resumed (agents/recovery.py)
+    Worker=BoundedStopWorker,  # a stop on SIGTERM takes a bounded time (agents/liveness.py)
 )
 
 

@@ -2,10 +2,12 @@
 
 One run interleaves, on a broker of the test's own (so no other worker shares its topics):
 score updates of several games with repeats and stale (out-of-order) polls; a worker killed with
-SIGKILL in the middle of a burst and restarted; a second worker joining the group (a rebalance) and
-staying to the end; a game silent for longer than the state TTL (its state expires, its next update
-starts a new lineage); two overlapping replays of the raw topic. A DynamoDB sink and a WebSocket
-broadcaster with a real client run throughout. The audit:
+SIGKILL in the middle of a burst and restarted; a second worker joining the group (a rebalance),
+working, and leaving in the middle (SIGTERM: its partitions and their tables go back to the first);
+the broker restarted in the middle; a game silent for longer than the state TTL (its state expires,
+its next update starts a new lineage); two overlapping replays of the raw topic. A DynamoDB sink and
+a WebSocket broadcaster with a real client run throughout. A worker that stops by itself (it exits
+when it cannot go on safely, agents/liveness.py) is started again, as a supervisor would. The audit:
 
 - one (entity, epoch, seq) names one content, on the topic, in DynamoDB's history and on the feed;
 - no gap inside a lineage (seq counts 1, 2, 3...); no two consecutive versions with one content,
@@ -15,7 +17,8 @@ broadcaster with a real client run throughout. The audit:
 - a game silent for longer than the TTL starts a new lineage; a game never silent that long keeps
   one (a second lineage would mean its state was lost), however slow the box made the run;
 - the client received every version of the topic, each once;
-- the replays publish nothing (everything they read is already there).
+- the replays publish nothing (everything they read is already there);
+- every worker asked to stop (SIGTERM), the first one after the broker restart, exits within STOP_S.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import io
 import itertools
 import json
 import random
+import subprocess
 import time
 import uuid
 from collections import defaultdict
@@ -39,7 +43,7 @@ from rich.console import Console
 from websockets.asyncio.client import connect
 
 from agents.stages.ordering import STATUS_RANK, content_hash
-from benchmarks._procs import ROOT, Worker
+from benchmarks._procs import ROOT, Worker, restart_broker
 from benchmarks._stack import OwnKafka
 from benchmarks.accuracy import team_name
 from connectors.publisher import KafkaPublisher
@@ -65,7 +69,8 @@ pytestmark = pytest.mark.integration
 
 GAMES = 8
 ROUNDS = 10
-TTL_S = 15.0  # longer than any gap between two updates of a game that is not silent (failovers included)
+TTL_S = 30.0  # longer than any gap between two updates of a game that is not silent (a broker restart included)
+STOP_S = 20.0  # a worker asked to stop (SIGTERM) exits within this, whatever happened before
 FRAME_ONLY = frozenset({"channel", "cursor", "stages"})
 
 
@@ -213,6 +218,30 @@ async def wait_committed(settings: Settings, group: str, topic: str, timeout_s: 
         await admin.close()
 
 
+async def supervise(worker: Worker, exits: list[int], stopping: set[Worker]) -> None:
+    """Start again a worker that stopped by itself (exit code > 0), as ECS or systemd would: a worker
+    that finds it cannot go on safely exits (agents/liveness.py). Killed or stopped ones are the test's."""
+    while True:
+        proc = worker.proc
+        if proc is not None and worker not in stopping and proc.poll() is not None and proc.returncode > 0:
+            exits.append(proc.returncode)
+            worker.start(wait_ready=False)
+        await asyncio.sleep(0.5)
+
+
+def timed_stop(worker: Worker) -> tuple[float, int | None]:
+    """SIGTERM, then SIGKILL after STOP_S: (seconds until it exited, its exit code; negative if killed)."""
+    assert worker.proc is not None
+    started = time.monotonic()
+    worker.proc.terminate()
+    try:
+        worker.proc.wait(timeout=STOP_S)
+    except subprocess.TimeoutExpired:
+        worker.proc.kill()
+        worker.proc.wait()
+    return time.monotonic() - started, worker.proc.returncode
+
+
 def game_of(record: dict[str, Any]) -> str | None:
     return (record.get("refs") or {}).get("theoddsapi")
 
@@ -318,6 +347,9 @@ async def test_versions_survive_kill_rebalance_expiry_and_overlapping_replays(st
     silent = 0  # this game goes quiet for longer than the TTL in the middle of the run
     app_id = f"faults-{run}"
     failures: list[str] = []
+    stops: list[tuple[float, int | None]] = []
+    exits: list[int] = []  # exit codes of the first worker stopping by itself (then started again)
+    stopping: set[Worker] = set()
     async with OwnKafka(stack) as own:
         settings = own.settings
         await ensure_topics(settings)
@@ -328,6 +360,7 @@ async def test_versions_survive_kill_rebalance_expiry_and_overlapping_replays(st
         second = Worker(app_id, logs, {**env, "SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port())})
         second.log_path = logs / f"{app_id}-second.log"
         await asyncio.to_thread(first.start)
+        supervisor = asyncio.create_task(supervise(first, exits, stopping))
         ws_settings = BroadcasterSettings(port=free_port())
         hub, stop_feed, fed = Hub(), asyncio.Event(), asyncio.Event()
         feed = [asyncio.create_task(feed_hub(settings, hub, stop_feed, replay_s=0, ready=fed)),
@@ -360,13 +393,17 @@ async def test_versions_survive_kill_rebalance_expiry_and_overlapping_replays(st
                     await publish_round(publisher, games, step, rng, skip=frozenset({silent}))
                     await asyncio.sleep(0.5)
                 await asyncio.to_thread(second.wait_ready)
-                # It stays to the end. Known and open: when it leaves mid-run, the partitions going back
-                # to the first worker never finish Faust's changelog recovery ("No event received for
-                # active tp ... since recovery start"), and stage 2 stops; seen in 2 of 3 runs.
                 marks.append(datetime.now(UTC))
-                for step in (7, 8, 9):
+                for step in (7, 8):  # both workers process, and write their tables' changelogs
                     await publish_round(publisher, games, step, rng, skip=frozenset({silent}))
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(1.0)
+                # It leaves in the middle (SIGTERM): its partitions go back to the first worker, which
+                # restores their tables from the changelogs (written by the second) while rounds go on.
+                stopping.add(second)
+                stops.append(await asyncio.to_thread(timed_stop, second))
+                await publish_round(publisher, games, 9, rng, skip=frozenset({silent}))
+                # The broker restarts (SIGTERM, start again) while the first worker works.
+                broker_down_s = await asyncio.to_thread(restart_broker, settings)
                 # The silent game's state is older than the TTL now: its next update starts a new lineage.
                 await asyncio.sleep(max(0.0, TTL_S + 1.5 - (time.monotonic() - quiet_since)))
                 await publish_round(publisher, games, 10, rng)
@@ -380,13 +417,18 @@ async def test_versions_survive_kill_rebalance_expiry_and_overlapping_replays(st
                 await publish_round(publisher, games, ROUNDS + 1, rng)  # every game's final score
                 finals = {g.id: g.served[-1] for g in games}
                 await until_settled(reader, client, games, finals, failures)
+                # A worker that lived through a broker restart still stops on SIGTERM, promptly.
+                stopping.add(first)
+                stops.append(await asyncio.to_thread(timed_stop, first))
                 await asyncio.sleep(2)  # let the sink write what it read
                 versions = topic_versions(reader.records, games, failures)
                 await asyncio.to_thread(audit_dynamodb, ddb, sink_conf.aws.dynamodb_table, versions, failures)
         finally:
+            supervisor.cancel()
+            stopping.update((first, second))
             listening.cancel()
             stop_feed.set()
-            await asyncio.gather(*feed, listening, return_exceptions=True)
+            await asyncio.gather(*feed, listening, supervisor, return_exceptions=True)
             await reader.consumer.stop()
             first.stop()
             second.stop()
@@ -408,5 +450,15 @@ async def test_versions_survive_kill_rebalance_expiry_and_overlapping_replays(st
     if len(epochs_of_silent) < 2:
         chain = sorted((v, r["score"]["home"], r["score"]["away"]) for v, r in versions[games[silent].id].items())
         failures.append(f"the silent game should have started a new lineage: {chain}")
-    assert (first.starts, second.starts) == (2, 1)
-    assert not failures, f"world seed {seed}:\n" + "\n".join(failures[:40])
+    for took, code in stops:
+        if code is None or code < 0 or took > STOP_S:
+            failures.append(f"a worker took {took:.1f}s to stop on SIGTERM (exit {code}; killed if > {STOP_S}s)")
+    assert (first.starts, second.starts) == (2 + len(exits), 1), (first.starts, second.starts, exits)
+    print(f"broker down {broker_down_s:.1f}s, stops {stops}, the first worker exited by itself {exits}")
+    if failures:  # each game's chain on the topic, to read the failure without rerunning it
+        for game in games:
+            chain = versions.get(game.id, {})
+            failures.append(f"{game.id}: " + " ".join(
+                f"{e}#{q}={r['score']['home']}-{r['score']['away']}{'c' if r.get('correction') else ''}"
+                for (e, q), r in sorted(chain.items())))
+    assert not failures, f"world seed {seed}:\n" + "\n".join(failures[-60:])

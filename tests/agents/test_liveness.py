@@ -1,0 +1,105 @@
+"""The worker's liveness rules (agents/liveness.py) on fake clocks and a fake consumer.
+
+The end-to-end proof is tests/integration/test_versions_under_faults.py (a rebalance and a broker
+restart in the middle of a run, audited from the outside); these pin the decisions themselves.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from agents import guard
+from agents.liveness import InOrder, Liveness
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
+
+
+class Consumer:
+    def __init__(self, committed: dict[TP, int], earliest: int = 0) -> None:
+        self._committed_offset = committed
+        self.earliest = earliest
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, self.earliest)
+
+
+class Fatal(Exception):
+    pass
+
+
+@pytest.fixture
+def fatal(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    reasons: list[str] = []
+
+    def record(reason: str) -> None:
+        reasons.append(reason)
+        raise Fatal(reason)
+
+    monkeypatch.setattr(guard, "fatal", record)
+    return reasons
+
+
+def test_a_commit_that_keeps_waiting_is_stuck() -> None:
+    live = Liveness(commit_timeout_s=60, recovery_stall_s=60)
+    commit = object()
+    assert live.stuck(commit, False, 0, now=0) is None
+    assert live.stuck(commit, False, 0, now=59) is None
+    reason = live.stuck(commit, False, 0, now=61)
+    assert reason is not None
+    assert "commit" in reason
+
+
+def test_commits_that_complete_are_not_stuck() -> None:
+    live = Liveness(commit_timeout_s=60, recovery_stall_s=60)
+    for second in range(0, 600, 10):  # a new commit every 10 s, none older than 10 s
+        assert live.stuck(object() if second % 20 else None, False, 0, now=second) is None
+
+
+def test_a_recovery_that_reads_nothing_is_stuck_one_that_reads_is_not() -> None:
+    live = Liveness(commit_timeout_s=60, recovery_stall_s=60)
+    for second in range(0, 400, 10):  # a long restore: 1,000 records fewer every 10 s
+        assert live.stuck(None, True, 100_000 - 100 * second, now=second) is None
+    assert live.stuck(None, True, 5, now=1000) is None
+    assert live.stuck(None, True, 5, now=1050) is None
+    reason = live.stuck(None, True, 5, now=1061)
+    assert reason is not None
+    assert "5 remaining" in reason
+    assert live.stuck(None, False, 0, now=2000) is None  # recovery over: nothing to judge
+
+
+async def test_records_read_in_order_from_the_commit_pass(fatal: list[str]) -> None:
+    tp = TP("app.resolve", 2)
+    consumer, check = Consumer({tp: 7}), InOrder()
+    for offset in (7, 8, 9, 8, 9, 10):  # read again after a seek back: fine
+        await check.check(consumer, 1, tp, offset)
+    assert fatal == []
+
+
+async def test_a_record_after_a_hole_stops_the_worker(fatal: list[str]) -> None:
+    tp = TP("app.resolve", 0)
+    consumer, check = Consumer({tp: 6}), InOrder()
+    with pytest.raises(Fatal):
+        await check.check(consumer, 3, tp, 7)  # 6, the committed offset, was never delivered
+    assert "record 7 arrived while 6 was next" in fatal[0]
+    check = InOrder()
+    await check.check(consumer, 3, tp, 6)
+    with pytest.raises(Fatal):
+        await check.check(consumer, 3, tp, 8)
+
+
+async def test_a_new_generation_starts_from_the_commit_and_retention_is_no_hole(fatal: list[str]) -> None:
+    tp = TP("app.resolve", 1)
+    consumer, check = Consumer({tp: 3}), InOrder()
+    await check.check(consumer, 1, tp, 3)
+    await check.check(consumer, 1, tp, 4)
+    consumer._committed_offset[tp] = 4  # the next generation reads again from the commit
+    await check.check(consumer, 2, tp, 4)
+    deleted = Consumer({tp: 10}, earliest=50)  # the committed records were deleted by retention
+    await InOrder().check(deleted, 1, tp, 50)
+    await InOrder().check(Consumer({}), 1, tp, 12)  # nothing committed yet: nothing to compare
+    assert fatal == []
