@@ -16,6 +16,12 @@ The split comes from the frame's own `stages` (epoch ms, one clock: everything r
 - engine: received -> canonical publish (the worker);
 - delivery: canonical publish -> the client has the frame (Kafka hop, broadcaster, socket), itself
   split at the broadcaster's receive and send stamps (`to_broadcaster`, `fan_out`, `socket`).
+The engine part is split by hop with a tap on the app's resolve topic (a plain consumer reading the
+packed records stage 1 sends, matched to frames by provider event id and receive stamp):
+- stage_one: received -> the resolve record carrying it was created (raw Kafka hop, stage 1's
+  `getmany` and its batch: normalize, pack, send);
+- stage_two: resolve record created -> canonical publish stamp (resolve Kafka hop, Faust's consumer
+  and stream buffer, stage 2 up to this candidate).
 """
 
 from __future__ import annotations
@@ -38,9 +44,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from websockets.asyncio.client import connect
 
+from agents import packing
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
+from benchmarks._stack import OwnKafka
 from connectors.publisher import record_headers
+from pipeline.provision import ensure_topics
 from runtime.kafka import client_options, partitions_of
 from runtime.settings import Settings
 from schemas import topics
@@ -78,21 +87,56 @@ async def publish_at_rate(settings: Settings, run: str, rate: int, seconds: floa
     return sent
 
 
-PARTS = ("provider_lag", "engine", "delivery", "to_broadcaster", "fan_out", "socket")
+PARTS = ("provider_lag", "engine", "stage_one", "stage_two", "delivery", "to_broadcaster", "fan_out", "socket")
+# One frame as the measuring client saw it: provider event id, its `stages` stamps, arrival (epoch ms).
+Frame = tuple[str, dict[str, int], float]
 
 
-def split(stamps: dict[str, int], arrived_ms: float) -> dict[str, float]:
-    """One frame's latency parts (ms) from its `stages` and the client's arrival time."""
+def split(stamps: dict[str, int], arrived_ms: float, resolved_ms: float | None = None) -> dict[str, float]:
+    """One frame's latency parts (ms) from its `stages`, the client's arrival time and, when the tap
+    saw it, when stage 1's resolve record carrying it was created."""
     parts = {"engine": stamps["published"] - stamps["received"], "delivery": arrived_ms - stamps["published"],
              "to_broadcaster": stamps["hub"] - stamps["published"],
              "fan_out": stamps["sent"] - stamps["hub"], "socket": arrived_ms - stamps["sent"]}
     if "provider" in stamps:
         parts["provider_lag"] = stamps["received"] - stamps["provider"]
+    if resolved_ms is not None:
+        parts["stage_one"] = resolved_ms - stamps["received"]
+        parts["stage_two"] = stamps["published"] - resolved_ms
     return parts
 
 
-async def receive(url: str, run: str, until: asyncio.Event, latencies: list[float],
-                  parts: dict[str, list[float]], ids: set[str]) -> None:
+async def tap_resolve(settings: Settings, topic: str, run: str, seen: dict[tuple[str, int], int],
+                      ready: asyncio.Event, counts: list[int]) -> None:
+    """Read the resolve topic from its end: (provider event id, received ms) -> the packed record's
+    creation time (stage 1 stamps it when it sends the batch); `counts`: [resolve records, candidates]."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, fetch_max_wait_ms=5)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(await partitions_of(consumer, topic))]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+        ready.set()
+        while True:
+            batches = await consumer.getmany(timeout_ms=100)
+            for messages in batches.values():
+                for message in messages:
+                    candidates = packing.unpack(message.key, message.value, list(message.headers or []))
+                    counts[0] += 1
+                    counts[1] += len(candidates)
+                    for candidate in candidates:
+                        body = orjson.loads(candidate.value)
+                        for record in body.get("records", []):
+                            pid = str(record.get("providerEventId", ""))
+                            if pid.startswith(run):
+                                seen[(pid, int(body["receivedMs"]))] = message.timestamp
+    finally:
+        await consumer.stop()
+
+
+async def receive(url: str, run: str, until: asyncio.Event, frames: list[Frame], ids: set[str]) -> None:
     async with connect(url, max_size=None) as ws:
         await ws.send(orjson.dumps({"action": "subscribe", "subscriptions": ["live_scores"]}).decode())
         while not until.is_set():
@@ -104,10 +148,7 @@ async def receive(url: str, run: str, until: asyncio.Event, latencies: list[floa
             frame = orjson.loads(text)
             if frame.get("type") == "event" and str(frame.get("providerEventId", "")).startswith(run):
                 ids.add(frame["id"])
-                stamp = frame["stages"]["received"]
-                latencies.append(now_ms - stamp)
-                for name, value in split(frame["stages"], now_ms).items():
-                    parts[name].append(value)
+                frames.append((str(frame["providerEventId"]), frame["stages"], now_ms))
 
 
 async def kafka_baseline(settings: Settings, rate: int, seconds: float) -> list[float]:
@@ -162,21 +203,31 @@ async def other_clients(port: int, count: int, ids: set[str], run: str) -> subpr
     return proc
 
 
-async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int, clients: int) -> dict[str, Any]:
+async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int, clients: int,
+                  own_env: dict[str, str] | None = None) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     worker = Worker(f"latency-{run}", ROOT / ".stack" / "logs",
-                    {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
+                    {**(own_env or {}), "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
     port = free_port()
-    env = {**os.environ, "SPORTSFLOW_BROADCASTER__PORT": str(port), "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false",
+    env = {**os.environ, **(own_env or {}), "SPORTSFLOW_BROADCASTER__PORT": str(port),
+           "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false",
            "SPORTSFLOW_BROADCASTER__MAX_CLIENTS": str(clients + 100),
            "SPORTSFLOW_BROADCASTER__REPLAY_S": "0"}  # no snapshot history to rebuild: start at the tail
+    # Before the worker starts (see benchmarks/scaleout.py app_topics: a worker creating them itself can
+    # miss them in its first assignment).
+    await ensure_topics(settings, [topics.resolve_topic(worker.app_id),
+                                   *(f"{worker.app_id}-{table}-changelog" for table in ("entities", "fixtures"))])
     log_path = ROOT / ".stack" / "logs" / f"latency-broadcaster-{run}.log"
     log = log_path.open("wb")
     broadcaster = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measured window
         [sys.executable, "-m", "pipeline.cli", "broadcast"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     worker.start()
-    latencies: list[float] = []
-    parts: dict[str, list[float]] = {name: [] for name in PARTS}
+    frames: list[Frame] = []
+    resolved: dict[tuple[str, int], int] = {}
+    tap_ready = asyncio.Event()
+    counts = [0, 0]
+    tap = asyncio.create_task(tap_resolve(settings, topics.resolve_topic(worker.app_id), run, resolved, tap_ready,
+                                          counts))
     ids: set[str] = set()
     others: subprocess.Popen[str] | None = None
     other_frames = 0
@@ -187,22 +238,26 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int, 
             await asyncio.sleep(0.1)
         token = issue_token(settings.broadcaster, "latency-benchmark")
         done = asyncio.Event()
-        client = asyncio.create_task(
-            receive(f"ws://127.0.0.1:{port}/ws?token={token}", run, done, latencies, parts, ids))
+        client = asyncio.create_task(receive(f"ws://127.0.0.1:{port}/ws?token={token}", run, done, frames, ids))
+        await asyncio.wait_for(tap_ready.wait(), 60)
         await asyncio.sleep(0.5)
         # Warm-up: every fixture once (its canonical id is learnt, its state created), then the others connect.
         warm = await publish_at_rate(settings, run, rate, max(1.0, 2 * fixtures / rate), fixtures)
         await asyncio.sleep(2)
         if clients > 1:
             others = await other_clients(port, clients - 1, ids, run)
-        latencies.clear()
-        for values in parts.values():
-            values.clear()
+        frames.clear()
+        counts[:] = [0, 0]
+        cpu0 = worker.cpu_seconds()
         sent = await publish_at_rate(settings, run, rate, seconds, fixtures, first=warm)
+        # Cores the worker used while fed: below 1 with stage 2 behind means it waits, not computes.
+        worker_cores = (worker.cpu_seconds() - cpu0) / seconds
+        resolve_counts = list(counts)
         await asyncio.sleep(3)
         done.set()
         await client
     finally:
+        tap.cancel()
         if others is not None:
             others.send_signal(signal.SIGUSR1)
             out, _ = others.communicate(timeout=60)
@@ -210,16 +265,24 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int, 
         worker.stop()
         broadcaster.terminate()
         broadcaster.wait(timeout=20)
-    kept = latencies[len(latencies) // 10:]  # the first 10 %: connection set-up, caches
+    received = len(frames)
+    frames = frames[received // 10:]  # the first 10 %: connection set-up, caches
+    kept = [arrived - stamps["received"] for _pid, stamps, arrived in frames]
+    parts: dict[str, list[float]] = {name: [] for name in PARTS}
+    for pid, stamps, arrived in frames:
+        for name, value in split(stamps, arrived, resolved.get((pid, stamps["received"]))).items():
+            parts[name].append(value)
     baseline = await kafka_baseline(settings, rate, min(seconds, 10))
     result: dict[str, Any] = {
-        "rate": rate, "clients": clients, "sent": sent, "frames": len(latencies), "other_clients_frames": other_frames,
+        "rate": rate, "clients": clients, "sent": sent, "frames": received,
+        "frames_split_by_stage": len(parts["stage_one"]), "other_clients_frames": other_frames,
+        "worker_cores": round(worker_cores, 2), "resolve_records_per_s": round(resolve_counts[0] / seconds),
+        "candidates_per_resolve_record": round(resolve_counts[1] / max(1, resolve_counts[0]), 1),
         "p50_ms": pct(kept, 50), "p95_ms": pct(kept, 95), "p99_ms": pct(kept, 99), "max_ms": pct(kept, 100),
         "kafka_only_p50_ms": pct(baseline, 50), "kafka_only_p99_ms": pct(baseline, 99)}
     result["p99_ratio_to_kafka"] = round(result["p99_ms"] / result["kafka_only_p99_ms"], 2)
     for name, values in parts.items():
-        warm_part = values[len(values) // 10:]
-        result[f"{name}_p50_ms"], result[f"{name}_p99_ms"] = pct(warm_part, 50), pct(warm_part, 99)
+        result[f"{name}_p50_ms"], result[f"{name}_p99_ms"] = pct(values, 50), pct(values, 99)
     return result
 
 
@@ -228,10 +291,18 @@ SUMMARY = ("p50_ms", "p95_ms", "p99_ms", "kafka_only_p50_ms", "kafka_only_p99_ms
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    settings = Settings()
+    if args.own_broker:
+        async with OwnKafka(Settings()) as own:
+            await ensure_topics(own.settings)
+            await play(args, own.settings, own.env)
+    else:
+        await play(args, Settings(), {})
+
+
+async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> None:
     runs = []
     for _ in range(args.repeat):
-        result = await one_run(settings, args.rate, args.seconds, args.fixtures, args.clients)
+        result = await one_run(settings, args.rate, args.seconds, args.fixtures, args.clients, env)
         print(json.dumps(result))
         runs.append(result)
     print(json.dumps({key: statistics.median(r[key] for r in runs) for key in SUMMARY}))
@@ -245,6 +316,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clients", type=int, default=1000,
                         help="WebSocket clients: one takes every update and measures, the others one event each")
+    parser.add_argument("--own-broker", action="store_true",
+                        help="a private Kafka broker for the whole run (nothing else publishes to its raw topics)")
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the broadcaster inherits it
     asyncio.run(main_async(parser.parse_args()))

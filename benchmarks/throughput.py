@@ -23,7 +23,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
+from benchmarks._stack import OwnKafka
 from connectors.publisher import record_headers
+from pipeline.provision import ensure_topics
 from runtime.kafka import client_options, partitions_of
 from runtime.settings import Settings
 from schemas import topics
@@ -85,10 +87,11 @@ async def consume_until(settings: Settings, start: dict[TopicPartition, int], wa
         await consumer.stop()
 
 
-async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "aio") -> dict[str, Any]:
+async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "aio",
+                  env: dict[str, str] | None = None) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     worker = Worker(f"throughput-{run}", ROOT / ".stack" / "logs",
-                    {"SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"}, loop=loop)
+                    {**(env or {}), "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"}, loop=loop)
     worker.start()
     raw_start = await end_offsets(settings, topics.raw_topic("theoddsapi"))
     out_start = await end_offsets(settings, topics.EVENTS)
@@ -121,11 +124,19 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    settings = Settings()
+    if args.own_broker:
+        async with OwnKafka(Settings()) as own:
+            await ensure_topics(own.settings)
+            await play(args, own.settings, own.env)
+    else:
+        await play(args, Settings(), {})
+
+
+async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> None:
     runs = []
     loops = args.loops.split(",")
     for i in range(args.repeat * len(loops)):  # alternating, so drifting load hits every loop alike
-        result = await one_run(settings, args.updates, args.fixtures, loops[i % len(loops)])
+        result = await one_run(settings, args.updates, args.fixtures, loops[i % len(loops)], env)
         print(json.dumps(result))
         runs.append(result)
     for loop in loops:
@@ -151,6 +162,8 @@ def main() -> None:
     parser.add_argument("--fixtures", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--loops", default="aio", help="event loops to alternate, e.g. aio,uvloop (runs: repeat each)")
+    parser.add_argument("--own-broker", action="store_true",
+                        help="a private Kafka broker for the whole run (nothing else publishes to its raw topics)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from benchmarks.scaleout import resolve_share, stage_one_share
+from pathlib import Path
+from typing import Any
+
+from agents.stages.resolve import route_key
+from benchmarks._load import score_update
+from benchmarks._spy import shares
+from benchmarks.latency import split
+from benchmarks.scaleout import less_idle, resolve_share, stage_one_share
 from benchmarks.throughput import summary
 
 FAUST_TABLE = """
@@ -35,3 +42,39 @@ def test_the_ratio_is_each_runs_own_then_the_median():
     assert result["median_ratio_to_baseline"] == 0.1  # not median(w) / median(b) = 0.2
     assert result["median_worker_cpu_us_per_update"] == 300.0
     assert result["all_published"]
+
+
+def test_every_fixture_of_the_load_has_a_route_of_its_own():
+    """Like real games: the load spreads over the resolve partitions (with "Home <run> <n>" names every
+    fixture shared one route, so one resolve partition and one fixture list held the whole run)."""
+    routes = {route_key_of_update(score_update("ab12cd34", n, 1)) for n in range(500)}
+    assert len(routes) == 500
+
+
+def route_key_of_update(envelope: Any) -> str:
+    game = envelope.payload[0]
+    return route_key({"type": "event", "sport": game["sport_key"], "homeTeam": game["home_team"],
+                      "awayTeam": game["away_team"]})
+
+
+def test_latency_is_split_by_hop_where_the_resolve_tap_saw_the_update():
+    stamps = {"provider": 990, "received": 1000, "published": 1030, "hub": 1035, "sent": 1036}
+    parts = split(stamps, 1040.0, resolved_ms=1004)
+    assert (parts["stage_one"], parts["stage_two"], parts["engine"]) == (4, 26, 30)
+    assert (parts["to_broadcaster"], parts["fan_out"], parts["socket"], parts["provider_lag"]) == (5, 1, 4, 10)
+    assert "stage_one" not in split(stamps, 1040.0)
+
+
+def test_profile_shares_count_a_stack_for_its_first_matching_part(tmp_path: Path):
+    stacks = tmp_path / "w.txt"
+    stacks.write_text("main;Recovery._slurp_changelogs;x 30\nmain;process_candidates;resolve_and_order 50\n"
+                      "main;select 20\n")
+    assert shares(stacks, {"standby": "_slurp_changelogs", "stage 2": "resolve_and_order"}) == {
+        "standby": 0.3, "stage 2": 0.5, "other": 0.2, "samples": 100}
+
+
+def test_idle_cpu_is_taken_out_of_both_sides_of_the_efficiency_ratio():
+    one = {"updates": 1000, "cpu_s": 1.1, "seconds": 10.0}
+    two = {"updates": 1000, "cpu_s": 1.4, "seconds": 10.0}
+    assert less_idle(one, two, [0.01], [0.01, 0.01]) == round((1000 / 1.2) / (1000 / 1.0), 3)
+    assert less_idle(one, two, [0.0], [0.0, 0.0]) is None
