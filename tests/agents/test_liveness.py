@@ -6,12 +6,20 @@ restart in the middle of a run, audited from the outside); these pin the decisio
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 from agents import guard
-from agents.liveness import InOrder, Liveness
+from agents.liveness import EXIT_STOP_TIMEOUT, BoundedStopWorker, InOrder, Liveness
+from agents.recovery import StreamSafeRecovery
+from pipeline.app import app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class TP(NamedTuple):
@@ -103,3 +111,20 @@ async def test_a_new_generation_starts_from_the_commit_and_retention_is_no_hole(
     await InOrder().check(deleted, 1, tp, 50)
     await InOrder().check(Consumer({}), 1, tp, 12)  # nothing committed yet: nothing to compare
     assert fatal == []
+
+
+def test_the_worker_command_stops_in_bounded_time_and_uses_the_safe_recovery() -> None:
+    """`faust -A pipeline.app worker` and `sportsflow worker` build their worker and tables from the app's conf."""
+    assert app.conf.Worker is BoundedStopWorker
+    assert isinstance(app.tables.recovery, StreamSafeRecovery)
+
+
+def test_the_stop_deadline_ends_a_process_that_hangs() -> None:
+    """A process stuck after the signal (here: sleeping) is gone at the deadline with exit code 71."""
+    code = ("import threading, time; from agents import liveness; "
+            "threading.Thread(target=liveness._exit_after, args=(0.5,), daemon=True).start(); time.sleep(30)")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=20, check=False)
+    assert done.returncode == EXIT_STOP_TIMEOUT
+    assert time.monotonic() - started < 10
+    assert b"did not stop within" in done.stderr + done.stdout
