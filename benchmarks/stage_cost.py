@@ -39,6 +39,7 @@ from schemas import headers as h
 from schemas import topics
 
 STAGES = ("baseline", "stage1", "stage2", "hooks")
+WORKER_GC_THRESHOLD = (50_000, 50, 100)  # agents/intake.py
 
 
 def _noop(*_args: Any) -> None:
@@ -122,6 +123,10 @@ def main() -> None:
                         "names, e.g. scores,football-fixtures: the common case of one event per update)")
     parser.add_argument("--cached-states", action="store_true",
                         help="stage 2 reuses decoded entity states (agents.stages.process.EntityStates)")
+    parser.add_argument("--gc", choices=("default", "worker"), default="default",
+                        help="worker: the worker's GC tuning (SPORTSFLOW_PROCESSING__GC_TUNING, on by default): "
+                        "what is alive after the warm-up frozen out of the collector's view, young generation "
+                        "collected every 50,000 allocations; default: Python's thresholds")
     args = parser.parse_args()
 
     if args.corpus:
@@ -142,6 +147,10 @@ def main() -> None:
         return
 
     one_run(records, cached_states=args.cached_states)  # warm-up: imports, caches, first allocations
+    if args.gc == "worker":  # as agents/intake.py does once the tables are restored
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*WORKER_GC_THRESHOLD)
     runs = []
     for i in range(args.runs):
         spent, counts = one_run(records, cached_states=args.cached_states)

@@ -14,6 +14,7 @@ and `clock` and add:
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from schemas.canonical import Phase
@@ -43,6 +44,9 @@ _WORDS = {
 _STATUS_PHASE = {"scheduled": Phase.PREGAME, "halftime": Phase.BREAK, "final": Phase.ENDED}
 
 
+# Pure functions of a few short strings that repeat from poll to poll (a live game's period and clock
+# texts change every few polls): memoized, bounded.
+@lru_cache(maxsize=4096)
 def period_of(sport: str | None, text: str | None, status: str | None) -> tuple[int | None, Phase | None]:
     """(period number, phase) from a provider's period text and the canonical status."""
     regulation = REGULATION_PERIODS.get(sport or "", 4)
@@ -67,6 +71,7 @@ _MMSS = re.compile(r"^(\d+):(\d{1,2})(?:\.\d+)?$")
 _MINUTE = re.compile(r"^(\d+)(?:\+(\d+))?'?$")
 
 
+@lru_cache(maxsize=4096)
 def clock_of(sport: str | None, provider: str, text: str | None, period: int | None, league: str | None
              ) -> int | None:
     """Clock seconds in the sport's usual direction (see the module doc), or None."""
