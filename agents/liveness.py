@@ -47,10 +47,16 @@ class InOrder:
     def __init__(self) -> None:
         self.generation: int | None = None
         self.next: dict[int, int] = {}
+        self.moved: dict[int, float] = {}  # when a partition last delivered a record (or was sought)
+        self.since = 0.0  # when this generation was first seen
+
+    def _generation(self, generation: int, now: float) -> None:
+        if generation != self.generation:
+            self.generation, self.next, self.moved, self.since = generation, {}, {}, now
 
     async def check(self, consumer: Any, generation: int, tp: Any, offset: int) -> None:
-        if generation != self.generation:
-            self.generation, self.next = generation, {}
+        self._generation(generation, time.monotonic())
+        self.moved[tp.partition] = time.monotonic()
         want = self.next.get(tp.partition)
         if want is None:
             want = consumer._committed_offset.get(tp)  # where Faust seeked it (None: nothing committed)
@@ -62,6 +68,33 @@ class InOrder:
             log.warning("%s[%d]: records %d-%d were deleted before they were read", tp.topic, tp.partition,
                         want, offset - 1)
         self.next[tp.partition] = max(offset + 1, want or 0)
+
+    async def kick_idle(self, consumer: Any, generation: int, assigned: set[Any], idle_s: float) -> list[Any]:
+        """Seek again the partitions that have records waiting but delivered none for `idle_s`.
+
+        After a start or a rebalance, Faust's fetch of a partition was seen to stay idle with
+        records waiting (30 s and more, until the next restart): the stall watchdog in
+        `guard.watchdog` cannot see it, as a partition never fetched has no known highwater.
+        Its end offset is asked for here; a seek to the next offset starts the fetch again.
+        """
+        now = time.monotonic()
+        self._generation(generation, now)
+        if not assigned:
+            return []
+        ends = await consumer.highwaters(*assigned)
+        kicked = []
+        for tp in assigned:
+            want = self.next.get(tp.partition, consumer._committed_offset.get(tp))
+            end = ends.get(tp)
+            if want is None or end is None or end <= want:
+                continue  # nothing waiting (or nothing known to compare)
+            if now - self.moved.get(tp.partition, self.since) >= idle_s:
+                log.warning("%s[%d]: %d records waiting and none delivered for %.0fs: seeking to %d again",
+                            tp.topic, tp.partition, end - want, now - self.moved.get(tp.partition, self.since), want)
+                await consumer.seek(tp, want)
+                self.moved[tp.partition] = now
+                kicked.append(tp)
+        return kicked
 
 
 class Liveness:

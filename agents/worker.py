@@ -50,6 +50,7 @@ from schemas.providers import providers
 log = logging.getLogger(__name__)
 COMMIT_TIMEOUT_S = 60.0
 RECOVERY_STALL_S = 60.0
+IDLE_S = 10.0  # a resolve partition with records waiting and none delivered for this long is sought again
 
 
 # One unit on purpose: the topics, tables and agents close over each other, and read top to bottom
@@ -68,6 +69,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     stage_one: list[Intake] = []
     # A commit or a table recovery that stopped moving ends the process (agents/liveness.py).
     liveness = Liveness(commit_timeout_s=COMMIT_TIMEOUT_S, recovery_stall_s=RECOVERY_STALL_S)
+    in_order = InOrder()  # stage 2 reads each resolve partition without a hole, and keeps reading
 
 
     def _producer() -> Any:
@@ -114,7 +116,6 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         def entity_state(key: str) -> Any:
             return guard.loads_or_none(entities_table.data.get(key.encode()))
 
-        in_order = InOrder()
         await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
         async for event in stream.events():
             message = event.message
@@ -206,6 +207,9 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
     async def stall_watchdog() -> None:
         liveness.check(app)
+        resolve_name = resolve_topic.get_topic_name()
+        await in_order.kick_idle(app.consumer, app.consumer_generation_id,
+                                 {tp for tp in app.consumer.assignment() if tp.topic == resolve_name}, IDLE_S)
         await guard.watchdog(app, load_settings().processing.stall_timeout_s,
                              raw_lag=sum(intake.lag() for intake in stage_one))
 

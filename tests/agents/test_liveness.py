@@ -28,12 +28,20 @@ class TP(NamedTuple):
 
 
 class Consumer:
-    def __init__(self, committed: dict[TP, int], earliest: int = 0) -> None:
+    def __init__(self, committed: dict[TP, int], earliest: int = 0, ends: dict[TP, int] | None = None) -> None:
         self._committed_offset = committed
         self.earliest = earliest
+        self.ends = ends or {}
+        self.sought: list[tuple[TP, int]] = []
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         return dict.fromkeys(tps, self.earliest)
+
+    async def highwaters(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.ends[tp] for tp in tps if tp in self.ends}
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.sought.append((tp, offset))
 
 
 class Fatal(Exception):
@@ -128,3 +136,22 @@ def test_the_stop_deadline_ends_a_process_that_hangs() -> None:
     assert done.returncode == EXIT_STOP_TIMEOUT
     assert time.monotonic() - started < 10
     assert b"did not stop within" in done.stderr + done.stdout
+
+
+async def test_an_idle_partition_with_records_waiting_is_sought_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    waiting, caught_up, nothing_committed = TP("app.resolve", 0), TP("app.resolve", 1), TP("app.resolve", 2)
+    consumer = Consumer({waiting: 2, caught_up: 5}, ends={waiting: 3, caught_up: 5, nothing_committed: 4})
+    clock = [100.0]
+    monkeypatch.setattr("agents.liveness.time.monotonic", lambda: clock[0])
+    check = InOrder()
+    parts = {waiting, caught_up, nothing_committed}
+    assert await check.kick_idle(consumer, 7, parts, idle_s=10) == []  # the generation starts now
+    clock[0] = 109.0
+    assert await check.kick_idle(consumer, 7, parts, idle_s=10) == []
+    clock[0] = 111.0
+    assert await check.kick_idle(consumer, 7, parts, idle_s=10) == [waiting]
+    assert consumer.sought == [(waiting, 2)]
+    await check.check(consumer, 7, waiting, 2)  # it delivers now: no more seeks
+    consumer.ends[waiting] = 4
+    clock[0] = 115.0
+    assert await check.kick_idle(consumer, 7, parts, idle_s=10) == []
