@@ -89,7 +89,7 @@ class DuplicatingPublisher:
 
 
 async def replay_range(settings: Settings, start: datetime, end: datetime, keys: list[str],
-                       stats: dict[str, int], *, group: str, raw_ends: dict[TopicPartition, int],
+                       stats: dict[str, Any], *, group: str, raw_ends: dict[TopicPartition, int],
                        raw_topics: list[str]) -> None:
     """`sportsflow replay` of this run's first third into the canonical topics, while the run goes on.
     It waits until the worker has processed that range (both stages), so the replay must publish nothing."""
@@ -109,6 +109,7 @@ async def replay_range(settings: Settings, start: datetime, end: datetime, keys:
     report = await run_replay(settings, request, asyncio.Event(), Console(file=io.StringIO()))
     stats["replay_read"] += report.read
     stats["replay_published"] += sum(report.published.values())
+    stats["replay_published_by_topic"] = {str(k): v for k, v in report.published.items() if v}
 
 
 async def start_push(app: web.Application, url: str, queue: str, recorder: Recorder, publisher: RawPublisher,
@@ -156,7 +157,9 @@ async def poll_all(pollers: list[FeedPoller], stats: dict[str, int]) -> None:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     if not getattr(args, "own_stack", False):
         return await play(args, Settings(), {})
-    async with OwnKafka(Settings()) as own:
+    async with OwnKafka(Settings(), keep=bool(getattr(args, "keep_broker", False))) as own:
+        if own.keep:
+            print(f"the broker's data stays in {own.home}", file=sys.stderr)
         return await play(args, own.settings, own.env)
 
 
@@ -266,7 +269,8 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         worker.stop()  # on failure too: no orphaned worker
     if getattr(args, "dump", None):
         dump(args.dump, records)
-    return summarize(truth, records, stats, play_s, drain_s, worker, recorder)
+    return summarize(truth, records, stats, play_s, drain_s, worker, recorder,
+                     {m.id: m.sport_key for m in world.matches.values()})
 
 
 def dump(path: str, records: list[Any]) -> None:
@@ -282,8 +286,9 @@ def dump(path: str, records: list[Any]) -> None:
 
 
 def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: float, drain_s: float,
-              worker: Worker, recorder: Recorder) -> dict[str, Any]:
+              worker: Worker, recorder: Recorder, sport_of: dict[str, str] | None = None) -> dict[str, Any]:
     published = Published()
+    sport_of = sport_of or {}
     dead_letters = 0
     # One real fixture per canonical id and back: a fixture served by two providers is one canonical event,
     # the same teams twice in a day are two.
@@ -323,6 +328,10 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         published.add(f"event|{match}", (int(record.get("epoch", 0)), int(record["seq"])), state,
                       content_hash(record), bool(record.get("correction")))
     result = score(truth, published)
+    lost_by: dict[str, int] = defaultdict(int)
+    for entity, count in result.lost_by_entity.items():
+        kind, match = entity.split("|")[:2]
+        lost_by[f"{kind}:{sport_of.get(match, '?')}"] += count
     merged = sum(len(m) > 1 for m in matches_of.values())
     split = sum(len(c) > 1 for c in ids_of.values())
     both = sum(len(p) > 1 for p in providers_of.values())
@@ -335,6 +344,7 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         "fixtures_of_several_providers": both,
         "ok": result.ok and published.conflicting == 0 and stats["replay_published"] == 0 and merged == split == 0,
         "redelivered_same_key_and_version": published.redelivered, "conflicting_versions": published.conflicting,
+        "lost_by_kind_and_sport": dict(lost_by), "lost_by_tenth_of_match": result.lost_by_tenth,
         "conflict_examples": published.conflicts[:8], "incomparable_served": truth.incomparable,
         "dead_letters": f"{dead_letters}/{stats['malformed_injected']}", "examples": result.examples,
         "provider_responses": recorder.responses, "worker_starts": worker.starts, "worker_log": str(worker.log_path),
@@ -351,6 +361,8 @@ def main() -> None:
     parser.add_argument("--replay", action="store_true", help="replay the run's first third in the middle of it")
     parser.add_argument("--own-stack", action="store_true",
                         help="run on a broker of its own (free ports; needed with --restart-broker on a shared stack)")
+    parser.add_argument("--keep-broker", action="store_true",
+                        help="with --own-stack: keep the broker's data (raw, resolve, changelog topics) to look into")
     parser.add_argument("--dump", help="write every canonical record read back to this JSON-lines file")
     parser.add_argument("--apisports-every", type=int, default=3, help="API-Sports is polled every N ticks")
     parser.add_argument("--push", action="store_true",

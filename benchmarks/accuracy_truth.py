@@ -119,6 +119,8 @@ class Score:
     # harness's providers never take a state back, so there is nothing a correction could mend.
     regressed: int = 0
     corrections: int = 0  # versions flagged `correction`
+    lost_by_entity: dict[str, int] = field(default_factory=dict)  # where the losses are (sport, feed, time)
+    lost_by_tenth: list[int] = field(default_factory=lambda: [0] * 10)  # ... and how far into the entity's life
     examples: dict[str, str] = field(default_factory=dict)  # a few entities per kind of failure, to look into
 
     @property
@@ -181,6 +183,11 @@ def score(truth: Truth, published: Published) -> Score:
             elif state not in expected[:i]:
                 result.wrong += 1  # never served, or out of order
         result.lost += len(expected) - i
+        missing = [j for j, s in enumerate(expected) if s not in states]
+        if missing:
+            result.lost_by_entity[entity] = len(missing)
+            for j in missing:
+                result.lost_by_tenth[10 * j // len(expected)] += 1
         if i < len(expected) and len(result.examples) < 6:
             result.examples[f"lost:{entity}"] = f"expected {expected} published {states}"
     return result

@@ -35,6 +35,8 @@ def test_a_lost_version_is_a_gap_and_a_loss():
     result = score(truth(S0, S1, S2), published(((7, 1), S0), ((7, 3), S2)))
     assert not result.ok
     assert (result.lost, result.seq_gaps) == (1, 1)
+    assert result.lost_by_entity == {E: 1}
+    assert result.lost_by_tenth[3] == 1  # where: the second of three states
 
 
 def test_a_lineage_that_does_not_start_at_one_is_a_gap():
