@@ -39,9 +39,12 @@ class InOrder:
     Faust's consumer was seen skipping the records at a partition's committed offset (after a
     restart, a rebalance or a broker restart, see agents/recovery.py), and its commit then passes
     them. Per consumer generation, the first record of a partition must be at the offset Faust
-    committed (seeked to) and each next one right after the last, or earlier (read again). A
-    later one means records were skipped: the worker stops before acking it, so the next one
-    reads again from the commit. Records deleted by retention are no hole.
+    committed (seeked to) and each next one right after the last. A later one means records were
+    skipped: the worker stops before acking it, so the next one reads again from the commit.
+    Records deleted by retention are no hole. An earlier one (read again after a seek back, while
+    later ones may still wait in the stream's queue) is not processed again: this worker applied
+    it to its tables in this generation, and processing old records again between newer ones is
+    how one version was seen published with two contents.
     """
 
     def __init__(self) -> None:
@@ -54,7 +57,8 @@ class InOrder:
         if generation != self.generation:
             self.generation, self.next, self.moved, self.since = generation, {}, {}, now
 
-    async def check(self, consumer: Any, generation: int, tp: Any, offset: int) -> None:
+    async def check(self, consumer: Any, generation: int, tp: Any, offset: int) -> bool:
+        """True when the record is to be processed; False when this worker already did in this generation."""
         self._generation(generation, time.monotonic())
         self.moved[tp.partition] = time.monotonic()
         want = self.next.get(tp.partition)
@@ -67,7 +71,10 @@ class InOrder:
                             f"records were skipped, reading again from the last commit")
             log.warning("%s[%d]: records %d-%d were deleted before they were read", tp.topic, tp.partition,
                         want, offset - 1)
+        if want is not None and offset < want and tp.partition in self.next:
+            return False  # read again after a seek back: its outcome is in the tables already
         self.next[tp.partition] = max(offset + 1, want or 0)
+        return True
 
     async def kick_idle(self, consumer: Any, generation: int, assigned: set[Any], idle_s: float) -> list[Any]:
         """Seek again the partitions that have records waiting but delivered none for `idle_s`.

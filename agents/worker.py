@@ -120,7 +120,8 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         async for event in stream.events():
             message = event.message
             partition = message.partition
-            await in_order.check(app.consumer, app.consumer_generation_id, message.tp, message.offset)
+            if not await in_order.check(app.consumer, app.consumer_generation_id, message.tp, message.offset):
+                continue  # already processed by this worker in this generation (Faust acks it)
             pins.refresh()
             # After a rebalance both indexes are rebuilt from the restored tables (see Expiry.reset).
             if guard.rebalanced(app.consumer_generation_id, expiry, fixture_expiry) or partition not in expiry.indexed:
