@@ -144,6 +144,26 @@ async def stop_push(app: web.Application, pushed: tuple[AmqpConsumer, asyncio.Ev
     return consumer.delivered
 
 
+async def supervise(worker: Worker) -> None:
+    """What ECS or systemd does: a worker that stopped by itself (the worker exits on purpose when it finds
+    records skipped, a commit hung or a recovery stuck) is started again at once, during the whole run."""
+    while True:
+        await asyncio.sleep(0.5)
+        if not worker.alive():
+            worker.start(wait_ready=False)
+
+
+async def wait_ready(worker: Worker, attempts: int = 5) -> None:
+    """Until the latest start of the worker is Ready; a start that stops by itself is replaced (supervise)."""
+    for _ in range(attempts):
+        try:
+            await asyncio.to_thread(worker.wait_ready)
+            return
+        except RuntimeError:
+            await asyncio.sleep(1.0)  # it exited: the supervisor starts it again
+    await asyncio.to_thread(worker.wait_ready)
+
+
 async def poll_all(pollers: list[FeedPoller], stats: dict[str, int]) -> None:
     for poller in pollers:
         try:
@@ -188,6 +208,7 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     worker = Worker(f"accuracy-{run_id}", ROOT / ".stack" / "logs",
                     {**env, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": reset})
     worker.start()
+    supervisor = asyncio.create_task(supervise(worker))
     push = bool(getattr(args, "push", False))
     raw_topics = [topics.raw_topic(p) for p in (*PROVIDERS, *(("statscore",) if push else ()))]
     amqp_url = f"amqp://guest:guest@127.0.0.1:{settings.stack.rabbitmq_port}/"
@@ -252,20 +273,18 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
                 if args.replay and tick == (3 * total_ticks) // 4:
                     await replay_range(settings, run_start, replay_until, raw_keys(truth.ids), stats,
                                        group=worker.app_id, raw_ends=raw_ends, raw_topics=raw_topics)
-                if not worker.alive():  # a supervisor (ECS, systemd) restarts a worker that stopped itself
-                    worker.start(wait_ready=False)
             await poll_all(pollers + api_pollers, stats)  # the final state of every match
             if pushed is not None:
                 stats["push_delivered"] = await stop_push(app, pushed, amqp_url, push_queue)
             stats["raw_published"] = publisher.published
         play_s = time.monotonic() - started
-        if not worker.alive():
-            worker.start(wait_ready=False)
-        await asyncio.to_thread(worker.wait_ready)
-        records = await reader.read(quiet_s=args.quiet_s, app_id=worker.app_id.encode())
+        await wait_ready(worker)
+        records = await reader.read(quiet_s=args.quiet_s, app_id=worker.app_id.encode(),
+                                    busy=lambda: not worker.alive() or "Worker]: Ready" not in worker.log_text())
         drain_s = time.monotonic() - started - play_s
         await runner.cleanup()
     finally:
+        supervisor.cancel()
         worker.stop()  # on failure too: no orphaned worker
     if getattr(args, "dump", None):
         dump(args.dump, records)

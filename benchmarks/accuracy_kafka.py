@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -33,18 +34,22 @@ class Reader:
         for tp, offset in self.start.items():
             self.consumer.seek(tp, offset)  # fetching starts here and buffers while the run plays
 
-    async def read(self, quiet_s: float, app_id: bytes) -> list[Any]:
+    async def read(self, quiet_s: float, app_id: bytes, busy: Callable[[], bool] = lambda: False,
+                   limit_s: float = 900.0) -> list[Any]:
         """Everything after the mark, until nothing new arrived from worker `app_id` for `quiet_s`
-        (other sessions' traffic on a shared broker is no news about this run)."""
+        (other sessions' traffic on a shared broker is no news about this run) while it was not `busy`
+        (a worker starting again is not a quiet one); at most `limit_s` (a worker that never gets Ready)."""
         records: list[Any] = []
-        last_new = time.monotonic()
+        last_new = begun = time.monotonic()
         try:
-            while time.monotonic() - last_new < quiet_s:
+            while time.monotonic() - last_new < quiet_s and time.monotonic() - begun < limit_s:
                 batches = await self.consumer.getmany(timeout_ms=500)
                 for messages in batches.values():
                     records.extend(messages)
                     if any(dict(m.headers or []).get("sf-app") == app_id for m in messages):
                         last_new = time.monotonic()
+                if busy():
+                    last_new = time.monotonic()
         finally:
             await self.consumer.stop()
         return records
