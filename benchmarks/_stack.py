@@ -12,9 +12,11 @@ import asyncio
 import shutil
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
+from pipeline.provision import ensure_topics
 from pipeline.stack import kafka, services
 from runtime.settings import Settings
 
@@ -74,3 +76,14 @@ class OwnKafka:
     @property
     def log(self) -> Path:
         return self.home / "logs" / "kafka.log"
+
+
+async def on_broker(own_broker: bool, play: Callable[[Settings, dict[str, str]], Awaitable[None]]) -> None:
+    """Run `play(settings, worker environment)` on a private broker (its topics provisioned) or on the
+    stack's."""
+    if not own_broker:
+        await play(Settings(), {})
+        return
+    async with OwnKafka(Settings()) as own:
+        await ensure_topics(own.settings)
+        await play(own.settings, own.env)

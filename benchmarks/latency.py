@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import resource
@@ -47,7 +48,7 @@ from websockets.asyncio.client import connect
 from agents import packing
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
-from benchmarks._stack import OwnKafka
+from benchmarks._stack import on_broker
 from connectors.publisher import record_headers
 from pipeline.provision import ensure_topics
 from runtime.kafka import client_options, partitions_of
@@ -291,12 +292,7 @@ SUMMARY = ("p50_ms", "p95_ms", "p99_ms", "kafka_only_p50_ms", "kafka_only_p99_ms
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    if args.own_broker:
-        async with OwnKafka(Settings()) as own:
-            await ensure_topics(own.settings)
-            await play(args, own.settings, own.env)
-    else:
-        await play(args, Settings(), {})
+    await on_broker(args.own_broker, functools.partial(play, args))
 
 
 async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import re
 import statistics
@@ -40,7 +41,7 @@ import orjson
 
 from benchmarks._procs import ROOT, Worker
 from benchmarks._spy import Spy, shares
-from benchmarks._stack import OwnKafka
+from benchmarks._stack import on_broker
 from benchmarks.throughput import consume_until, end_offsets, produce
 from pipeline.provision import ensure_topics
 from runtime.settings import Settings
@@ -221,12 +222,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    if args.own_broker:
-        async with OwnKafka(Settings()) as own:
-            await ensure_topics(own.settings)
-            await play(args, own.settings, own.env)
-    else:
-        await play(args, Settings(), {})
+    await on_broker(args.own_broker, functools.partial(play, args))
 
 
 async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> None:

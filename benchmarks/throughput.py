@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import time
@@ -23,9 +24,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
-from benchmarks._stack import OwnKafka
+from benchmarks._stack import on_broker
 from connectors.publisher import record_headers
-from pipeline.provision import ensure_topics
 from runtime.kafka import client_options, partitions_of
 from runtime.settings import Settings
 from schemas import topics
@@ -124,12 +124,7 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    if args.own_broker:
-        async with OwnKafka(Settings()) as own:
-            await ensure_topics(own.settings)
-            await play(args, own.settings, own.env)
-    else:
-        await play(args, Settings(), {})
+    await on_broker(args.own_broker, functools.partial(play, args))
 
 
 async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> None:
