@@ -16,7 +16,6 @@ tolerance), which must stay two.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -26,21 +25,13 @@ from aiohttp import web
 from benchmarks.accuracy_truth import Truth
 from connectors.simulator import apisports as sim_apisports
 from connectors.simulator import statscore as sim_statscore
-from connectors.simulator.world import Match, World, respell
+from connectors.simulator.world import Match, World, made_up_name, respell
 
 APISPORTS_SPORTS = {"soccer_epl": "football", "basketball_nba": "basketball"}
 STATSCORE_SPORTS = frozenset({"soccer_epl", "basketball_nba"})
-_CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
-
-
 def team_name(seed: int, n: int, side: str) -> str:
     """A pronounceable name no other fixture (of this run, another run or another session) shares."""
-    digest = hashlib.blake2b(f"{seed}|{n}|{side}".encode(), digest_size=12).digest()
-    words = []
-    for chunk in (digest[:6], digest[6:]):
-        word = "".join(_CONSONANTS[b % len(_CONSONANTS)] + _VOWELS[(b // 16) % len(_VOWELS)] for b in chunk[:4])
-        words.append(word.capitalize())
-    return " ".join(words)
+    return made_up_name(f"{seed}|{n}|{side}")
 
 
 def make_world(matches: int, ticks: int, seed: int) -> World:

@@ -304,3 +304,29 @@ class World:
 def respell(provider: str, table: dict[str, str]) -> None:
     """Add spellings of `provider` (a test world's made-up teams, spelled its own way)."""
     SPELLINGS.setdefault(provider, {}).update(table)
+
+
+_CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def made_up_name(seed: str) -> str:
+    """A pronounceable two-word team name derived from `seed` that no real club and no other seed shares."""
+    digest = hashlib.blake2b(seed.encode(), digest_size=12).digest()
+    words = []
+    for chunk in (digest[:6], digest[6:]):
+        word = "".join(_CONSONANTS[b % len(_CONSONANTS)] + _VOWELS[(b // 16) % len(_VOWELS)] for b in chunk[:4])
+        words.append(word.capitalize())
+    return " ".join(words)
+
+
+def own_teams(world: World, tag: str) -> None:
+    """Give every team of `world` a made-up name of its own (one name per club across the world's matches).
+
+    Worlds that share a broker and a worker (tests, sessions) meet in one resolver, which matches names
+    fuzzily: a real club's name with a tag added ("Arsenal 6a0b...") is a short form of the plain name
+    another world uses, close enough to be joined to that world's fixture, even with home and away swapped.
+    """
+    names: dict[str, str] = {}
+    for match in world.matches.values():
+        match.home, match.away = (names.setdefault(n, made_up_name(f"{tag}|{n}")) for n in (match.home, match.away))
+

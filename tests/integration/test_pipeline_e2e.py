@@ -12,7 +12,7 @@ from aiohttp import web
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import KafkaPublisher
 from connectors.simulator.server import Simulator, build_app
-from connectors.simulator.world import World
+from connectors.simulator.world import World, own_teams
 from connectors.sportsdataio import CONNECTOR as SPORTSDATAIO
 from connectors.theoddsapi import CONNECTOR as ODDS_API
 from runtime.kafka import client_options
@@ -135,8 +135,7 @@ async def test_a_simulator_update_reaches_dynamodb_s3_and_a_websocket_client(
     from tests.agents.sinks import eventually, running, sink_settings
 
     sim, base_url = simulator
-    for match in sim.world.matches.values():  # this test's own teams: nothing else resolves onto them
-        match.home, match.away = f"{match.home} {unique}", f"{match.away} {unique}"
+    own_teams(sim.world, unique)  # this test's own teams: nothing else resolves onto them
     for _ in range(12):
         sim.world.tick(3.0)
     match = next(iter(sim.world.matches.values()))

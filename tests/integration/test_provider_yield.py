@@ -21,7 +21,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.registry import all_connectors
 from connectors.runner import run_connectors
 from connectors.simulator.server import Simulator, build_app
-from connectors.simulator.world import World
+from connectors.simulator.world import World, own_teams
 from pipeline.commands import demo_environment
 from runtime.kafka import client_options
 from runtime.settings import Settings
@@ -69,8 +69,7 @@ async def test_most_raw_records_become_canonical_and_under_1pct_dead_letters(
 ):
     # Short matches: a pause with nothing live between the first and the second round of matches.
     world = World(seed=int(unique[:6], 16), matches=6, live_ticks=5, races=2, race_laps=3)
-    for match in world.matches.values():  # this test's own teams: nothing else resolves onto them
-        match.home, match.away = f"{match.home} {unique}", f"{match.away} {unique}"
+    own_teams(world, unique)  # this test's own teams: nothing else resolves onto them
     sim = Simulator(world)
     runner = web.AppRunner(build_app(sim), access_log=None)
     await runner.setup()

@@ -16,7 +16,7 @@ from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import KafkaPublisher
 from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.sportradar import match_number, odds_change_xml, routing_key
-from connectors.simulator.world import World
+from connectors.simulator.world import World, own_teams
 from connectors.sportradar import UofHandler
 from connectors.theoddsapi import CONNECTOR as ODDS_API
 from connectors.uof import FixtureCache
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 async def test_uof_odds_carry_the_canonical_event_id_of_the_same_match(stack, worker, consumer_factory, unique):
     world = World(seed=int(unique[:6], 16), matches=1, sport_keys=("soccer_epl",))
     match = next(iter(world.matches.values()))
-    match.home, match.away = f"{match.home} {unique}", f"{match.away} {unique}"
+    own_teams(world, unique)
     for _ in range(3):
         world.tick(3.0)
     sim = Simulator(world)

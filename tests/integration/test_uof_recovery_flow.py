@@ -15,7 +15,7 @@ import pytest
 from connectors.publisher import KafkaPublisher, MemoryPublisher
 from connectors.simulator.server import Simulator
 from connectors.simulator.sportradar import UOF_URL, match_number, odds_change_xml
-from connectors.simulator.world import World
+from connectors.simulator.world import World, own_teams
 from runtime.kafka import client_options
 from schemas import topics
 from schemas.canonical import Odds
@@ -46,8 +46,7 @@ async def test_a_30s_uof_disconnect_loses_and_doubles_nothing_on_canonical_odds(
     stack, worker, consumer_factory, rabbitmq_url, unique
 ):
     world = World(seed=int(unique[:6], 16), matches=3, sport_keys=("soccer_epl",), live_ticks=60)
-    for match in world.matches.values():
-        match.home, match.away = f"{match.home} {unique}", f"{match.away} {unique}"
+    own_teams(world, unique)
     sim = Simulator(world)
     queue = f"sportsflow.uof.test-{uuid.uuid4().hex[:8]}"
     port = int(rabbitmq_url.rsplit(":", 1)[1].strip("/"))

@@ -25,7 +25,7 @@ from connectors.publisher import KafkaPublisher
 from connectors.simulator.server import Simulator
 from connectors.simulator.sportradar import STATE, UOF_URL
 from connectors.simulator.uof import match_number, rolls_back
-from connectors.simulator.world import World
+from connectors.simulator.world import World, own_teams
 from connectors.sportradar import uof_feeds
 from pipeline.provision import ensure_topics
 from runtime.kafka import client_options
@@ -53,8 +53,7 @@ def world_with_both_kinds(unique: str) -> World:
     for seed in range(int(unique[:6], 16), int(unique[:6], 16) + 100):
         world = World(seed=seed, matches=3, sport_keys=("soccer_epl",), live_ticks=4)
         if len({rolls_back(m) for m in world.matches.values()}) == 2:
-            for match in world.matches.values():
-                match.home, match.away = f"{match.home} {unique}", f"{match.away} {unique}"
+            own_teams(world, unique)
             return world
     raise AssertionError("no seed gives both kinds of match")
 

@@ -213,7 +213,9 @@ async def test_slow_client_is_conflated_then_dropped_and_others_are_unaffected(r
     url, settings, hub = await feed(queue_size=4, write_buffer_bytes=1024, socket_send_buffer=4096,
                                     close_timeout_s=20)
     token = issue_token(settings, "slow")
-    fixtures = [f"{unique}{n}" for n in range(5)]
+    # One entity for phase 1 and, for phase 2, two more than the bound: the client is dropped even if the
+    # kernel takes a frame or two of its backlog meanwhile (with exactly the bound it may not be).
+    fixtures = [f"{unique}{n}" for n in range(7)]
     for name in fixtures:
         await raw.odds(name, 1)
     event_of = {name: await event_id_of(hub, name) for name in fixtures}
@@ -221,7 +223,7 @@ async def test_slow_client_is_conflated_then_dropped_and_others_are_unaffected(r
                               "filters": {"eventIds": list(event_of.values())}}).decode()
     async with connect(f"{url}?token={token}") as fast:
         await fast.send(only_mine)
-        await read_until(fast, lambda k: len(k) == 5, lambda f: any(mine(n)(f) for n in fixtures))
+        await read_until(fast, lambda k: len(k) == len(fixtures), lambda f: any(mine(n)(f) for n in fixtures))
 
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -247,8 +249,9 @@ async def test_slow_client_is_conflated_then_dropped_and_others_are_unaffected(r
             started = time.monotonic()
             for name in fixtures[1:]:
                 await raw.odds(name, 2)
-            rest = await read_until(fast, lambda k: len(k) == 4, lambda f: any(mine(n)(f) for n in fixtures[1:]))
-            assert sorted(odds_seqs(rest)) == [2, 2, 2, 2]
+            rest = await read_until(fast, lambda k: len(k) == len(fixtures) - 1,
+                                    lambda f: any(mine(n)(f) for n in fixtures[1:]))
+            assert sorted(odds_seqs(rest)) == [2] * (len(fixtures) - 1)
             assert time.monotonic() - started < 10 * TIME_UNIT
             async with asyncio.timeout(10 * TIME_UNIT):
                 while hub.stats()["dropped_slow"] < 1:
