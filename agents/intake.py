@@ -4,11 +4,13 @@ Faust's per-message consumer costs ~100 µs per record before any work; stage 1 
 it reads the raw topics with a plain aiokafka `getmany` loop instead, hosted by the Faust app as a
 service (`faust -A pipeline.app worker` still runs everything). Per batch:
 
+0. the records fetched are buffered per partition and released in record-time order across the raw
+   topics, also while catching up a backlog (`agents/aligned.py`);
 1. every raw record becomes candidates or a dead letter (`process_raw`, pure);
 2. the candidates are grouped by the resolve partition their fixture key maps to (murmur2, as
    Faust's and Java's producers choose) and sent as one packed record per partition
    (`agents/packing.py`), dead letters as they are;
-3. once Kafka acknowledged all of them, the batch's offsets are committed. A record that cannot be
+3. once Kafka acknowledged all of them, the released records' offsets are committed. A record that cannot be
    delivered stops the worker first (`guard.fatal`), so nothing is committed that was not published.
 
 The consumer group is the app id's `-normalize` group (`schemas.topics.normalize_group`). On a
@@ -19,17 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import heapq
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 from mode import Service
 
 from agents import packing
+from agents.aligned import Aligned
 from agents.publish import BatchPublisher
 from agents.stages.normalize import process_raw
 from runtime.kafka import client_options
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH_RECORDS = 2000
 POLL_MS = 200
 READY_TIMEOUT_S = 60.0
+MAX_BUFFERED = 20_000  # records held per partition while others catch up; beyond it, its fetching pauses
 
 
 class Intake(Service):
@@ -63,6 +66,8 @@ class Intake(Service):
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._done: dict[TopicPartition, int] = {}  # next offset to handle, per partition
+        self._fetched: dict[TopicPartition, int] = {}  # next offset to fetch, per partition
+        self._aligned = Aligned()
         self.batches = 0
 
     async def on_start(self) -> None:
@@ -157,10 +162,47 @@ class Intake(Service):
             async with self._busy:
                 if self._fresh:
                     await self._pin_start(batches)
-                if batches:
-                    await self._handle(batches)
+                assigned = consumer.assignment()  # a batch fetched before a revocation is the new owner's
+                self._aligned.add({tp: messages for tp, messages in batches.items() if tp in assigned})
+                for tp, messages in batches.items():
+                    if tp in assigned:
+                        self._fetched[tp] = messages[-1].offset + 1
+                ready = self._aligned.release(await self._behind(consumer))
+                self._pace(consumer)
+                if ready:
+                    await self._handle(ready)
 
-    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+    async def _behind(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Assigned partitions with records on the broker not fetched yet (or not known not to have any)."""
+        behind = []
+        for tp in consumer.assignment():
+            highwater, fetched = consumer.highwater(tp), self._fetched.get(tp)
+            if fetched is None and highwater is not None:
+                try:  # nothing fetched since the assignment: where the fetcher starts
+                    fetched = self._fetched[tp] = await asyncio.wait_for(consumer.position(tp), 0.05)
+                except (TimeoutError, KafkaError, IllegalStateError):
+                    fetched = None
+            if highwater is None or fetched is None or fetched < highwater:
+                behind.append(tp)
+        return behind
+
+    def _pace(self, consumer: AIOKafkaConsumer) -> None:
+        """Bound the records held back: a partition far ahead of the others stops fetching until they catch up."""
+        paused = consumer.paused()
+        for tp in consumer.assignment():
+            held = self._aligned.buffered(tp)
+            if held > MAX_BUFFERED and tp not in paused:
+                consumer.pause(tp)
+            elif held < MAX_BUFFERED // 2 and tp in paused:
+                consumer.resume(tp)
+
+    def forget(self, revoked: set[TopicPartition]) -> None:
+        """Revoked partitions: what was fetched but not handled is read again from the commit by their owner."""
+        self._aligned.drop(revoked)
+        for tp in revoked:
+            self._fetched.pop(tp, None)
+
+    async def _handle(self, messages: list[Any]) -> None:
         assert self._consumer is not None
         assert self._publisher is not None
         publisher = self._publisher
@@ -168,7 +210,9 @@ class Intake(Service):
         by_partition: dict[int, list[packing.Candidate]] = defaultdict(list)
         # Partitions interleaved by record time, each in its own order: one fixture's updates from two
         # providers (two raw partitions) reach stage 2 in the order they came, as when read one by one.
-        for message in heapq.merge(*batches.values(), key=_timestamp):
+        offsets: dict[TopicPartition, int] = {}
+        for message in messages:
+            offsets[TopicPartition(message.topic, message.partition)] = message.offset + 1
             processed = process_raw(message.topic, message.partition, message.offset, message.value,
                                     list(message.headers or ()))
             dead = processed.dead_letter
@@ -179,7 +223,6 @@ class Intake(Service):
             if dead is not None:
                 log.warning("dead letter from %s:%s@%s", message.topic, message.partition, message.offset)
                 await publisher.add(dead.topic, dead.key, dead.value, _stamped(dead.headers, self._app_id))
-        offsets = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
         stamp = [(h.APP, self._app_id.encode())]
         for partition, candidates in by_partition.items():
             for value in packing.pack(candidates):
@@ -193,10 +236,6 @@ class Intake(Service):
         self.batches += 1
 
 
-def _timestamp(message: Any) -> int:
-    return int(message.timestamp)
-
-
 def _stamped(headers: list[tuple[str, bytes]], app_id: str) -> list[tuple[str, bytes]]:
     return [*headers, (h.APP, app_id.encode()), (h.PUBLISHED_TS, h.ms(h.now_ms()))]
 
@@ -207,6 +246,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self._intake.quiesce()  # the batch in hand is published and committed before they move
+        self._intake.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("stage 1 assigned %d raw partitions: %s", len(assigned),

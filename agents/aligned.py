@@ -1,0 +1,84 @@
+"""Stage 1's read order across raw partitions: by record time, also while catching up (pure, no Kafka).
+
+Each raw topic (one per provider) is read at its own speed: after a restart, one provider's backlog
+can come back whole before another's records of the same minutes. Stage 2 versions each fixture in
+the order its candidates arrive, so a fixture served by several providers would then be
+replayed in one provider's steps, and the states the others served in between come out "behind"
+(lost to consumers). Kafka Streams meets the same problem by picking the record with the lowest
+timestamp across a task's partitions and waiting for an empty partition that still has data on the
+broker (`max.task.idle.ms`); `Aligned` does that for a consumer's batches:
+
+- `add()` buffers each partition's fetched records and remembers its *frontier*: the newest record
+  time fetched from it so far.
+- `release(behind)` hands out, merged by record time, every buffered record not newer than the
+  oldest frontier among the partitions that are `behind` (records on the broker not fetched yet):
+  whatever such a partition delivers next is at least that new. Partitions read to their end do
+  not hold anything back, so a live worker (every partition at its end) releases at once.
+- A record held longer than `max_hold_s` (a partition that stays behind without delivering) is
+  released anyway: order is best effort, progress is not.
+
+Record times are the producer's (the connector's receipt time), near-monotonic per partition.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+
+class Aligned:
+    """Buffered records of several partitions, released in record-time order (records need `.timestamp`)."""
+
+    def __init__(self, max_hold_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_hold_s = max_hold_s
+        self._clock = clock
+        self._buffers: dict[Hashable, deque[Any]] = {}
+        self._frontier: dict[Hashable, int] = {}
+        self._held_since: float | None = None
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._buffers.values())
+
+    def buffered(self, tp: Hashable) -> int:
+        return len(self._buffers.get(tp, ()))
+
+    def add(self, batches: Mapping[Hashable, Sequence[Any]]) -> None:
+        for tp, records in batches.items():
+            if not records:
+                continue
+            self._buffers.setdefault(tp, deque()).extend(records)
+            newest = max(int(r.timestamp) for r in records)
+            self._frontier[tp] = max(self._frontier.get(tp, newest), newest)
+        if self._held_since is None and len(self):
+            self._held_since = self._clock()
+
+    def release(self, behind: Iterable[Hashable]) -> list[Any]:
+        """The records that can go now, oldest first (each partition's own order kept)."""
+        bound = min((self._frontier.get(tp, -1) for tp in behind), default=None)
+        if bound is not None and self._held_since is not None and self._clock() - self._held_since > self.max_hold_s:
+            bound = None  # held too long: let everything go
+        ready: list[list[Any]] = []
+        for buffer in self._buffers.values():
+            taken = []
+            while buffer and (bound is None or int(buffer[0].timestamp) <= bound):
+                taken.append(buffer.popleft())
+            if taken:
+                ready.append(taken)
+        self._buffers = {tp: b for tp, b in self._buffers.items() if b}
+        self._held_since = None if not self._buffers else (self._clock() if ready else self._held_since)
+        return list(heapq.merge(*ready, key=_time))
+
+    def drop(self, tps: Iterable[Hashable]) -> None:
+        """Forget partitions (revoked): their records are read again from the last commit by their owner."""
+        for tp in tps:
+            self._buffers.pop(tp, None)
+            self._frontier.pop(tp, None)
+        if not self._buffers:
+            self._held_since = None
+
+
+def _time(record: Any) -> int:
+    return int(record.timestamp)
