@@ -87,6 +87,29 @@ def _ms(record: Mapping[str, Any], received_ms: int) -> int:
     return iso_ms(text) if text else received_ms
 
 
+def _newest_on_clock(seen: Mapping[str, Any] | None, stamped: bool) -> int | None:
+    """The newest time a source gave on one clock: its own timestamps (`stamped`) or our receipt times.
+    `ts` is the latest record's (on the clock `stamped` names); `st`/`ut` keep the other clock's."""
+    if seen is None:
+        return None
+    if stamped == seen.get("stamped", True):
+        return int(seen["ts"])
+    other = seen.get("st" if stamped else "ut")
+    return None if other is None else int(other)
+
+
+def _source_entry(seen: Mapping[str, Any] | None, *, ts: int, stamped: bool, digest: str, received_ms: int,
+                  carried: Mapping[str, int], stale_ms: int) -> dict[str, Any]:
+    """What a state remembers of a source after taking one of its records."""
+    other = _newest_on_clock(seen, not stamped)
+    resumed = seen is None or received_ms - seen["seen"] > stale_ms
+    return {"ts": ts, "hash": digest, "seen": received_ms,
+            "since": received_ms if resumed or seen is None else seen["since"],
+            "g": {**(seen or {}).get("g", {}), **carried},
+            **({} if stamped else {"stamped": False}),  # absent means True, as stored before
+            **({} if other is None else {"ut" if stamped else "st": other})}
+
+
 def new_state(epoch: int) -> dict[str, Any]:
     return {"epoch": epoch, "seq": 0, "hash": None, "last": None, "updated": 0, "sources": {}, "groups": {}}
 
@@ -113,7 +136,11 @@ def decide(
     # received it, and a provider clock (often whole seconds) can read earlier than that moment while
     # being newer. Comparing the two dropped a match's first live score as "late" after a pre-game poll
     # that had no timestamp.
-    if seen is not None and ts < seen["ts"] and stamped == seen.get("stamped", True):
+    # Each clock keeps its own newest reading: a record re-processed after a restart (from a commit older
+    # than the stored state) is still late against the source's newer stamped records when an unstamped
+    # one came in between (it was compared with nothing and re-published an old state as a correction).
+    newest = _newest_on_clock(seen, stamped)
+    if newest is not None and ts < newest:
         return Decision(None, {**stored, "updated": received_ms}, "late")
     digest = content_hash(record)
     groups = groups_of(record["type"])
@@ -124,11 +151,8 @@ def decide(
         return Decision(None, {**stored, "updated": received_ms, "sources": sources}, "repeat")
     state = _copy(stored)
     state["updated"] = received_ms
-    resumed = seen is None or received_ms - seen["seen"] > policy.stale_ms
-    state["sources"][source] = {"ts": ts, "hash": digest, "seen": received_ms,
-                                "since": received_ms if resumed else seen["since"],
-                                "g": {**(seen or {}).get("g", {}), **carried},
-                                **({} if stamped else {"stamped": False})}  # absent means True, as stored before
+    state["sources"][source] = _source_entry(seen, ts=ts, stamped=stamped, digest=digest, received_ms=received_ms,
+                                             carried=carried, stale_ms=policy.stale_ms)
 
     last: dict[str, Any] | None = state["last"]
     outside = _outside_groups(record["type"])

@@ -262,3 +262,24 @@ def test_a_stamped_source_still_drops_its_own_older_records():
     ])
     assert reasons[-1] == "late"
     assert published[-1]["score"] == {"home": 1, "away": 0}
+
+
+def test_a_record_processed_again_is_late_against_its_source_even_after_an_unstamped_one():
+    """Seen in the accuracy harness after a restart re-read a resolve partition from an old commit: the
+    source's stamped 1-0 and 2-0 were stored, then an unstamped record; the stamped 1-0 processed again
+    was compared with nothing (other clock) and re-published as a correction under a new seq, naming
+    content a consumer had already seen under another version. It is late on its own clock."""
+    first = ev(1, 0, provider="theoddsapi", ts="2024-01-01T20:00:10Z")
+    second = ev(2, 0, provider="theoddsapi", ts="2024-01-01T20:00:20Z")
+    steps = [
+        (first, SCORES_FEED, 1_000),
+        (second, SCORES_FEED, 2_000),
+        (ev(2, 0, provider="theoddsapi", ts=None, period="2"), SCORES_FEED, 3_000),  # no timestamp
+        (first, SCORES_FEED, 4_000),  # processed again
+        (second, SCORES_FEED, 5_000),  # processed again
+    ]
+    published, reasons, _ = run(steps)
+    assert reasons[-2:] == ["late", "unchanged"]
+    assert [(p["seq"], p["score"]["home"], p["correction"]) for p in published] == \
+        [(1, 1, False), (2, 2, False), (3, 2, False)]
+
