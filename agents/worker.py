@@ -8,15 +8,16 @@
 Stage 1 is stateless: an aiokafka `getmany` loop (group `<app id>-normalize`) normalizes a batch of
 raw records, sends one packed record per resolve partition (`agents/packing.py`: many candidates,
 grouped by fixture key with Kafka's partitioner) and commits the batch's offsets once Kafka acked it.
-Stage 2 keeps Faust's tables (partitions, standbys, changelog restore): its agent unpacks a resolve
-record, processes the candidates in order, sends the outputs in batches (`agents/publish.py`).
+Stage 2 keeps Faust's tables (partitions, standbys, changelog restore; RocksDB on local disk by default,
+so a restart reads only the changelogs' tail): its agent unpacks a resolve record, processes the
+candidates in order, sends the outputs in batches (`agents/publish.py`).
 
 Acknowledgement: Faust acks a record in a `finally:`, even when the agent body raised. So no
 exception may escape a body: per-candidate failures become dead letters, and a failure to publish
 (Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
 or the raw offsets committed (`agents.guard.fatal`), so it is processed again after the restart
-(at-least-once; outputs are idempotent by entity key + seq). A changelog record is sent only after
-the outputs it describes were acked (`guard.DeferredState`).
+(at-least-once; outputs are idempotent by entity key + seq). A state is written to the table's store
+and its changelog only after the outputs it describes were acked (`guard.DeferredState`).
 
 `install(app, load_settings)` registers the service, topics, tables, agents, tasks and timers on the
 app that `pipeline/app.py` builds (`faust -A pipeline.app worker`); settings are read when they run.
@@ -114,7 +115,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         publisher = BatchPublisher(_producer())
 
         def entity_state(key: str) -> Any:
-            return guard.loads_or_none(entities_table.data.get(key.encode()))
+            return guard.loads_or_none(state.get(entities_table, key.encode()))
 
         await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
         async for event in stream.events():
@@ -137,7 +138,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
             for candidate in candidates:
                 route = candidate.route
                 try:
-                    fixtures = parsed_fixtures.get(route, fixtures_table.data.get(route))
+                    fixtures = parsed_fixtures.get(route, state.get(fixtures_table, route))
                     result = process_candidates(
                         route.decode(), candidate.value, candidate.headers,
                         fixtures, entity_state, policy=policy, tolerance_ms=tolerance_ms, is_down=feed_health.is_down,

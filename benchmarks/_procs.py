@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class Worker:
     """A `faust -A pipeline.app worker` subprocess with its own app id (consumer group, tables)."""
 
+    _instances = 0
+
     def __init__(self, app_id: str, log_dir: Path, extra_env: dict[str, str] | None = None,
                  name: str | None = None, loop: str = "aio") -> None:
         """`name`: of the log file (default: the app id); several workers of one app need their own.
@@ -25,9 +27,13 @@ class Worker:
         self.loop = loop
         self.app_id = app_id
         self.log_path = log_dir / f"{name or app_id}.log"
+        Worker._instances += 1
+        # Its own local files (RocksDB tables), kept across its restarts: two workers of one app on one
+        # machine cannot share them (RocksDB locks each partition's files).
+        data_dir = log_dir.parent / "faust" / f"{name or app_id}-w{Worker._instances}-data"
         self.env = {**os.environ, "SPORTSFLOW_PROCESSING__APP_ID": app_id, "PYTHONUNBUFFERED": "1",
                     "SPORTSFLOW_METRICS__PROMETHEUS_ENABLED": "false",
-                    **(extra_env or {})}
+                    "SPORTSFLOW_PROCESSING__DATA_DIR": str(data_dir), **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self._offset = 0

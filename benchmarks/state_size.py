@@ -137,7 +137,9 @@ async def one_start(own: OwnKafka, app_id: str, run: int) -> dict[str, float]:
         await consumer.position(tp)
     worker = Worker(app_id, own.home / "logs", {
         **own.env, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest",
-        "SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port())})
+        "SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port()),
+        # One worker restarted: its local files (RocksDB tables) are kept from one start to the next.
+        "SPORTSFLOW_PROCESSING__DATA_DIR": str(own.home / "faust" / f"{app_id}-data")})
     started = time.monotonic()
     worker.start(wait_ready=False)
     assert worker.proc is not None

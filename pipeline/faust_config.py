@@ -34,9 +34,10 @@ def apply_settings(conf: Any, settings: Settings) -> None:
     init_sentry(settings, "worker")  # no-op without a DSN; metrics: `run_telemetry` in an app task
     processing = settings.processing
     conf.id = processing.app_id
-    # Faust keeps per-app files in its datadir; keep them out of the working directory.
+    # Faust keeps per-app files (the RocksDB tables) in its datadir; keep them out of the working directory.
     (settings.stack.home / "faust").mkdir(parents=True, exist_ok=True)
-    conf.datadir = str(settings.stack.home / "faust" / "{conf.id}-data")
+    conf.datadir = str(processing.data_dir or settings.stack.home / "faust" / "{conf.id}-data")
+    conf.store = "rocksdb://" if processing.table_store == "rocksdb" else "memory://"
     conf.broker = broker_urls(settings)
     conf.broker_credentials = credentials(settings)
     conf.topic_partitions = settings.kafka.topic_partitions

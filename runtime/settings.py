@@ -240,6 +240,13 @@ class ProcessingSettings(_Section):
     gc_tuning: bool = Field(
         True, description=("Once the tables are restored, move them out of the cyclic GC's view (gc.freeze) and "
                            "collect the young generations less often."))
+    table_store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb", description=("Where the worker keeps its tables: RocksDB files under `data_dir` (kept across "
+                                "restarts; a restart reads only the changelogs' tail) or memory (every restart "
+                                "re-reads every changelog)."))
+    data_dir: Path | None = Field(
+        None, description=("The worker's local files (RocksDB tables); one per worker process. Default: "
+                           "`<stack home>/faust/<app id>-data`."))
 
 
 class SimulatorSettings(_Section):

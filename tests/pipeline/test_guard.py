@@ -139,17 +139,24 @@ class FakeTable:
         self.changelog.append((partition, key, value))
 
 
-def test_state_is_visible_at_once_but_logged_only_on_flush():
-    """The next record sees the new state; the changelog gets it only after the outputs were acked."""
+def test_state_is_visible_at_once_but_stored_and_logged_only_on_flush():
+    """The next record sees the new state; the store (RocksDB keeps it when the process is killed) and the
+    changelog get it only after the outputs were acked."""
     table, state = FakeTable(), guard.DeferredState()
+    table.data[b"old"] = b"o"
     state.set(table, 2, b"k", b"v1")
     state.delete(table, 2, b"missing")  # deleting what is not there logs nothing
-    assert table.data == {b"k": b"v1"}
+    state.delete(table, 2, b"old")
+    assert state.get(table, b"k") == b"v1"
+    assert state.get(table, b"old") is None
+    assert table.data == {b"old": b"o"}
     assert table.changelog == []
     state.flush()
+    assert table.data == {b"k": b"v1"}
     state.delete(table, 2, b"k")
     state.flush()
-    assert table.changelog == [(2, b"k", b"v1"), (2, b"k", None)]
+    assert table.data == {}
+    assert table.changelog == [(2, b"k", b"v1"), (2, b"old", None), (2, b"k", None)]
 
 
 def test_state_writes_are_coalesced_per_key_until_flush():
