@@ -66,12 +66,14 @@ def candidates_out(
 ) -> list[OutRecord]:
     """Group a raw record's canonical records by fixture (route key): one resolve message each.
 
-    Events come first in a message so the fixture exists before its odds are resolved. The
+    Events come first in a message so the fixture exists before its odds are resolved, the earlier
+    start first: the same teams twice in a day share a route, and a provider's later meeting resolved
+    first could join the other providers' earlier one (its own earlier one not yet holding its id). The
     message is assembled from each record's JSON (pydantic's Rust serializer) without a dict; the
     serializer is called directly, as `model_dump_json` costs twice as much in Python around it.
     """
     by_route: dict[str, list[bytes]] = {}
-    ordered = sorted(records, key=lambda r: _TYPE_ORDER[r.type])
+    ordered = sorted(records, key=_resolve_order)
     for record, route in zip(ordered, route_keys_of(ordered), strict=True):
         by_route.setdefault(route, []).append(type(record).__pydantic_serializer__.to_json(record, by_alias=True))
     headers = [*carried, (h.NORMALIZED_TS, h.ms(h.now_ms()))]
@@ -81,6 +83,11 @@ def candidates_out(
         OutRecord(RESOLVE, route.encode(), head + b",".join(jsons) + b"]}", headers)
         for route, jsons in by_route.items()
     ]
+
+
+def _resolve_order(record: CanonicalRecord) -> tuple[int, float]:
+    start = getattr(record, "start_time", None)
+    return _TYPE_ORDER[record.type], start.timestamp() if start is not None else 0.0
 
 
 def parse_envelope(value: bytes) -> RawEnvelope:

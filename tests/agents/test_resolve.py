@@ -180,3 +180,22 @@ def test_a_fixture_without_a_start_time_is_never_joined_turned_round():
         assert not uof.swapped, first_uof_start
         assert uof.fixture is not other.fixture
         assert (uof.fixture.home, uof.fixture.away) == ("Tottenham Hotspur x1f", "Leicester City x1f")
+
+
+def test_a_providers_meetings_of_the_same_teams_resolve_apart_in_start_order_not_in_reverse():
+    """Why stage 1 orders a message's events by start time: the same teams 90 minutes apart, another
+    provider's earlier meeting known, its later one not yet. Resolved in start order, each meeting keeps
+    its own fixture; the later one first joins the earlier fixture (0.81 after the start-time penalty,
+    above MERGE_AT) and the earlier one becomes a fixture of its own: a merge and a split."""
+    start = 1_700_000_000_000
+
+    def outcome(order: list[Candidate]) -> dict[str, str]:
+        """Each meeting's fixture: the other provider's ("odds-1") or one of its own ("own")."""
+        fixtures: list[Fixture] = []
+        resolve(fixtures, "r", cand("theoddsapi", "odds-1", start), tolerance_ms=TOL)
+        joined = {c.provider_event_id: resolve(fixtures, "r", c, tolerance_ms=TOL).fixture for c in order}
+        return {pid: fixture.refs.get("theoddsapi", "own") for pid, fixture in joined.items()}
+
+    earlier, later = cand("apisports", "1", start), cand("apisports", "2", start + 90 * 60_000)
+    assert outcome([earlier, later]) == {"1": "odds-1", "2": "own"}
+    assert outcome([later, earlier]) == {"2": "odds-1", "1": "own"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import orjson
 
@@ -66,3 +67,20 @@ def test_a_payload_the_normalizer_refuses_is_a_dead_letter_with_its_path() -> No
     assert letter["path"].startswith("$[0]")
     assert letter["feed"] == "odds"
     assert letter["payload"] == broken
+
+
+def test_the_same_teams_twice_in_one_response_are_resolved_in_start_order() -> None:
+    """Two meetings share a route (one message): the earlier one's event comes first whatever the
+    response's order, so the provider's earlier meeting holds its id before the later one is resolved
+    (the later one could otherwise join another provider's earlier meeting: see test_resolve)."""
+    first = SAMPLE[0]
+    later = dict(first, id=first["id"] + "-return", commence_time=_plus_90(first["commence_time"]))
+    out = process_raw("raw.theoddsapi", 0, 1, envelope([later, first]), [])
+    message = next(m for m in out.records if first["id"] in m.value.decode())
+    events = [r for r in orjson.loads(message.value)["records"] if r["type"] == "event"]
+    assert [e["providerEventId"] for e in events] == [first["id"], later["id"]]
+
+
+def _plus_90(instant: str) -> str:
+    moved = datetime.fromisoformat(instant.replace("Z", "+00:00")) + timedelta(minutes=90)
+    return moved.strftime("%Y-%m-%dT%H:%M:%SZ")
