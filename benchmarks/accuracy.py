@@ -39,7 +39,7 @@ from agents.stages.ordering import content_hash
 from benchmarks._procs import ROOT, Worker, restart_broker
 from benchmarks._stack import OwnKafka
 from benchmarks.accuracy_kafka import Reader, end_offsets, inject_malformed, wait_committed
-from benchmarks.accuracy_truth import Published, Truth, names_to_sides, score
+from benchmarks.accuracy_truth import Published, Truth, by_side, score
 from benchmarks.accuracy_world import Recorder, make_world, provider_ids, raw_keys, team_name
 from connectors.amqp import AmqpConsumer, AmqpEndpoint
 from connectors.apisports import ApiSports
@@ -338,7 +338,7 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         elif record["type"] == "odds" and ("theoddsapi", record.get("providerEventId")) in truth.ids:
             content, correction = content_hash(record), bool(record.get("correction"))
             published.add(f"odds|{record['providerEventId']}|{record['bookmaker']}|{record['market']}",
-                          (int(record.get("epoch", 0)), int(record["seq"])), names_to_sides(record), content,
+                          (int(record.get("epoch", 0)), int(record["seq"])), by_side(record), content,
                           correction)
     for record in events:
         match = min(matches_of[record["id"]])  # merged fixtures are counted below; audit under one of them

@@ -58,10 +58,13 @@ class Truth:
     def served_odds(self, body: list[dict[str, Any]]) -> None:
         markets = {"h2h": "moneyline", "spreads": "spread", "totals": "total"}
         for game in body:
+            # Prices are audited by side (home, away, draw, over, under), not by the name a record shows:
+            # display names are the resolver's business (and a fixture's first provider's spelling).
+            sides = {game["home_team"]: "home", game["away_team"]: "away"}
             for book in game["bookmakers"]:
                 for market in book["markets"]:
-                    outcomes = tuple(sorted((o["name"], float(o["price"]), o.get("point"))
-                                            for o in market["outcomes"]))
+                    outcomes = tuple(sorted((sides.get(o["name"], o["name"].lower()), float(o["price"]),
+                                             o.get("point")) for o in market["outcomes"]))
                     key = f"odds|{game['id']}|{book['key']}|{markets.get(market['key'], market['key'])}"
                     self.served(key, outcomes, market.get("last_update") or book.get("last_update") or "")
 
@@ -98,11 +101,9 @@ class Published:
         seen[version] = Version(state, content or repr(state), correction)
 
 
-def names_to_sides(record: dict[str, Any]) -> State:
-    sides = {"home": record.get("homeTeam"), "away": record.get("awayTeam"), "draw": "Draw", "over": "Over",
-             "under": "Under"}
-    return tuple(sorted((sides.get(o["side"], o["side"]), float(o["price"]), o.get("point"))
-                        for o in record["outcomes"]))
+def by_side(record: dict[str, Any]) -> State:
+    """A canonical odds record's prices as the truth holds them: (side, price, point), sorted."""
+    return tuple(sorted((o["side"], float(o["price"]), o.get("point")) for o in record["outcomes"]))
 
 
 @dataclass
