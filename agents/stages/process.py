@@ -86,17 +86,19 @@ def _start_ms(record: dict[str, Any]) -> int | None:
     return iso_ms(text) if text else None
 
 
-def candidate_of(record: dict[str, Any]) -> Candidate:
+def candidate_of(record: dict[str, Any], received_ms: int | None = None) -> Candidate:
     return Candidate(record["provider"], record["providerEventId"], record.get("sport"), record.get("league"),
-                     record.get("homeTeam"), record.get("awayTeam"), _start_ms(record))
+                     record.get("homeTeam"), record.get("awayTeam"), _start_ms(record), received_ms)
 
 
-def resolve_record(record: dict[str, Any], route: str, fixtures: list[Fixture], tolerance_ms: int) -> Resolution | None:
-    """Rewrite provider-scoped ids and names to canonical ones."""
+def resolve_record(record: dict[str, Any], route: str, fixtures: list[Fixture], tolerance_ms: int,
+                   received_ms: int | None = None) -> Resolution | None:
+    """Rewrite provider-scoped ids and names to canonical ones. `received_ms`: when the record was received
+    (a fixture is named after the provider that reported it first)."""
     if record["type"] == "feed_status":
         return None
     resolution = resolve_known(fixtures, record["provider"], record["providerEventId"]) \
-        or resolve(fixtures, route, candidate_of(record), tolerance_ms=tolerance_ms)
+        or resolve(fixtures, route, candidate_of(record, received_ms), tolerance_ms=tolerance_ms)
     canonicalize(record, resolution)
     return resolution
 def process_candidates(
@@ -114,7 +116,7 @@ def process_candidates(
     received_ms: int = message["receivedMs"]
     result = StageTwoResult()
     for record in message["records"]:
-        resolution = resolve_record(record, route, fixtures, tolerance_ms)
+        resolution = resolve_record(record, route, fixtures, tolerance_ms, received_ms)
         if resolution is not None:
             result.fixtures_changed |= resolution.changed
             if resolution.review is not None:

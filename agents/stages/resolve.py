@@ -102,10 +102,11 @@ class Fixture:
     id: str
     start_ms: int
     refs: dict[str, str] = field(default_factory=dict)
-    home: str | None = None  # canonical display names, fixed at creation
+    home: str | None = None  # display names: the registry's, else the first reporter's spelling (`_renamed`)
     away: str | None = None
     league: str | None = None
-    # provider -> [home, away, league] as that provider spells them (in the fixture's orientation)
+    # provider -> [home, away, league, swapped, first seen (receipt ms)] as that provider spells them (in the
+    # fixture's orientation)
     spellings: dict[str, list[str | None]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -167,6 +168,7 @@ class Candidate:
     home: str | None = None
     away: str | None = None
     start_ms: int | None = None
+    seen_ms: int | None = None  # when we received the record (orders the fixture's reporters)
 
 
 @dataclass
@@ -247,6 +249,7 @@ def resolve(fixtures: list[Fixture], route: str, cand: Candidate, *, tolerance_m
         if isinstance(fixtures, Fixtures):
             fixtures.by_ref[(cand.provider, cand.provider_event_id)] = best
         best.spellings[cand.provider] = _spelling(cand, swapped)
+        _renamed(best, cand, swapped)
         review = _review("low_confidence", cand, best.id, considered) if confidence < SURE_AT else None
         return Resolution(best, True, swapped, confidence, review)
     created = _create(fixtures, route, cand)
@@ -281,7 +284,33 @@ def _by_ref(fixtures: list[Fixture], provider: str, provider_event_id: str) -> F
 
 def _spelling(cand: Candidate, swapped: bool) -> list[Any]:
     home, away = (cand.away, cand.home) if swapped else (cand.home, cand.away)
-    return [home, away, cand.league, swapped]
+    return [home, away, cand.league, swapped, cand.seen_ms]
+
+
+def _display(sport: str | None, name: str | None) -> str | None:
+    return (parse_team(sport, name)[1] or name) if name else None
+
+
+def _renamed(fixture: Fixture, cand: Candidate, swapped: bool) -> None:
+    """Name the fixture after `cand`'s provider if it reported the fixture first (by receipt time, ties by
+    provider name), though processed later.
+
+    Without it the display names were those of whichever provider was *processed* first: two providers'
+    first records a few milliseconds apart came out in either order in a live worker and in a replay (which
+    reads by record time), so a replay re-published every record of such a fixture under the other names.
+    A provider whose spelling has no receipt time (stored before it was kept) keeps the names it gave.
+    """
+    if cand.seen_ms is None:
+        return
+    mine = (cand.seen_ms, cand.provider)
+    for provider, spelling in fixture.spellings.items():
+        seen = spelling[4] if len(spelling) > 4 else None
+        if provider != cand.provider and (seen is None or (seen, provider) < mine):
+            return
+    home, away = (cand.away, cand.home) if swapped else (cand.home, cand.away)
+    fixture.home = _display(cand.sport, home) or fixture.home
+    fixture.away = _display(cand.sport, away) or fixture.away
+    fixture.league = cand.league or fixture.league
 
 
 def fixture_identity(route: str, sport: str | None, home: str | None, away: str | None) -> str:
@@ -303,10 +332,9 @@ def _create(fixtures: list[Fixture], route: str, cand: Candidate) -> Fixture:
         # Same route, same hour, and that fixture is another game (this provider already holds it under
         # another id, or the teams differ): derive the id from the provider's own id as well.
         new_id = canonical_id(f"{route}|{cand.provider}|{cand.provider_event_id}", cand.start_ms or 0)
-    home = parse_team(cand.sport, cand.home)[1] or cand.home if cand.home else None
-    away = parse_team(cand.sport, cand.away)[1] or cand.away if cand.away else None
-    created = Fixture(new_id, cand.start_ms or 0, {cand.provider: cand.provider_event_id}, home, away,
-                      cand.league, {cand.provider: _spelling(cand, False)})
+    created = Fixture(new_id, cand.start_ms or 0, {cand.provider: cand.provider_event_id},
+                      _display(cand.sport, cand.home), _display(cand.sport, cand.away), cand.league,
+                      {cand.provider: _spelling(cand, False)})
     fixtures.append(created)
     if isinstance(fixtures, Fixtures):
         fixtures.by_ref[(cand.provider, cand.provider_event_id)] = created

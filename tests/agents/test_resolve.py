@@ -199,3 +199,26 @@ def test_a_providers_meetings_of_the_same_teams_resolve_apart_in_start_order_not
     earlier, later = cand("apisports", "1", start), cand("apisports", "2", start + 90 * 60_000)
     assert outcome([earlier, later]) == {"1": "odds-1", "2": "own"}
     assert outcome([later, earlier]) == {"2": "odds-1", "1": "own"}
+
+
+def test_a_fixture_is_named_after_its_first_reporter_whatever_order_they_are_processed_in():
+    """Seen in a large accuracy run: API-Sports' and The Odds API's first records of a fixture, a few ms apart,
+    processed in the live worker in the other order than by the replay (which reads by record time): the
+    display names differed ("FC X" / "X"), and the replay re-published 17,728 records under the other names."""
+    start = 1_700_000_000_000
+    first = Candidate("theoddsapi", "g1", "soccer", "EPL", "Bafoseku Suzetiri", "Tipepeke Rurepidi", start, 1_000)
+    second = Candidate("apisports", "7", "soccer", "Premier League", "FC Bafoseku Suzetiri", "FC Tipepeke Rurepidi",
+                       start, 1_004)
+
+    def named(order: list[Candidate]) -> tuple[str | None, str | None, str | None]:
+        fixtures: list[Fixture] = []
+        for c in order:
+            fixture = resolve(fixtures, "r", c, tolerance_ms=TOL).fixture
+        assert len(fixtures) == 1
+        return fixture.home, fixture.away, fixture.league
+
+    assert named([first, second]) == named([second, first]) == ("Bafoseku Suzetiri", "Tipepeke Rurepidi", "EPL")
+    # Without receipt times (spellings stored before they were kept, the resolve CLI) the first processed names it.
+    untimed = [Candidate(c.provider, c.provider_event_id, c.sport, c.league, c.home, c.away, c.start_ms)
+               for c in (second, first)]
+    assert named(untimed)[0] == "FC Bafoseku Suzetiri"
