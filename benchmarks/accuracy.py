@@ -110,6 +110,7 @@ async def replay_range(settings: Settings, start: datetime, end: datetime, keys:
     stats["replay_read"] += report.read
     stats["replay_published"] += sum(report.published.values())
     stats["replay_published_by_topic"] = {str(k): v for k, v in report.published.items() if v}
+    stats["replay_published_examples"] = [e.decode(errors="replace")[:2000] for e in report.published_examples]
 
 
 async def start_push(app: web.Application, url: str, queue: str, recorder: Recorder, publisher: RawPublisher,

@@ -213,6 +213,7 @@ class Report:
     stopped: bool = False
     resume_file: Path | None = None
     dead_reasons: Counter[str] = field(default_factory=Counter)
+    published_examples: list[bytes] = field(default_factory=list)  # the first few records published, as sent
 
 
 class Pacer:
@@ -294,6 +295,8 @@ async def execute(replayer: Replayer, records: AsyncIterator[RawRecord], run: Ru
                                 [*numbered.headers, (h.APP, app), (h.PUBLISHED_TS, h.ms(h.now_ms()))])
             await run.output.send(topic, stamped)
             report.published[topic] += 1
+            if len(report.published_examples) < 5:
+                report.published_examples.append(stamped.value)
         position.next[(record.topic, record.partition)] = record.offset + 1
         run.on_progress(1)
     await run.output.flush()
