@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
 from agents.stages.normalize import OutRecord
@@ -153,3 +154,19 @@ def test_faust_app_command_refuses_a_bad_selection():
                           timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "unknown topic 'raw.nobody'" in proc.stderr
+
+
+def test_dedupe_ignores_who_reported_the_fixture():
+    """Seen in a large accuracy run: the live worker published a fixture's first live 0-0 after a second
+    provider had joined it, the replay (reading by record time) before: the two records differ only in
+    `providerNames`, and the replay re-published 28 of them. They are the same version to a consumer."""
+    def event(names: dict[str, dict[str, str]], home: int) -> bytes:
+        return orjson.dumps({"type": "event", "id": "e1", "score": {"home": home}, "seq": 1,
+                             "providerNames": names, "refs": dict.fromkeys(names, "x")})
+
+    both = {"theoddsapi": {"homeTeam": "A"}, "apisports": {"homeTeam": "FC A"}}
+    existing = Dedupe()
+    existing.add_existing("t", b"e1", event(both, 0))
+    replay = Dedupe(existing.existing)
+    assert not replay.admit("t", OutRecord("t", b"e1", event({"theoddsapi": {"homeTeam": "A"}}, 0), []))
+    assert replay.admit("t", OutRecord("t", b"e1", event(both, 1), []))  # a new score is new content
