@@ -42,6 +42,11 @@ SURE_AT = 0.9  # merges below this are reported for review
 REVIEW_FLOOR = 0.1  # candidates scoring less are not worth listing
 SWAP_PENALTY = 0.05  # a provider listing home and away the other way round is rarer than agreeing
 LEAGUE_PENALTY = 0.15  # both competitions known and clearly different
+# Confidence lost at the start-time tolerance's edge (linear in the distance). Two meetings of the same
+# teams 90 minutes apart must not merge when one provider's second meeting arrives before any other
+# provider's (a merge interleaves two games' scores; a split is reported for review): 0.4 puts a perfect
+# name match 90 minutes away (of a 2 h tolerance) at 0.70, below MERGE_AT; 60 minutes away still merges.
+TIME_PENALTY = 0.4
 UNKNOWN_START = 0  # a fixture first seen in records without a start time (odds)
 
 
@@ -223,7 +228,7 @@ def score(fixture: Fixture, cand: Candidate, tolerance_ms: int) -> tuple[float, 
 def _adjusted(confidence: float, fixture: Fixture, cand: Candidate, timed: bool, tolerance_ms: int) -> float:
     """A name score lowered by the start time's distance and a clearly different competition."""
     if timed and tolerance_ms > 0:
-        confidence *= 1.0 - 0.25 * abs(fixture.start_ms - (cand.start_ms or 0)) / tolerance_ms
+        confidence *= 1.0 - TIME_PENALTY * abs(fixture.start_ms - (cand.start_ms or 0)) / tolerance_ms
     league = competition_similarity(fixture.league, cand.league)
     if league is not None and league < 0.6:
         confidence -= LEAGUE_PENALTY
