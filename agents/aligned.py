@@ -52,7 +52,7 @@ class Aligned:
             self._buffers.setdefault(tp, deque()).extend(records)
             newest = max(int(r.timestamp) for r in records)
             self._frontier[tp] = max(self._frontier.get(tp, newest), newest)
-        if self._held_since is None and len(self):
+        if self._held_since is None and self._buffers:
             self._held_since = self._clock()
 
     def release(self, behind: Iterable[Hashable]) -> list[Any]:

@@ -163,10 +163,9 @@ class Intake(Service):
                 if self._fresh:
                     await self._pin_start(batches)
                 assigned = consumer.assignment()  # a batch fetched before a revocation is the new owner's
-                self._aligned.add({tp: messages for tp, messages in batches.items() if tp in assigned})
-                for tp, messages in batches.items():
-                    if tp in assigned:
-                        self._fetched[tp] = messages[-1].offset + 1
+                mine = {tp: messages for tp, messages in batches.items() if tp in assigned and messages}
+                self._aligned.add(mine)
+                self._fetched.update({tp: messages[-1].offset + 1 for tp, messages in mine.items()})
                 ready = self._aligned.release(await self._behind(consumer))
                 self._pace(consumer)
                 if ready:
