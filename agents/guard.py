@@ -34,43 +34,6 @@ def fatal(reason: str) -> None:
     os._exit(EXIT_PUBLISH_FAILED)
 
 
-class DeferredState:
-    """Table writes held back until the outputs they describe are acknowledged by Kafka.
-
-    Reads through `get` see the pending writes at once (the next candidate must see the new state);
-    the table's store and its changelog get them only in `flush`, called after the batch's outputs
-    were acknowledged. Were either written first, a crash in between would leave a state claiming
-    versions that were never published (a loss): restored from the changelog, or still on local
-    disk with a persistent store (RocksDB keeps what was written when the process is killed).
-    Writes are coalesced: a key written many times in a batch is stored and sent once.
-    """
-
-    def __init__(self) -> None:
-        self._writes: dict[tuple[int, bytes], tuple[Any, int, bytes | None]] = {}
-
-    def get(self, table: Any, key: bytes) -> bytes | None:
-        pending = self._writes.get((id(table), key))
-        return pending[2] if pending is not None else table.data.get(key)
-
-    def set(self, table: Any, partition: int, key: bytes, value: bytes) -> None:
-        self._writes[(id(table), key)] = (table, partition, value)
-
-    def delete(self, table: Any, partition: int, key: bytes) -> None:
-        if self.get(table, key) is not None:
-            self._writes[(id(table), key)] = (table, partition, None)
-
-    def flush(self) -> None:
-        for (_, key), (table, partition, value) in self._writes.items():
-            if value is None:
-                if table.data.get(key) is not None:
-                    del table.data[key]
-                table.send_changelog(partition, key, None, value_serializer="raw")
-            else:
-                table.data[key] = value
-                table.send_changelog(partition, key, value)
-        self._writes.clear()
-
-
 def policy(settings: ProcessingSettings) -> Policy:
     return Policy(settings.priorities, stale_ms=int(settings.stale_s * 1000),
                   hysteresis_ms=int(settings.hysteresis_s * 1000), confirm_ms=int(settings.confirm_s * 1000))

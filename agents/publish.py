@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -41,6 +42,16 @@ class Partitions:
         return cached
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One batch handed to the producer: its future gives the offset of its first record once acked."""
+
+    topic: str
+    partition: int
+    records: int
+    future: asyncio.Future[Any]
+
+
 class BatchPublisher:
     """Appends records to one aiokafka batch per (topic, partition); `flush` sends them and awaits the acks."""
 
@@ -49,7 +60,7 @@ class BatchPublisher:
         self._partitions = partitions or Partitions()
         self._counts: dict[str, int] = {}
         self._open: dict[tuple[str, int], Any] = {}
-        self._sent: list[asyncio.Future[Any]] = []
+        self._sent: list[Sent] = []
         self.pending = 0
 
     async def partition_count(self, topic: str) -> int:
@@ -64,8 +75,9 @@ class BatchPublisher:
     def partition_for(self, key: bytes, count: int) -> int:
         return self._partitions.of(key, count)
 
-    async def add(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]],
+    async def add(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
                   partition: int | None = None) -> None:
+        """Append a record (`value` None: a tombstone) to its partition's open batch."""
         if partition is None:
             partition = await self.partition_of(topic, key or b"")
         tp = (topic, partition)
@@ -76,21 +88,26 @@ class BatchPublisher:
             await self._submit(tp, self._open.pop(tp))  # full: send it, start another
             batch = self._open[tp] = self._producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                guard.fatal(f"a record of {len(value)} bytes does not fit in a batch for {topic}")
+                guard.fatal(f"a record of {len(value or b'')} bytes does not fit in a batch for {topic}")
         self.pending += 1
 
     async def flush(self) -> None:
         """Send every open batch and wait until Kafka acknowledged all of them (or stop the worker)."""
+        sent = await self.send()
+        if not sent:
+            return
+        for outcome in await asyncio.gather(*(s.future for s in sent), return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                guard.fatal(f"a record could not be delivered to Kafka: {outcome!r}")
+
+    async def send(self) -> list[Sent]:
+        """Send every open batch without waiting for the acks: the caller awaits or watches the futures."""
         while self._open:
             tp, batch = self._open.popitem()
             await self._submit(tp, batch)
         sent, self._sent = self._sent, []
         self.pending = 0
-        if not sent:
-            return
-        for outcome in await asyncio.gather(*sent, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                guard.fatal(f"a record could not be delivered to Kafka: {outcome!r}")
+        return sent
 
     async def _submit(self, tp: tuple[str, int], batch: Any) -> None:
         batch.close()
@@ -103,5 +120,5 @@ class BatchPublisher:
                 log.warning("cannot enqueue a batch for %s[%d] (%r); retrying", tp[0], tp[1], exc)
                 await asyncio.sleep(_ENQUEUE_BACKOFF.delay(attempt))
                 continue
-            self._sent.append(future)
+            self._sent.append(Sent(tp[0], tp[1], batch.record_count(), future))
             return

@@ -17,7 +17,7 @@ exception may escape a body: per-candidate failures become dead letters, and a f
 (Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
 or the raw offsets committed (`agents.guard.fatal`), so it is processed again after the restart
 (at-least-once; outputs are idempotent by entity key + seq). A state is written to the table's store
-and its changelog only after the outputs it describes were acked (`guard.DeferredState`).
+and its changelog only after the outputs it describes were acked (`agents/deferred_state.py`).
 
 `install(app, load_settings)` registers the service, topics, tables, agents, tasks and timers on the
 app that `pipeline/app.py` builds (`faust -A pipeline.app worker`); settings are read when they run.
@@ -34,6 +34,7 @@ import faust
 
 from agents import feed_health as health
 from agents import guard, packing, reference
+from agents.deferred_state import DeferredState
 from agents.intake import Intake
 from agents.liveness import InOrder, Liveness
 from agents.publish import BatchPublisher
@@ -109,10 +110,11 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         grace_ms = int(settings.discrepancy_grace_s * 1000)
         expiry = guard.Expiry(int(settings.dedupe_ttl_s * 1000))
         fixture_expiry = guard.Expiry(int(settings.fixture_ttl_s * 1000))
-        state = guard.DeferredState()
+        state = DeferredState()
         parsed_fixtures = FixtureCache()
         pins = PinsFile(load_settings().processing.team_pins_file)
         publisher = BatchPublisher(_producer())
+        changelog = BatchPublisher(_producer())
 
         def entity_state(key: str) -> Any:
             return guard.loads_or_none(state.get(entities_table, key.encode()))
@@ -169,7 +171,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
                 parsed_fixtures.forget(route_key.encode())
                 state.delete(fixtures_table, partition, route_key.encode())
             await publisher.flush()  # a failed delivery has stopped the worker: no changelog, no ack
-            state.flush()
+            await state.flush(changelog)
 
 
     def _assigned() -> set[int]:

@@ -17,7 +17,7 @@ PY_SPY = Path(sys.executable).parent / "py-spy"
 
 
 class Spy:
-    def __init__(self, pid: int, stem: Path, rate: int = 100) -> None:
+    def __init__(self, pid: int, stem: Path, rate: int = 250) -> None:
         stem.parent.mkdir(parents=True, exist_ok=True)
         self.svg = stem.with_suffix(".svg")
         self.procs = [

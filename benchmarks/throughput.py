@@ -18,12 +18,14 @@ import json
 import statistics
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
+from benchmarks._spy import Spy
 from benchmarks._stack import on_broker
 from connectors.publisher import record_headers
 from runtime.kafka import client_options, partitions_of
@@ -88,7 +90,7 @@ async def consume_until(settings: Settings, start: dict[TopicPartition, int], wa
 
 
 async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "aio",
-                  env: dict[str, str] | None = None) -> dict[str, Any]:
+                  env: dict[str, str] | None = None, profile: Path | None = None) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     worker = Worker(f"throughput-{run}", ROOT / ".stack" / "logs",
                     {**(env or {}), "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"}, loop=loop)
@@ -97,6 +99,7 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
     out_start = await end_offsets(settings, topics.EVENTS)
     app_id = worker.app_id.encode()
     tag = f'"{run}-'.encode()  # this run's games only: the raw topics are shared with whatever else runs here
+    spy = Spy(worker.proc.pid, profile / f"throughput-{run}") if profile and worker.proc else None
     try:
         cpu0 = worker.cpu_seconds()
         produce_task = asyncio.create_task(produce(settings, run, updates, fixtures))
@@ -108,6 +111,8 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
         cpu_s = worker.cpu_seconds() - cpu0
         produce_s = await produce_task
     finally:
+        if spy:
+            spy.stop()
         worker.stop()
     # Baseline: the same records read by a bare consumer (no processing at all).
     t1 = time.perf_counter()
@@ -131,7 +136,7 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     runs = []
     loops = args.loops.split(",")
     for i in range(args.repeat * len(loops)):  # alternating, so drifting load hits every loop alike
-        result = await one_run(settings, args.updates, args.fixtures, loops[i % len(loops)], env)
+        result = await one_run(settings, args.updates, args.fixtures, loops[i % len(loops)], env, args.profile)
         print(json.dumps(result))
         runs.append(result)
     for loop in loops:
@@ -157,6 +162,8 @@ def main() -> None:
     parser.add_argument("--fixtures", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--loops", default="aio", help="event loops to alternate, e.g. aio,uvloop (runs: repeat each)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record py-spy flame graphs and collapsed stacks of each run's worker into this dir")
     parser.add_argument("--own-broker", action="store_true",
                         help="a private Kafka broker for the whole run (nothing else publishes to its raw topics)")
     asyncio.run(main_async(parser.parse_args()))

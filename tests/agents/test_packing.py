@@ -85,6 +85,9 @@ class FakeBatch:
     def close(self):
         self.closed = True
 
+    def record_count(self):
+        return len(self.records)
+
 
 class FakeProducer:
     """Batches per partition; deliveries succeed, or fail for one topic."""

@@ -1,0 +1,108 @@
+"""DeferredState: table writes visible at once, stored and logged only on flush, in one batch per partition."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agents import deferred_state
+from agents.deferred_state import DeferredState
+from agents.publish import BatchPublisher
+from tests.agents.test_packing import FakeBatch
+
+
+class FakeStore(dict[bytes, bytes]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.persisted: dict[tuple[str, int], int] = {}
+
+    def set_persisted_offset(self, tp: Any, offset: int) -> None:
+        self.persisted[(tp.topic, tp.partition)] = offset
+
+
+class FakeTable:
+    def __init__(self, name: str) -> None:
+        self.data = FakeStore()
+        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: f"{name}-changelog")
+
+
+class LogProducer:
+    """Acks each batch at the next offset of its partition; or fails the batches of one topic."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        self.log: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
+        self.batches = 0
+        self.failing = failing
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(capacity=1000)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        assert batch.closed
+        self.batches += 1
+        future = asyncio.get_running_loop().create_future()
+        if topic == self.failing:
+            future.set_exception(RuntimeError("broker said no"))
+            return future
+        records = self.log.setdefault((topic, partition), [])
+        future.set_result(SimpleNamespace(offset=len(records)))
+        records.extend(batch.records)
+        return future
+
+
+async def test_state_is_visible_at_once_but_stored_and_logged_only_on_flush() -> None:
+    """The next record sees the new state; the store (RocksDB keeps it when the process is killed) and the
+    changelog get it only after the outputs were acked."""
+    table, state, producer = FakeTable("entities"), DeferredState(), LogProducer()
+    table.data[b"old"] = b"o"
+    state.set(table, 2, b"k", b"v1")
+    state.delete(table, 2, b"missing")  # deleting what is not there logs nothing
+    state.delete(table, 2, b"old")
+    assert state.get(table, b"k") == b"v1"
+    assert state.get(table, b"old") is None
+    assert dict(table.data) == {b"old": b"o"}
+    assert producer.log == {}
+    await state.flush(BatchPublisher(producer))
+    assert dict(table.data) == {b"k": b"v1"}
+    state.delete(table, 2, b"k")
+    await state.flush(BatchPublisher(producer))
+    await asyncio.sleep(0)  # the ack callbacks
+    assert dict(table.data) == {}
+    assert producer.log == {("entities-changelog", 2): [(b"k", b"v1"), (b"old", None), (b"k", None)]}
+    assert table.data.persisted == {("entities-changelog", 2): 2}  # the last record's offset
+
+
+async def test_writes_are_coalesced_per_key_and_sent_as_one_batch_per_partition() -> None:
+    """A key written many times in a batch logs its last value once; a write after a delete wins; each
+    changelog partition gets one batch, and its store remembers the last offset it holds."""
+    entities, fixtures, state, producer = FakeTable("entities"), FakeTable("fixtures"), DeferredState(), LogProducer()
+    for seq in range(5):
+        state.set(entities, 1, b"hot", b"v%d" % seq)
+    state.set(entities, 1, b"gone", b"x")
+    state.delete(entities, 1, b"gone")
+    state.set(entities, 3, b"other", b"y")
+    state.set(fixtures, 1, b"route", b"f")
+    await state.flush(BatchPublisher(producer))
+    await asyncio.sleep(0)
+    assert producer.batches == 3
+    assert sorted(producer.log[("entities-changelog", 1)]) == [(b"gone", None), (b"hot", b"v4")]
+    assert producer.log[("entities-changelog", 3)] == [(b"other", b"y")]
+    assert producer.log[("fixtures-changelog", 1)] == [(b"route", b"f")]
+    assert entities.data.persisted == {("entities-changelog", 1): 1, ("entities-changelog", 3): 0}
+    assert fixtures.data.persisted == {("fixtures-changelog", 1): 0}
+
+
+async def test_a_changelog_batch_that_is_not_delivered_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No offset is remembered past a write Kafka did not take: the worker stops (and restarts from its commit)."""
+    stopped: list[str] = []
+    monkeypatch.setattr(deferred_state, "fatal", stopped.append)
+    table, state = FakeTable("entities"), DeferredState()
+    state.set(table, 0, b"k", b"v")
+    await state.flush(BatchPublisher(LogProducer(failing="entities-changelog")))
+    await asyncio.sleep(0)
+    assert stopped
+    assert "could not be delivered to entities-changelog[0]" in stopped[0]
+    assert table.data.persisted == {}
