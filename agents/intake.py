@@ -210,12 +210,13 @@ class Intake(Service):
         # Partitions interleaved by record time, each in its own order: one fixture's updates from two
         # providers (two raw partitions) reach stage 2 in the order they came, as when read one by one.
         offsets: dict[TopicPartition, int] = {}
+        outcomes: dict[tuple[str, bool], int] = defaultdict(int)  # (topic, dead letter) -> records
         for message in messages:
             offsets[TopicPartition(message.topic, message.partition)] = message.offset + 1
             processed = process_raw(message.topic, message.partition, message.offset, message.value,
                                     list(message.headers or ()))
             dead = processed.dead_letter
-            observe_processed(topics.provider_of_raw_topic(message.topic), dead_letter=dead is not None)
+            outcomes[message.topic, dead is not None] += 1
             for out in processed.records:
                 by_partition[publisher.partition_for(out.key, resolve_count)].append(
                     packing.Candidate(out.key, out.value, out.headers))
@@ -227,6 +228,8 @@ class Intake(Service):
             for value in packing.pack(candidates):
                 await publisher.add(self._resolve_topic, None, value, stamp, partition=partition)
         await publisher.flush()  # a failed delivery has stopped the worker: nothing below runs
+        for (topic, dead_letter), n in outcomes.items():
+            observe_processed(topics.provider_of_raw_topic(topic), dead_letter=dead_letter, n=n)
         try:
             await self._consumer.commit(offsets)
         except KafkaError as exc:  # the partitions moved: their new owner reads them again (idempotent outputs)

@@ -42,7 +42,7 @@ from agents.stages.normalize import OutRecord
 from agents.stages.pins import PinsFile
 from agents.stages.process import process_candidates
 from agents.stages.resolve import FixtureCache
-from runtime.observability.hooks import observe_canonical, observe_processed
+from runtime.observability.hooks import CanonicalTally, observe_processed
 from runtime.observability.telemetry import run_telemetry
 from runtime.settings import Settings
 from schemas import headers as h
@@ -89,10 +89,10 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
             stage_one.append(self)
 
 
-    async def _publish(publisher: BatchPublisher, out: OutRecord) -> None:
+    async def _publish(publisher: BatchPublisher, out: OutRecord, tally: CanonicalTally) -> None:
         headers = [*out.headers, (h.APP, app.conf.id.encode()), (h.PUBLISHED_TS, h.ms(h.now_ms()))]
         if out.topic in topics.CANONICAL_TOPICS:
-            observe_canonical(headers)
+            tally.add(headers)
         await publisher.add(out.topic, out.key, out.value, headers)
 
 
@@ -115,6 +115,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         pins = PinsFile(load_settings().processing.team_pins_file)
         publisher = BatchPublisher(_producer())
         changelog = BatchPublisher(_producer())
+        tally = CanonicalTally()  # the batch's published records, observed once it is out
 
         def entity_state(key: str) -> Any:
             return guard.loads_or_none(state.get(entities_table, key.encode()))
@@ -135,7 +136,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
                 log.exception("malformed resolve record %s@%s", partition, message.offset)
                 observe_processed("resolve", dead_letter=True)
                 await _publish(publisher, guard.resolve_dead_letter(
-                    message.topic, partition, message.offset, message.value, exc))
+                    message.topic, partition, message.offset, message.value, exc), tally)
                 candidates = []
             for candidate in candidates:
                 route = candidate.route
@@ -151,10 +152,10 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
                     log.exception("cannot process a candidate of resolve record %s@%s", partition, message.offset)
                     observe_processed("resolve", dead_letter=True)
                     await _publish(publisher, guard.resolve_dead_letter(
-                        message.topic, partition, message.offset, candidate.value, exc))
+                        message.topic, partition, message.offset, candidate.value, exc), tally)
                     continue
                 for out in result.outputs:
-                    await _publish(publisher, out)
+                    await _publish(publisher, out, tally)
                 if result.fixtures_changed:
                     stored = guard.dumps([f.as_dict() for f in fixtures])
                     state.set(fixtures_table, partition, route, stored)
@@ -171,6 +172,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
                 parsed_fixtures.forget(route_key.encode())
                 state.delete(fixtures_table, partition, route_key.encode())
             await publisher.flush()  # a failed delivery has stopped the worker: no changelog, no ack
+            tally.observe()
             await state.flush(changelog)
 
 

@@ -66,12 +66,12 @@ class _Distribution:
     low: float = math.inf
     high: float = -math.inf
 
-    def add(self, value: float) -> None:
+    def add(self, value: float, n: int = 1) -> None:
         value = max(value, 0.0)
         key = bucket(value)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        self.total += value
-        self.n += 1
+        self.counts[key] = self.counts.get(key, 0) + n
+        self.total += value * n
+        self.n += n
         self.low = min(self.low, value)
         self.high = max(self.high, value)
 
@@ -155,14 +155,15 @@ class EmfAggregator:
             group = self._groups[dims] = _Group(sets)
         return group
 
-    def latency(self, provider: str, stage: Stage, ms: float) -> None:
+    def latency(self, provider: str, stage: Stage, ms: float, n: int = 1) -> None:
+        """`n` records with this latency."""
         if self.enabled:
             with self._lock:
                 group = self._group((("Provider", provider), ("Stage", stage)), _STAGE_SETS)
                 distribution = group.distributions.get("LatencyMs")
                 if distribution is None:
                     distribution = group.distributions["LatencyMs"] = _Distribution()
-                distribution.add(ms)
+                distribution.add(ms, n)
 
     def records(self, provider: str, stage: str, n: int = 1) -> None:
         if self.enabled:
@@ -170,15 +171,16 @@ class EmfAggregator:
                 sums = self._group((("Provider", provider), ("Stage", stage)), _STAGE_SETS).sums
                 sums["Records"] = sums.get("Records", 0) + n
 
-    def outcome(self, rate: Literal["ErrorRate", "FailedIngestionRate"], *, failed: bool) -> None:
+    def outcome(self, rate: Literal["ErrorRate", "FailedIngestionRate"], *, failed: bool, n: int = 1) -> None:
+        """`n` outcomes, all failed or all not."""
         if self.enabled:
             with self._lock:
                 ratio = self._ratios.setdefault(rate, [0.0, 0.0])
-                ratio[0] += failed
-                ratio[1] += 1
+                ratio[0] += n if failed else 0
+                ratio[1] += n
                 if failed and rate == "ErrorRate":
                     sums = self._group(_GLOBAL, _NO_DIMENSIONS).sums
-                    sums["DeadLetters"] = sums.get("DeadLetters", 0) + 1
+                    sums["DeadLetters"] = sums.get("DeadLetters", 0) + n
 
     def gauge(self, name: str, value: float, **dims: str) -> None:
         if self.enabled:
@@ -293,17 +295,17 @@ DEFAULT = EmfAggregator()
 DEFAULT.enabled = False
 
 
-def record_latency(provider: str, stage: Stage, ms: float) -> None:
-    DEFAULT.latency(provider, stage, ms)
+def record_latency(provider: str, stage: Stage, ms: float, n: int = 1) -> None:
+    DEFAULT.latency(provider, stage, ms, n)
 
 
 def record_records(provider: str, stage: str, n: int = 1) -> None:
     DEFAULT.records(provider, stage, n)
 
 
-def record_processed(*, failed: bool) -> None:
-    """One record processed by the worker; `failed`: it became a dead letter (ErrorRate, DeadLetters)."""
-    DEFAULT.outcome("ErrorRate", failed=failed)
+def record_processed(*, failed: bool, n: int = 1) -> None:
+    """`n` records processed by the worker; `failed`: they became dead letters (ErrorRate, DeadLetters)."""
+    DEFAULT.outcome("ErrorRate", failed=failed, n=n)
 
 
 def record_ingestion(*, failed: bool) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from runtime.observability import emf, hooks
+from runtime.observability import prometheus as metrics
 from runtime.observability.emf import EmfAggregator, EmfFlusher
 from schemas import headers as h
 from tests.terraform.app_metrics import referenced
@@ -191,3 +193,41 @@ def test_feeds_down_counts_the_feeds_currently_down() -> None:
     assert _find(docs, "FeedsDown")["FeedsDown"] == 1
     assert {(d["Provider"], d["Feed"]): d["FeedUp"] for d in docs if "FeedUp" in d} == {
         ("jolpica", "results"): 1.0, ("sportradar", "schedule"): 0.0, ("sportradar", "live"): 1.0}
+
+
+def test_a_batch_tally_reports_what_observing_each_record_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker observes its published records once per batch (`CanonicalTally`): the Prometheus histogram,
+    the record counter and the EMF distributions come out as if every record had been observed alone."""
+    stamps = [(1000, 1500, 1504, 1530), (1000, 1500, 1504, 1530), (None, 2000, 2001, 2001), (900, 905, 905, 9000)]
+    batches = [[(h.PROVIDER, b"jolpica" if i % 2 else b"statscore"), (h.RECEIVED_TS, b"%d" % r),
+                (h.NORMALIZED_TS, b"%d" % n), (h.PUBLISHED_TS, b"%d" % p)]
+               + ([(h.PROVIDER_TS, b"%d" % t)] if t is not None else [])
+               for i, (t, r, n, p) in enumerate(stamps)]
+
+    def observed(tallied: bool) -> tuple[list[Any], list[str]]:
+        registry = CollectorRegistry()
+        latency = Histogram("latency_seconds", "", ["stage"], registry=registry,
+                            buckets=metrics.LATENCY._upper_bounds[:-1])
+        records = Counter("records_total", "", ["stage", "outcome"], registry=registry)
+        monkeypatch.setattr(metrics, "LATENCY", latency)
+        monkeypatch.setattr(metrics, "RECORDS", records)
+        monkeypatch.setattr(hooks, "_CHILDREN", {})
+        agg = EmfAggregator()
+        monkeypatch.setattr(emf, "DEFAULT", agg)
+        if tallied:
+            tally = hooks.CanonicalTally()
+            for headers in batches * 3:
+                tally.add(headers)
+            tally.observe()
+        else:
+            for headers in batches * 3:
+                hooks.observe_canonical(headers)
+        samples = sorted((s.name, sorted(s.labels.items()), round(s.value, 9))  # sums: n * x against x + ... + x
+                         for m in registry.collect() for s in m.samples if not s.name.endswith("_created"))
+        return samples, sorted(json.dumps({k: v for k, v in d.items() if k != "_aws"}, sort_keys=True)
+                               for d in _docs(agg.flush()))
+
+    one_by_one, tallied = observed(False), observed(True)
+    assert one_by_one == tallied
+    assert ("latency_seconds_count", [("stage", "end_to_end")], 12.0) in tallied[0]
+    assert ("records_total", [("outcome", "ok"), ("stage", "published")], 12.0) in tallied[0]
