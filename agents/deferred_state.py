@@ -30,13 +30,37 @@ class DeferredState:
     be delivered stops the worker.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known_size: int = 50_000) -> None:
         self._writes: dict[tuple[int, bytes], tuple[Any, int, bytes | None]] = {}
         self._stores: dict[str, Any] = {}  # changelog topic -> the store it restores
+        # What the stores hold for keys read or written lately: a read through Faust's store (its
+        # serializer layers, then RocksDB) costs several µs, and stage 2 reads each key it writes
+        # again at its next update. Only this worker writes its active partitions' keys; after a
+        # rebalance the stores may hold what another worker wrote, so the owner calls `forget_reads`.
+        self._known: dict[tuple[int, bytes], bytes | None] = {}
+        self._known_size = known_size
 
     def get(self, table: Any, key: bytes) -> bytes | None:
-        pending = self._writes.get((id(table), key))
-        return pending[2] if pending is not None else table.data.get(key)
+        slot = (id(table), key)
+        pending = self._writes.get(slot)
+        if pending is not None:
+            return pending[2]
+        try:
+            return self._known[slot]
+        except KeyError:
+            value: bytes | None = table.data.get(key)
+            self._remember(slot, value)
+            return value
+
+    def forget_reads(self) -> None:
+        """Read the stores again: partitions were assigned (restored from their changelogs, maybe written by
+        another worker meanwhile)."""
+        self._known.clear()
+
+    def _remember(self, slot: tuple[int, bytes], value: bytes | None) -> None:
+        if len(self._known) >= self._known_size:
+            self._known.clear()  # bounded: the keys in play refill it at once
+        self._known[slot] = value
 
     def set(self, table: Any, partition: int, key: bytes, value: bytes) -> None:
         self._writes[(id(table), key)] = (table, partition, value)
@@ -47,12 +71,14 @@ class DeferredState:
 
     async def flush(self, changelog: BatchPublisher) -> None:
         """Write the batch's changes to the stores, and send them to the changelogs (acks watched, not awaited)."""
-        for (_, key), (table, partition, value) in self._writes.items():
+        for slot, (table, partition, value) in self._writes.items():
+            key = slot[1]
             if value is None:
                 if table.data.get(key) is not None:
                     del table.data[key]
             else:
                 table.data[key] = value
+            self._remember(slot, value)
             topic = table.changelog_topic.get_topic_name()
             self._stores.setdefault(topic, table.data)
             await changelog.add(topic, key, value, [], partition=partition)

@@ -40,7 +40,7 @@ from agents.liveness import InOrder, Liveness
 from agents.publish import BatchPublisher
 from agents.stages.normalize import OutRecord
 from agents.stages.pins import PinsFile
-from agents.stages.process import process_candidates
+from agents.stages.process import EntityStates, process_candidates
 from agents.stages.resolve import FixtureCache
 from runtime.observability.hooks import CanonicalTally, observe_processed
 from runtime.observability.telemetry import run_telemetry
@@ -52,6 +52,7 @@ from schemas.providers import providers
 log = logging.getLogger(__name__)
 COMMIT_TIMEOUT_S = 60.0
 RECOVERY_STALL_S = 60.0
+ENTITY_STATES_CACHED = 8192  # decoded entity states kept (~5 KB each): the entities in play, not the table
 IDLE_S = 10.0  # a resolve partition with records waiting and none delivered for this long is sought again
 
 
@@ -117,8 +118,10 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         changelog = BatchPublisher(_producer())
         tally = CanonicalTally()  # the batch's published records, observed once it is out
 
+        entity_states = EntityStates(ENTITY_STATES_CACHED)
+
         def entity_state(key: str) -> Any:
-            return guard.loads_or_none(state.get(entities_table, key.encode()))
+            return entity_states.get(key, state.get(entities_table, key.encode()))
 
         await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
         async for event in stream.events():
@@ -129,6 +132,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
             pins.refresh()
             # After a rebalance both indexes are rebuilt from the restored tables (see Expiry.reset).
             if guard.rebalanced(app.consumer_generation_id, expiry, fixture_expiry) or partition not in expiry.indexed:
+                state.forget_reads()
                 _index_tables(expiry, fixture_expiry, {partition} | _assigned())
             try:
                 candidates = packing.unpack(message.key, message.value, list(message.headers or []))
@@ -163,7 +167,9 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
                     fixture_expiry.touch(partition, route.decode(), max(f.start_ms for f in fixtures))
                 for key, entity in result.entities.items():
                     entity["p"] = partition  # so the expiry index can be rebuilt from the table after a restart
-                    state.set(entities_table, partition, key.encode(), guard.dumps(entity))
+                    stored = guard.dumps(entity)
+                    state.set(entities_table, partition, key.encode(), stored)
+                    entity_states.put(key, stored, entity)
                     expiry.touch(partition, key, entity["updated"])
             now = h.now_ms()
             for key in expiry.due(partition, now_ms=expiry.stream_ms(partition, now)):

@@ -106,3 +106,32 @@ async def test_a_changelog_batch_that_is_not_delivered_stops_the_worker(monkeypa
     assert stopped
     assert "could not be delivered to entities-changelog[0]" in stopped[0]
     assert table.data.persisted == {}
+
+
+class CountingStore(FakeStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+
+async def test_keys_read_or_written_lately_are_not_read_from_the_store_again_until_a_rebalance() -> None:
+    """A key stage 2 wrote is read from memory at its next update, and one it found missing too; after
+    `forget_reads` (partitions assigned: the store may hold another worker's writes) the store is read."""
+    table, state = FakeTable("entities"), DeferredState()
+    table.data = store = CountingStore()
+    store[b"a"] = b"1"
+    assert state.get(table, b"a") == b"1"
+    assert state.get(table, b"missing") is None
+    state.set(table, 0, b"a", b"2")
+    await state.flush(BatchPublisher(LogProducer()))
+    reads = store.reads
+    assert [state.get(table, b"a"), state.get(table, b"missing")] == [b"2", None]
+    assert store.reads == reads
+    store[b"a"] = b"written elsewhere"  # restored from the changelog after the partition came back
+    state.forget_reads()
+    assert state.get(table, b"a") == b"written elsewhere"
+    assert store.reads == reads + 1
