@@ -17,12 +17,14 @@ PY_SPY = Path(sys.executable).parent / "py-spy"
 
 
 class Spy:
-    def __init__(self, pid: int, stem: Path, rate: int = 250) -> None:
+    def __init__(self, pid: int, stem: Path, rate: int = 250, idle: bool = False) -> None:
+        """`idle`: sample waiting threads too (py-spy --idle), to see how much of the wall time is spent waiting."""
         stem.parent.mkdir(parents=True, exist_ok=True)
         self.svg = stem.with_suffix(".svg")
         self.procs = [
             subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--rate", str(rate), "--nonblocking",
-                              "--threads", "--format", fmt, "--output", str(stem.with_suffix(suffix))],
+                              "--threads", *(["--idle"] if idle else []), "--format", fmt,
+                              "--output", str(stem.with_suffix(suffix))],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for fmt, suffix in (("flamegraph", ".svg"), ("raw", ".txt"))
         ]

@@ -39,6 +39,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -48,6 +49,7 @@ from websockets.asyncio.client import connect
 from agents import packing
 from benchmarks._load import score_update
 from benchmarks._procs import ROOT, Worker
+from benchmarks._spy import Spy
 from benchmarks._stack import on_broker
 from connectors.publisher import record_headers
 from pipeline.provision import ensure_topics
@@ -205,7 +207,7 @@ async def other_clients(port: int, count: int, ids: set[str], run: str) -> subpr
 
 
 async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int, clients: int,
-                  own_env: dict[str, str] | None = None) -> dict[str, Any]:
+                  own_env: dict[str, str] | None = None, profile: Path | None = None) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     worker = Worker(f"latency-{run}", ROOT / ".stack" / "logs",
                     {**(own_env or {}), "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
@@ -250,7 +252,10 @@ async def one_run(settings: Settings, rate: int, seconds: float, fixtures: int, 
         frames.clear()
         counts[:] = [0, 0]
         cpu0 = worker.cpu_seconds()
+        spy = Spy(worker.proc.pid, profile / f"latency-{run}", idle=True) if profile and worker.proc else None
         sent = await publish_at_rate(settings, run, rate, seconds, fixtures, first=warm)
+        if spy:
+            spy.stop()
         # Cores the worker used while fed: below 1 with stage 2 behind means it waits, not computes.
         worker_cores = (worker.cpu_seconds() - cpu0) / seconds
         resolve_counts = list(counts)
@@ -298,7 +303,7 @@ async def main_async(args: argparse.Namespace) -> None:
 async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]) -> None:
     runs = []
     for _ in range(args.repeat):
-        result = await one_run(settings, args.rate, args.seconds, args.fixtures, args.clients, env)
+        result = await one_run(settings, args.rate, args.seconds, args.fixtures, args.clients, env, args.profile)
         print(json.dumps(result))
         runs.append(result)
     print(json.dumps({key: statistics.median(r[key] for r in runs) for key in SUMMARY}))
@@ -307,6 +312,8 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy (idle threads included) of each run's worker while fed, into this dir")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fixtures", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
