@@ -67,7 +67,8 @@ def main() -> None:
         *(f"scale-out, standby replicas {s['standby_replicas']}: two workers "
           f"{s['median_two_workers_updates_per_cpu_s']:,} updates per CPU-second vs one worker "
           f"{s['median_one_worker_updates_per_cpu_s']:,} (same run) -> ratio {s['median_efficiency_ratio']} "
-          f"(target >= 0.85); one of two killed: {s['lost_after_kill']} lost, all published "
+          f"(target >= 0.85); one of two killed: {s['lost_after_kill']} lost (survivor restarted by the "
+          f"benchmark's supervisor {s['survivor_restarts']} times), all published "
           f"{s['median_kill_to_all_published_s']} s after the kill" for s in scaleouts),
     ]
     print("\n".join(["", "== make bench: medians, each with its same-run baseline ==", *lines]))
