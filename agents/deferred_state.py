@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 from faust.types import TP
+from rocksdict import WriteBatch
 
 from agents.guard import fatal
 from agents.publish import BatchPublisher, Sent
@@ -71,17 +72,16 @@ class DeferredState:
 
     async def flush(self, changelog: BatchPublisher) -> None:
         """Write the batch's changes to the stores, and send them to the changelogs (acks watched, not awaited)."""
+        stored: dict[tuple[int, int], tuple[Any, int, list[tuple[bytes, bytes | None]]]] = {}
         for slot, (table, partition, value) in self._writes.items():
-            key = slot[1]
-            if value is None:
-                if table.data.get(key) is not None:
-                    del table.data[key]
-            else:
-                table.data[key] = value
+            stored.setdefault((slot[0], partition), (table.data, partition, []))[2].append((slot[1], value))
             self._remember(slot, value)
+        for store, partition, items in stored.values():
+            _write(store, partition, items)
+        for slot, (table, partition, value) in self._writes.items():
             topic = table.changelog_topic.get_topic_name()
             self._stores.setdefault(topic, table.data)
-            await changelog.add(topic, key, value, [], partition=partition)
+            await changelog.add(topic, slot[1], value, [], partition=partition)
         self._writes.clear()
         for sent in await changelog.send():
             sent.future.add_done_callback(functools.partial(self._logged, sent))
@@ -93,3 +93,30 @@ class DeferredState:
             return
         last = future.result().offset + sent.records - 1
         self._stores[sent.topic].set_persisted_offset(TP(sent.topic, sent.partition), last)
+
+
+def _write(store: Any, partition: int, items: list[tuple[bytes, bytes | None]]) -> None:
+    """Apply one partition's writes (None: delete) to a table's store.
+
+    A RocksDB store (rocksdict) gets them as one `WriteBatch` on the partition's database, as Faust's
+    own `apply_changelog_batch` writes a changelog batch: one write to RocksDB's log instead of one per
+    key (a put was ~3 % of the worker's samples at 1,000 updates/s), and all or none of a batch after a
+    crash. The partition is the one the keys were processed in (Faust's `Store._set` takes it from the
+    current event, the same one). Other stores (memory) are written key by key.
+    """
+    if not getattr(store, "use_rocksdict", False):
+        for key, value in items:
+            if value is None:
+                if store.get(key) is not None:
+                    del store[key]
+            else:
+                store[key] = value
+        return
+    batch = WriteBatch(raw_mode=True)
+    for key, value in items:
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+            store._key_index[key] = partition  # what Store._set records, for reads outside an event
+    store._db_for_partition(partition).write(batch)

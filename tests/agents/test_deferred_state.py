@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from rocksdict import Options, Rdict
 
 from agents import deferred_state
 from agents.deferred_state import DeferredState
@@ -135,3 +137,45 @@ async def test_keys_read_or_written_lately_are_not_read_from_the_store_again_unt
     state.forget_reads()
     assert state.get(table, b"a") == b"written elsewhere"
     assert store.reads == reads + 1
+
+
+class RocksStore:
+    """The parts of Faust's rocksdict store that `DeferredState` writes through: a database per partition."""
+
+    use_rocksdict = True
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._dbs: dict[int, Rdict] = {}
+        self._key_index: dict[bytes, int] = {}
+
+    def _db_for_partition(self, partition: int) -> Rdict:
+        if partition not in self._dbs:
+            self._dbs[partition] = Rdict(str(self._path / str(partition)), Options(raw_mode=True))
+        return self._dbs[partition]
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        partition = self._key_index.get(key)
+        return default if partition is None else self._db_for_partition(partition).get(key, default)
+
+    def close(self) -> None:
+        for db in self._dbs.values():
+            db.close()
+
+
+async def test_a_rocksdb_store_gets_each_partitions_writes_in_its_own_database(tmp_path: Path) -> None:
+    """One WriteBatch per partition, on that partition's database (not the current event's); deletes too."""
+    table, state = FakeTable("entities"), DeferredState()
+    table.data = store = RocksStore(tmp_path)  # type: ignore[assignment]
+    try:
+        store._db_for_partition(2)[b"old"] = b"o"
+        store._key_index[b"old"] = 2
+        state.set(table, 1, b"a", b"1")
+        state.set(table, 2, b"b", b"2")
+        state.delete(table, 2, b"old")
+        await state.flush(BatchPublisher(LogProducer()))
+        assert dict(store._db_for_partition(1).items()) == {b"a": b"1"}
+        assert dict(store._db_for_partition(2).items()) == {b"b": b"2"}
+        assert store._key_index == {b"old": 2, b"a": 1, b"b": 2}
+    finally:
+        store.close()
