@@ -34,6 +34,7 @@ class DeferredState:
     def __init__(self, known_size: int = 50_000) -> None:
         self._writes: dict[tuple[int, bytes], tuple[Any, int, bytes | None]] = {}
         self._stores: dict[str, Any] = {}  # changelog topic -> the store it restores
+        self._topics: dict[int, str] = {}  # table -> its changelog topic
         # What the stores hold for keys read or written lately: a read through Faust's store (its
         # serializer layers, then RocksDB) costs several µs, and stage 2 reads each key it writes
         # again at its next update. Only this worker writes its active partitions' keys; after a
@@ -76,15 +77,19 @@ class DeferredState:
         for slot, (table, partition, value) in self._writes.items():
             stored.setdefault((slot[0], partition), (table.data, partition, []))[2].append((slot[1], value))
             self._remember(slot, value)
+            await changelog.add(self._changelog_of(table), slot[1], value, [], partition=partition)
+        self._writes.clear()
         for store, partition, items in stored.values():
             _write(store, partition, items)
-        for slot, (table, partition, value) in self._writes.items():
-            topic = table.changelog_topic.get_topic_name()
-            self._stores.setdefault(topic, table.data)
-            await changelog.add(topic, slot[1], value, [], partition=partition)
-        self._writes.clear()
         for sent in await changelog.send():
             sent.future.add_done_callback(functools.partial(self._logged, sent))
+
+    def _changelog_of(self, table: Any) -> str:
+        topic: str | None = self._topics.get(id(table))
+        if topic is None:
+            topic = self._topics[id(table)] = table.changelog_topic.get_topic_name()
+            self._stores[topic] = table.data
+        return topic
 
     def _logged(self, sent: Sent, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:

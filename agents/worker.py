@@ -52,7 +52,6 @@ from schemas.providers import providers
 log = logging.getLogger(__name__)
 COMMIT_TIMEOUT_S = 60.0
 RECOVERY_STALL_S = 60.0
-ENTITY_STATES_CACHED = 8192  # decoded entity states kept (~5 KB each): the entities in play, not the table
 IDLE_S = 10.0  # a resolve partition with records waiting and none delivered for this long is sought again
 
 
@@ -119,8 +118,7 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         changelog = BatchPublisher(_producer())
         tally = CanonicalTally()  # the batch's published records, observed once it is out
         app_stamp = (h.APP, app.conf.id.encode())  # Faust's settings cost ~1 µs a read: once, not per output
-
-        entity_states = EntityStates(ENTITY_STATES_CACHED)
+        entity_states = EntityStates()
 
         def entity_state(key: str) -> Any:
             return entity_states.get(key, state.get(entities_table, key.encode()))

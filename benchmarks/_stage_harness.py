@@ -18,7 +18,6 @@ from agents.guard import policy
 from agents.stages.normalize import RESOLVE, OutRecord, Processed, process_raw
 from agents.stages.process import EntityStates, StageTwoResult, process_candidates
 from agents.stages.resolve import FixtureCache
-from agents.worker import ENTITY_STATES_CACHED
 from benchmarks._stage_corpus import RawRecord
 from runtime.settings import ProcessingSettings
 
@@ -33,7 +32,7 @@ class WorkerStages:
     # Decoded entity states reused (`agents.stages.process.EntityStates`) instead of one orjson.loads per
     # candidate, as the worker's stage 2 does (since 099425c); False measures the decode per candidate.
     cached_states: bool = True
-    states: EntityStates = field(default_factory=lambda: EntityStates(ENTITY_STATES_CACHED))
+    states: EntityStates = field(default_factory=EntityStates)
 
     def __post_init__(self) -> None:
         self.policy = policy(self.settings)

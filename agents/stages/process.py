@@ -45,7 +45,7 @@ class EntityStates:
     `discrepancy.observe` return new dicts. Bounded; a miss only costs a decode.
     """
 
-    def __init__(self, size: int = 65536) -> None:
+    def __init__(self, size: int = 8192) -> None:  # ~5 KB a decoded state: the entities in play, not the table
         self._size = size
         self._items: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
 
