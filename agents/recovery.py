@@ -20,6 +20,7 @@ the partitions. `TableManager` installs it: `faust.App(..., TableManager=TableMa
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from faust.tables.manager import TableManager as FaustTableManager
@@ -73,7 +74,21 @@ class StreamSafeRecovery(Recovery):
 
 
 class TableManager(FaustTableManager):
-    """Faust's table manager with `StreamSafeRecovery`."""
+    """Faust's table manager with `StreamSafeRecovery`, and callbacks for a revocation's first step.
+
+    Faust calls `on_partitions_revoked` first when partitions are revoked (a rebalance or a stop), before
+    it clears the agent queues and waits for every record handed out to be acked: stage 2 releases the
+    records it holds there (agents/held.py).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_revoke: list[Callable[[], None]] = []
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        super().on_partitions_revoked(revoked)
+        for callback in self.on_revoke:
+            callback()
 
     @property
     def recovery(self) -> Recovery:

@@ -10,10 +10,12 @@ raw records, sends one packed record per resolve partition (`agents/packing.py`:
 grouped by fixture key with Kafka's partitioner) and commits the batch's offsets once Kafka acked it.
 Stage 2 keeps Faust's tables (partitions, standbys, changelog restore; RocksDB on local disk by default,
 so a restart reads only the changelogs' tail): its agent unpacks a resolve record, processes the
-candidates in order, sends the outputs in batches (`agents/publish.py`).
+candidates in order, sends the outputs in batches (`agents/publish.py`); resolve records already
+waiting are taken together, with one flush and one ack (`agents/held.py`).
 
-Acknowledgement: Faust acks a record in a `finally:`, even when the agent body raised. So no
-exception may escape a body: per-candidate failures become dead letters, and a failure to publish
+Acknowledgement: stage 2 acks its records to Faust itself, once their outputs and state are out.
+No exception may escape the body (Faust would restart the agent with records held): per-candidate
+failures become dead letters, and a failure to publish
 (Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
 or the raw offsets committed (`agents.guard.fatal`), so it is processed again after the restart
 (at-least-once; outputs are idempotent by entity key + seq). A state is written to the table's store
@@ -35,9 +37,11 @@ import faust
 from agents import feed_health as health
 from agents import guard, packing, reference
 from agents.deferred_state import DeferredState
+from agents.held import Held
 from agents.intake import Intake
 from agents.liveness import InOrder, Liveness
 from agents.publish import BatchPublisher
+from agents.recovery import TableManager
 from agents.stages.normalize import OutRecord
 from agents.stages.pins import PinsFile
 from agents.stages.process import EntityStates, process_candidates
@@ -101,9 +105,10 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     async def resolve_and_order(stream: Any) -> None:  # noqa: PLR0915 - one record's life, top to bottom
         """Resolve, dedupe, order and version candidates; publish what changed.
 
-        One resolve record carries a batch of candidates (`agents/packing.py`): their outputs are
-        sent in batches and awaited (acked by Kafka) once, then the state changes are written to
-        the changelog (one write per key), then Faust acks the record.
+        One resolve record carries a batch of candidates (`agents/packing.py`). Records already
+        waiting behind it are processed too (`agents/held.py`); then their outputs are sent in
+        batches and awaited (acked by Kafka) once, the state changes are written to the stores
+        and the changelogs (one write per key), and the records are acked to Faust.
         """
         settings = load_settings().processing
         policy = guard.policy(settings)
@@ -123,12 +128,23 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         def entity_state(key: str) -> Any:
             return entity_states.get(key, state.get(entities_table, key.encode()))
 
-        await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
-        async for event in stream.events():
+        async def flush() -> None:
+            await publisher.flush()  # a failed delivery has stopped the worker: no changelog, no ack
+            tally.observe()
+            await state.flush(changelog)
+
+        # Records waiting behind this one are processed before the flush, and all acked after it.
+        held = Held(flush, stream.ack)
+        stream.enable_acks = False
+        if not isinstance(app.tables, TableManager):
+            raise TypeError("the worker needs agents.recovery.TableManager (pipeline/app.py builds the app with it)")
+        app.tables.on_revoke.append(held.release_soon)
+        waiting = stream.channel.queue
+
+        async def process(event: Any) -> int:
+            """Process one resolve record into the publisher and the deferred state; the number of candidates."""
             message = event.message
             partition = message.partition
-            if not await in_order.check(app.consumer, app.consumer_generation_id, message.tp, message.offset):
-                continue  # already processed by this worker in this generation (Faust acks it)
             pins.refresh()
             # After a rebalance both indexes are rebuilt from the restored tables (see Expiry.reset).
             if guard.rebalanced(app.consumer_generation_id, expiry, fixture_expiry) or partition not in expiry.indexed:
@@ -177,9 +193,19 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
             for route_key in fixture_expiry.due(partition, now_ms=now):
                 parsed_fixtures.forget(route_key.encode())
                 state.delete(fixtures_table, partition, route_key.encode())
-            await publisher.flush()  # a failed delivery has stopped the worker: no changelog, no ack
-            tally.observe()
-            await state.flush(changelog)
+            return len(candidates)
+
+        await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
+        async for event in stream.events():
+            async with held.lock:
+                if await in_order.check(app.consumer, app.consumer_generation_id, event.message.tp,
+                                        event.message.offset):
+                    held.add(event, await process(event))
+                else:
+                    held.add(event, 0)  # already processed by this worker in this generation
+                if not held.full() and not waiting.empty() and app.flow_control.is_active():
+                    continue
+                await held.release()
 
 
     def _assigned() -> set[int]:
