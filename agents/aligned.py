@@ -10,10 +10,16 @@ broker (`max.task.idle.ms`); `Aligned` does that for a consumer's batches:
 
 - `add()` buffers each partition's fetched records and remembers its *frontier*: the newest record
   time fetched from it so far.
-- `release(behind)` hands out, merged by record time, every buffered record not newer than the
+- `release(behind, polled)` hands out, merged by record time, every buffered record not newer than the
   oldest frontier among the partitions that are `behind` (records on the broker not fetched yet):
-  whatever such a partition delivers next is at least that new. Partitions read to their end do
-  not hold anything back, so a live worker (every partition at its end) releases at once.
+  whatever such a partition delivers next is at least that new.
+- A partition read to its end is only known to be at its end as of its last fetch response
+  (`polled`: when it came, on the record clock). A record appended after that response is not seen
+  yet, so records newer than that moment wait for the next response. Seen without this: a stage 1
+  whose view of one raw partition was 600 ms old released another provider's newer score first; the
+  older one then came "behind" and was never published. One fetch request covers every partition
+  of a broker, so in a live worker the response that brought a record also confirms the others, and
+  the record goes at once.
 - A record held longer than `max_hold_s` (a partition that stays behind without delivering) is
   released anyway: order is best effort, progress is not.
 
@@ -55,9 +61,16 @@ class Aligned:
         if self._held_since is None and self._buffers:
             self._held_since = self._clock()
 
-    def release(self, behind: Iterable[Hashable]) -> list[Any]:
-        """The records that can go now, oldest first (each partition's own order kept)."""
-        bound = min((self._frontier.get(tp, -1) for tp in behind), default=None)
+    def release(self, behind: Iterable[Hashable], polled: Mapping[Hashable, int] | None = None) -> list[Any]:
+        """The records that can go now, oldest first (each partition's own order kept).
+
+        `polled`: for partitions read to their end, when their last fetch response came (ms). What such a
+        partition delivers next is newer than that, or than its frontier (for a partition not fetched
+        meanwhile, such as a paused one, its buffered records come first).
+        """
+        bounds = [self._frontier.get(tp, -1) for tp in behind]
+        bounds += [max(at, self._frontier.get(tp, -1)) for tp, at in (polled or {}).items()]
+        bound = min(bounds, default=None)
         if bound is not None and self._held_since is not None and self._clock() - self._held_since > self.max_hold_s:
             bound = None  # held too long: let everything go
         ready: list[list[Any]] = []

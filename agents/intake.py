@@ -43,6 +43,8 @@ from schemas import topics
 log = logging.getLogger(__name__)
 MAX_BATCH_RECORDS = 2000
 POLL_MS = 200
+FETCH_WAIT_MS = 20  # an idle partition is confirmed at its end this often (agents/aligned.py)
+HELD_POLL_MS = FETCH_WAIT_MS + 5
 READY_TIMEOUT_S = 60.0
 MAX_BUFFERED = 20_000  # records held per partition while others catch up; beyond it, its fetching pauses
 
@@ -81,7 +83,7 @@ class Intake(Service):
             **client_options(self._settings), group_id=topics.normalize_group(self._app_id),
             enable_auto_commit=False, auto_offset_reset=self._settings.processing.auto_offset_reset,
             session_timeout_ms=10_000, heartbeat_interval_ms=3_000, max_poll_records=MAX_BATCH_RECORDS,
-            fetch_max_bytes=32 << 20, fetch_max_wait_ms=100,
+            fetch_max_bytes=32 << 20, fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await consumer.start()
         consumer.subscribe(self._raw_topics, listener=_Listener(self))
@@ -154,7 +156,9 @@ class Intake(Service):
         consumer = self._consumer
         while not self._stopping:
             try:
-                batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH_RECORDS)
+                # Records held for order are looked at again after the next fetch response (fetch_max_wait_ms).
+                timeout_ms = HELD_POLL_MS if len(self._aligned) else POLL_MS
+                batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=MAX_BATCH_RECORDS)
             except KafkaError as exc:
                 log.warning("stage 1 fetch failed (%r); retrying", exc)
                 await asyncio.sleep(0.5)
@@ -166,14 +170,17 @@ class Intake(Service):
                 mine = {tp: messages for tp, messages in batches.items() if tp in assigned and messages}
                 self._aligned.add(mine)
                 self._fetched.update({tp: messages[-1].offset + 1 for tp, messages in mine.items()})
-                ready = self._aligned.release(await self._behind(consumer))
+                behind, polled = await self._behind(consumer)
+                ready = self._aligned.release(behind, polled)
                 self._pace(consumer)
                 if ready:
                     await self._handle(ready)
 
-    async def _behind(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        """Assigned partitions with records on the broker not fetched yet (or not known not to have any)."""
+    async def _behind(self, consumer: AIOKafkaConsumer) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+        """Assigned partitions with records on the broker not fetched yet (or not known not to have any); and
+        for the others, read to their end, when the broker last said so (their last fetch response, ms)."""
         behind = []
+        polled = {}
         for tp in consumer.assignment():
             highwater, fetched = consumer.highwater(tp), self._fetched.get(tp)
             if fetched is None and highwater is not None:
@@ -181,9 +188,12 @@ class Intake(Service):
                     fetched = self._fetched[tp] = await asyncio.wait_for(consumer.position(tp), 0.05)
                 except (TimeoutError, KafkaError, IllegalStateError):
                     fetched = None
-            if highwater is None or fetched is None or fetched < highwater:
+            at = consumer.last_poll_timestamp(tp)
+            if highwater is None or fetched is None or fetched < highwater or at is None:
                 behind.append(tp)
-        return behind
+            else:
+                polled[tp] = at
+        return behind, polled
 
     def _pace(self, consumer: AIOKafkaConsumer) -> None:
         """Bound the records held back: a partition far ahead of the others stops fetching until they catch up."""

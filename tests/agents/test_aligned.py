@@ -72,3 +72,32 @@ def test_revoked_partitions_are_forgotten_and_hold_nothing_back() -> None:
     assert [m.tp for m in aligned.release(behind=["a"])] == []  # "a" unknown again: it holds until fetched
     aligned.add({"a": msgs("a", 1)})
     assert [(m.tp, m.timestamp) for m in aligned.release(behind=[])] == [("a", 1), ("b", 5)]
+
+
+def test_a_partition_at_its_end_holds_records_newer_than_its_last_fetch_response() -> None:
+    """Seen in the accuracy harness: stage 1's view of The Odds API's partition was 600 ms old when
+    STATSCORE's newer 19-22 came; The Odds API's older 18-22 (already on the broker) then came "behind"."""
+    aligned = Aligned()
+    aligned.add({"statscore": msgs("statscore", 2259)})
+    assert aligned.release(behind=[], polled={"statscore": 2300, "theoddsapi": 1300}) == []
+    aligned.add({"theoddsapi": msgs("theoddsapi", 1935)})  # the next fetch response brings it
+    released = aligned.release(behind=[], polled={"statscore": 2400, "theoddsapi": 2400})
+    assert [(m.tp, m.timestamp) for m in released] == [("theoddsapi", 1935), ("statscore", 2259)]
+
+
+def test_a_partition_not_fetched_meanwhile_bounds_by_its_buffered_records_not_its_old_response() -> None:
+    # A paused partition (far ahead, its records buffered here) is not in fetch requests: its last response
+    # is old, but what it delivers next comes after its buffered records.
+    aligned = Aligned()
+    aligned.add({"ahead": msgs("ahead", 5000, 6000), "live": msgs("live", 3000)})
+    released = aligned.release(behind=[], polled={"ahead": 1000, "live": 3100})
+    assert [(m.tp, m.timestamp) for m in released] == [("live", 3000)]
+
+
+def test_records_held_for_a_stale_view_still_go_after_max_hold() -> None:
+    clock = Clock()
+    aligned = Aligned(max_hold_s=2.0, clock=clock)
+    aligned.add({"statscore": msgs("statscore", 2259)})
+    assert aligned.release(behind=[], polled={"theoddsapi": 1300}) == []
+    clock.now = 2.5
+    assert [m.timestamp for m in aligned.release(behind=[], polled={"theoddsapi": 1300})] == [2259]
