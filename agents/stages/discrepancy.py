@@ -5,8 +5,8 @@ record as resolved: canonical orientation). When two providers that reported wit
 disagree on a field and still do `grace_ms` later (a provider merely polled a few seconds behind
 is not a discrepancy), an `open` record goes to canonical.discrepancies: which providers, which
 field, each one's value and when it reported it, and since when they disagree. When they agree
-again a `resolved` record follows. The state lives with the entity states (key `disc|<id>`), so it
-is changelog-backed and expires like them.
+again a `resolved` record follows. The state lives in the event's entity state (`agents/stages/process.py`),
+so it is changelog-backed and expires with it; a worker before that kept it under its own key `disc|<id>`.
 """
 
 from __future__ import annotations

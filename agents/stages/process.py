@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -25,6 +25,8 @@ from schemas.canonical import settlement_key
 from schemas.timeutil import iso_ms
 
 DEFAULT_GRACE_MS = 15_000  # processing.discrepancy_grace_s
+# An event's discrepancy state lives in its entity state: one state, one changelog write per event update.
+DISC = "d"
 
 
 @dataclass
@@ -121,14 +123,18 @@ def process_candidates(
             result.fixtures_changed |= resolution.changed
             if resolution.review is not None:
                 result.outputs.append(review_out(resolution.review, carried))
-        if record["type"] == "event":
-            _discrepancies(record, received_ms, entity_state, result, carried=carried, grace_ms=discrepancy_grace_ms)
         key = entity_key(record)
         state = result.entities.get(key) or entity_state(key)
+        disc = None
+        if record["type"] == "event":  # kept across an expired lineage, as when it had its own key
+            disc = _discrepancies(record, received_ms, _disc_state(record, state, entity_state), result,
+                                  carried=carried, grace_ms=discrepancy_grace_ms)
         if state is not None and ttl_ms is not None and received_ms - int(state.get("updated", 0)) > ttl_ms:
             state = None
         decision: Decision = decide(record, state, source, received_ms, policy=policy, is_down=is_down,
                                     epoch=epoch)
+        if disc is not None:  # decide returns a new dict: setting a key changes no stored state
+            decision.state[DISC] = disc
         result.entities[key] = decision.state
         result.reasons[decision.reason] += 1
         if decision.publish is not None:
@@ -136,16 +142,22 @@ def process_candidates(
     return result
 
 
-def _discrepancies(record: dict[str, Any], received_ms: int, entity_state: Callable[[str], dict[str, Any] | None],
-                   result: StageTwoResult, *, carried: list[tuple[str, bytes]], grace_ms: int) -> None:
-    key = discrepancy.state_key(record["id"])
-    state, found = discrepancy.observe(result.entities.get(key) or entity_state(key), record, received_ms,
-                                       grace_ms=grace_ms)
-    if state is not None:
-        result.entities[key] = state
+def _disc_state(record: dict[str, Any], state: dict[str, Any] | None,
+                entity_state: Callable[[str], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """An event's discrepancy state: inside its entity state, or (written by a worker before that) under its own key."""
+    if state is not None and DISC in state:
+        return cast(dict[str, Any], state[DISC])
+    return entity_state(discrepancy.state_key(record["id"]))
+
+
+def _discrepancies(record: dict[str, Any], received_ms: int, before: dict[str, Any] | None, result: StageTwoResult,
+                   *, carried: list[tuple[str, bytes]], grace_ms: int) -> dict[str, Any] | None:
+    """Compare the event with the other providers' latest; the discrepancy state to keep (None: `before`)."""
+    state, found = discrepancy.observe(before, record, received_ms, grace_ms=grace_ms)
     for item in found:
         result.outputs.append(OutRecord(topics.DISCREPANCIES, record["id"].encode(), orjson.dumps(item),
                                         [(k, v) for k, v in carried if k not in _RESTAMPED]))
+    return state if state is not None else before
 
 
 _RESTAMPED = frozenset({h.APP, h.PUBLISHED_TS})  # set again when the canonical record is published

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from agents.stages.discrepancy import observe
+import orjson
+
+from agents.stages.discrepancy import observe, state_key
+from agents.stages.precedence import Policy
+from agents.stages.process import process_candidates
+from schemas import topics
 
 GRACE = 15_000
 
@@ -57,3 +62,57 @@ def test_a_silent_provider_is_not_compared_and_repeats_change_nothing() -> None:
     again, out = observe(new, event("sportradar", 3, 0), 10 * 60_000 + 1, grace_ms=GRACE)
     assert again is None
     assert out == []
+
+
+# Through stage 2 (`process_candidates`), states kept as bytes between messages as the worker keeps them.
+POLICY = Policy({"default": ["sportradar", "apisports"]})
+ROUTE = "fx|soccer|bayern-munchen|borussia-dortmund"
+
+
+def fed(provider: str, game: str, home: int, away: int) -> dict:
+    return {**event(provider, home, away), "id": f"{provider}:{game}", "providerEventId": game}
+
+
+def stage_two(store: dict[str, bytes], fixtures: list, record: dict, received_ms: int, ttl_ms: int | None = None
+              ) -> list[dict]:
+    message = orjson.dumps({"source": f"{record['provider']}/live", "receivedMs": received_ms, "records": [record]})
+    result = process_candidates(ROUTE, message, [], fixtures, lambda k: orjson.loads(store[k]) if k in store else None,
+                                policy=POLICY, tolerance_ms=3_600_000, is_down=lambda _s: False, ttl_ms=ttl_ms,
+                                discrepancy_grace_ms=GRACE)
+    store.update({key: orjson.dumps(state) for key, state in result.entities.items()})
+    return [orjson.loads(o.value) for o in result.outputs if o.topic == topics.DISCREPANCIES]
+
+
+def test_stage_two_keeps_one_state_per_event_with_its_discrepancies_in_it() -> None:
+    store: dict[str, bytes] = {}
+    fixtures: list = []
+    found = stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 0)
+    found += stage_two(store, fixtures, fed("apisports", "as1", 1, 1), 1_000)
+    found += stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 20_000)
+    found += stage_two(store, fixtures, fed("apisports", "as1", 2, 1), 40_000)
+    assert [(f["state"], f["field"]) for f in found] == [("open", "score"), ("resolved", "score")]
+    assert len(store) == 1, "one entity state for the matched event, nothing under another key"
+
+
+def test_a_discrepancy_kept_under_its_own_key_by_an_older_worker_is_still_resolved() -> None:
+    store: dict[str, bytes] = {}
+    fixtures: list = []
+    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 0)
+    stage_two(store, fixtures, fed("apisports", "as1", 1, 1), 1_000)
+    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 20_000)
+    (key, stored), = store.items()
+    state = orjson.loads(stored)
+    store[state_key(key)] = orjson.dumps(state.pop("d"))  # the layout before: its own key
+    store[key] = orjson.dumps(state)
+    found = stage_two(store, fixtures, fed("apisports", "as1", 2, 1), 40_000)
+    assert [(f["state"], f["field"]) for f in found] == [("resolved", "score")]
+
+
+def test_an_open_discrepancy_outlives_an_expired_lineage() -> None:
+    store: dict[str, bytes] = {}
+    fixtures: list = []
+    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 0)
+    stage_two(store, fixtures, fed("apisports", "as1", 1, 1), 1_000)
+    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 20_000)
+    found = stage_two(store, fixtures, fed("apisports", "as1", 2, 1), 200_000, ttl_ms=100_000)
+    assert [(f["state"], f["field"]) for f in found] == [("resolved", "score")]
