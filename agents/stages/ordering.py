@@ -70,9 +70,18 @@ _META_KEYS = tuple(_META)
 
 
 def content_hash(record: Mapping[str, Any]) -> str:
+    return _digest(_content(record))
+
+
+def _content(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a consumer sees of a record: everything but where and when it came from."""
     content = dict(record)
     for key in _META_KEYS:  # popping the few meta keys is cheaper than filtering every key
         content.pop(key, None)
+    return content
+
+
+def _digest(content: Mapping[str, Any]) -> str:
     return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
 
 
@@ -142,7 +151,8 @@ def decide(
     newest = _newest_on_clock(seen, stamped)
     if newest is not None and ts < newest:
         return Decision(None, {**stored, "updated": received_ms}, "late")
-    digest = content_hash(record)
+    own = _content(record)
+    digest = _digest(own)
     groups = groups_of(record["type"])
     carried = {g.name: received_ms for g in groups if g.carried(record)}
     pending = any(group.get("pending") for group in stored["groups"].values())
@@ -179,7 +189,8 @@ def decide(
         seen_reasons.add(outcome)
         reason = max(reason, outcome, key=_STRENGTH.index)
 
-    merged_hash = content_hash(content)
+    # Mostly the record's own content (one source, every group published): its digest, without hashing again.
+    merged_hash = digest if content == own else _digest(content)
     if last is not None and merged_hash != state["hash"] and takes_back(last, content):
         correction, reason = True, "correction"
     if last is not None and merged_hash == state["hash"]:
