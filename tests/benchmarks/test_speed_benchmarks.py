@@ -8,6 +8,7 @@ from typing import Any
 from agents.stages.resolve import route_key
 from benchmarks._load import score_update
 from benchmarks._spy import shares
+from benchmarks.instructions import score_corpus
 from benchmarks.latency import split
 from benchmarks.scaleout import less_idle, resolve_share, stage_one_share
 from benchmarks.throughput import summary
@@ -78,3 +79,10 @@ def test_idle_cpu_is_taken_out_of_both_sides_of_the_efficiency_ratio():
     two = {"updates": 1000, "cpu_s": 1.4, "seconds": 10.0}
     assert less_idle(one, two, [0.01], [0.01, 0.01]) == round((1000 / 1.2) / (1000 / 1.0), 3)
     assert less_idle(one, two, [0.0], [0.0, 0.0]) is None
+
+
+def test_the_counted_updates_are_the_same_bytes_in_every_run():
+    """The instruction count is the difference of two runs: they must feed the same input."""
+    first, second = score_corpus(updates=100, fixtures=10), score_corpus(updates=100, fixtures=10)
+    assert len(first) == 100
+    assert [(r.value, r.headers) for r in first] == [(r.value, r.headers) for r in second]
