@@ -151,8 +151,7 @@ def decide(
     newest = _newest_on_clock(seen, stamped)
     if newest is not None and ts < newest:
         return Decision(None, {**stored, "updated": received_ms}, "late")
-    own = _content(record)
-    digest = _digest(own)
+    digest = _digest(own := _content(record))
     groups = groups_of(record["type"])
     carried = {g.name: received_ms for g in groups if g.carried(record)}
     pending = any(group.get("pending") for group in stored["groups"].values())
