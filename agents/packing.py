@@ -67,14 +67,32 @@ def unpack(key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
         index = orjson.loads(value[:cut])
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"packed resolve record with a malformed index: {exc}") from exc
+    if not isinstance(index, list):
+        raise ValueError("packed resolve record whose index is not a list")  # noqa: TRY004 - malformed input
     out: list[Candidate] = []
     position = cut + 1
-    for route, carried, length in index:
-        end = position + length
-        if end > len(value):
-            raise ValueError("packed resolve record shorter than its index says")
-        out.append(Candidate(route.encode(), value[position:end], [(k, v.encode("latin-1")) for k, v in carried]))
-        position = end
+    try:  # a wrong shape or type raises below: each is refused as malformed, none escapes as another error
+        for entry in index:
+            candidate, position = _entry(entry, value, position)
+            out.append(candidate)
+    except (TypeError, AttributeError, ValueError) as exc:  # ValueError: a wrong count, or latin-1 refused
+        if str(exc).startswith("packed resolve record"):
+            raise
+        raise ValueError(f"packed resolve record with a malformed index entry: {exc}") from exc
     if position != len(value):
         raise ValueError("packed resolve record longer than its index says")
     return out
+
+
+def _entry(entry: list[object], value: bytes, position: int) -> tuple[Candidate, int]:
+    """The candidate an index entry points at, and where the next one starts."""
+    route, carried, length = entry
+    if type(length) is not int or length < 0:
+        raise ValueError(f"packed resolve record with a malformed index entry: a length of {length!r}")
+    end = position + length
+    if end > len(value):
+        raise ValueError("packed resolve record shorter than its index says")
+    headers = [(k, v.encode("latin-1")) for k, v in carried]  # type: ignore[attr-defined]
+    if not all(type(k) is str for k, _ in headers):
+        raise ValueError("packed resolve record with a malformed index entry: a header name that is not a string")
+    return Candidate(route.encode(), value[position:end], headers), end  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ waiting are taken together, with one flush and one ack (`agents/held.py`).
 
 Acknowledgement: stage 2 acks its records to Faust itself, once their outputs and state are out.
 No exception may escape the body (Faust would restart the agent with records held): per-candidate
-failures become dead letters, and a failure to publish
+failures become dead letters, anything else stops the worker (`guard.fatal`), and a failure to publish
 (Kafka unreachable past the producer's own retries) stops the worker *before* the record is acked
 or the raw offsets committed (`agents.guard.fatal`), so it is processed again after the restart
 (at-least-once; outputs are idempotent by entity key + seq). A state is written to the table's store
@@ -198,11 +198,18 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         await reference_teams.wait_loaded()  # the team lists first (bounded): they decide which names meet
         async for event in stream.events():
             async with held.lock:
-                if await in_order.check(app.consumer, app.consumer_generation_id, event.message.tp,
-                                        event.message.offset):
-                    held.add(event, await process(event))
-                else:
-                    held.add(event, 0)  # already processed by this worker in this generation
+                try:
+                    if await in_order.check(app.consumer, app.consumer_generation_id, event.message.tp,
+                                            event.message.offset):
+                        held.add(event, await process(event))
+                    else:
+                        held.add(event, 0)  # already processed by this worker in this generation
+                except Exception as exc:  # a bug, or a broker error, outside the per-candidate guard
+                    # Faust would restart the agent: the records held were processed but their outputs and
+                    # state never flushed, and InOrder would skip them when read again. Stopping is the
+                    # safe way on: the next worker reads them again from the last commit.
+                    log.exception("stage 2 failed on %s@%s", event.message.tp, event.message.offset)
+                    guard.fatal(f"stage 2 failed on {event.message.tp}@{event.message.offset}: {exc!r}")
                 if not held.full() and not waiting.empty() and app.flow_control.is_active():
                     continue
                 await held.release()

@@ -44,7 +44,13 @@ def test_an_unpacked_record_is_one_candidate_keyed_by_its_route():
     assert packing.unpack(b"fx|nba|a|b", value, headers) == [packing.Candidate(b"fx|nba|a|b", value, headers)]
 
 
-@pytest.mark.parametrize("value", [b"[no index line", b'[["r",[],5]]\nabc', b'[["r",[],2]]\nabc', b"[{]\n{}"])
+@pytest.mark.parametrize("value", [
+    b"[no index line", b'[["r",[],5]]\nabc', b'[["r",[],2]]\nabc', b"[{]\n{}",
+    # Wrong shapes and types: each one escaped as a TypeError or AttributeError, past the dead letter.
+    b"[1]\n", b'"r"\n', b'[["r",[["k",1]],0]]\n', b'[["r",[],"3"]]\nabc', b'[[1,[],0]]\n',
+    b'[["r",[],-1],["s",[],1]]\na', b'[["r",[],true]]\na', b'[["r",[[1,"v"]],0]]\n', b'[["r",[["k","\\u0394"]],0]]\n',
+    b'[["r",[]]]\n', b'[["r",7,0]]\n',
+])
 def test_a_malformed_packed_record_is_refused(value):
     with pytest.raises(ValueError, match="packed resolve record"):
         packing.unpack(None, value, [])

@@ -1,4 +1,5 @@
-"""A worker that starts with records waiting in its resolve topic processes every one of them.
+"""A worker that starts with records waiting in its resolve topic processes every one of them; records there
+that no stage 1 wrote are dead-lettered.
 
 That is the moment Faust's recovery hands a worker its partitions after a restart or a rebalance:
 faust-streaming resumed them while it sought them to their committed offsets, and the records
@@ -35,7 +36,7 @@ from schemas import headers as h
 from schemas import topics
 from schemas.envelope import RawEnvelope
 from schemas.timeutil import iso_z
-from tests.conftest import TIME_UNIT
+from tests.conftest import TIME_UNIT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +138,57 @@ async def test_a_worker_started_with_a_resolve_backlog_processes_all_of_it(stack
             worker.stop()
             await consumer.stop()
     assert not missing, f"never published (worker log {worker.log_path}): {missing}"
+
+
+MALFORMED = [b"[1]\n", b'[["r",[["k",1]],0]]\n', b'[["r",[],"3"]]\nabc', b'[[1,[],0]]\n', b'"r"\n']
+
+
+@pytest.mark.timeout(180)
+async def test_malformed_resolve_records_are_dead_lettered_and_the_worker_goes_on(stack: Settings) -> None:
+    """Records on the resolve topic that no stage 1 wrote (wrong shapes and types in the index) become dead
+    letters naming the record, and the game written after them on the same partition is still published by
+    the same process. Each one used to escape the agent as a TypeError or AttributeError."""
+    run = uuid.uuid4().hex[:8]
+    app_id = f"badresolve-{run}"
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+    count = stack.kafka.topic_partitions
+    (partition, candidates), = by_partition([envelope(run, 0, 2, start)], count).items()
+    worker = Worker(app_id, ROOT / ".stack" / "logs", {"SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port())})
+    consumer = AIOKafkaConsumer(**client_options(stack), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    producer = AIOKafkaProducer(**client_options(stack), acks="all")
+    await producer.start()
+    try:
+        parts = [TopicPartition(t, p) for t in (topics.EVENTS, topics.DEADLETTER)
+                 for p in sorted(await partitions_of(consumer, t))]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+        await asyncio.to_thread(worker.start)
+        resolve = topics.resolve_topic(app_id)
+        bad = [await producer.send_and_wait(resolve, value, partition=partition, headers=[(h.APP, app_id.encode())])
+               for value in MALFORMED]
+        for value in packing.pack(candidates):
+            await producer.send_and_wait(resolve, value, partition=partition, headers=[(h.APP, app_id.encode())])
+        want = {f"{resolve}:{partition}:{sent.offset}" for sent in bad}
+        letters: dict[str, dict[str, Any]] = {}
+        published = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60 * TIME_UNIT
+        while loop.time() < deadline and not (published and want <= set(letters)):
+            for messages in (await consumer.getmany(timeout_ms=200)).values():
+                for m in messages:
+                    if m.topic == topics.DEADLETTER and (m.key or b"").decode() in want:
+                        letters[m.key.decode()] = orjson.loads(m.value)
+                    elif m.topic == topics.EVENTS and f"bk-{run}-0".encode() in m.value:
+                        published = True
+        alive = worker.proc is not None and worker.proc.poll() is None
+    finally:
+        worker.stop()
+        await producer.stop()
+        await consumer.stop()
+    assert want <= set(letters), f"dead letters missing for {sorted(want - set(letters))} (log {worker.log_path})"
+    assert all("packed resolve record" in letter["error"] for letter in letters.values()), letters
+    assert published, f"the good record after them was not published (log {worker.log_path})"
+    assert alive, f"the worker stopped (log {worker.log_path})"
