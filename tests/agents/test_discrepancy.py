@@ -83,13 +83,17 @@ def stage_two(store: dict[str, bytes], fixtures: list, record: dict, received_ms
     return [orjson.loads(o.value) for o in result.outputs if o.topic == topics.DISCREPANCIES]
 
 
+def opened(store: dict[str, bytes], fixtures: list) -> list[dict]:
+    """Two providers disagree on the score past the grace period: the discrepancy is open (and reported)."""
+    return (stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 0)
+            + stage_two(store, fixtures, fed("apisports", "as1", 1, 1), 1_000)
+            + stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 20_000))
+
+
 def test_stage_two_keeps_one_state_per_event_with_its_discrepancies_in_it() -> None:
     store: dict[str, bytes] = {}
     fixtures: list = []
-    found = stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 0)
-    found += stage_two(store, fixtures, fed("apisports", "as1", 1, 1), 1_000)
-    found += stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 20_000)
-    found += stage_two(store, fixtures, fed("apisports", "as1", 2, 1), 40_000)
+    found = opened(store, fixtures) + stage_two(store, fixtures, fed("apisports", "as1", 2, 1), 40_000)
     assert [(f["state"], f["field"]) for f in found] == [("open", "score"), ("resolved", "score")]
     assert len(store) == 1, "one entity state for the matched event, nothing under another key"
 
@@ -97,9 +101,7 @@ def test_stage_two_keeps_one_state_per_event_with_its_discrepancies_in_it() -> N
 def test_a_discrepancy_kept_under_its_own_key_by_an_older_worker_is_still_resolved() -> None:
     store: dict[str, bytes] = {}
     fixtures: list = []
-    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 0)
-    stage_two(store, fixtures, fed("apisports", "as1", 1, 1), 1_000)
-    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 20_000)
+    opened(store, fixtures)
     (key, stored), = store.items()
     state = orjson.loads(stored)
     store[state_key(key)] = orjson.dumps(state.pop("d"))  # the layout before: its own key
@@ -111,8 +113,6 @@ def test_a_discrepancy_kept_under_its_own_key_by_an_older_worker_is_still_resolv
 def test_an_open_discrepancy_outlives_an_expired_lineage() -> None:
     store: dict[str, bytes] = {}
     fixtures: list = []
-    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 0)
-    stage_two(store, fixtures, fed("apisports", "as1", 1, 1), 1_000)
-    stage_two(store, fixtures, fed("sportradar", "sr1", 2, 1), 20_000)
+    opened(store, fixtures)
     found = stage_two(store, fixtures, fed("apisports", "as1", 2, 1), 200_000, ttl_ms=100_000)
     assert [(f["state"], f["field"]) for f in found] == [("resolved", "score")]
