@@ -72,10 +72,15 @@ class TeamName:
     @property
     def anchor(self) -> str:
         """A short prefix every spelling of this club shares: the route key's part for this team."""
-        if not self.tokens:
-            return "-".join(sorted(self.markers)) or "?"
-        word = next((t for t in self.tokens if t not in _GENERIC), self.tokens[0])
-        return word[:3]
+        return _anchor(self.tokens, self.markers)
+
+
+@lru_cache(maxsize=65536)  # asked for every fixture of every raw record; a pure function of the parsed name
+def _anchor(tokens: tuple[str, ...], markers: frozenset[str]) -> str:
+    if not tokens:
+        return "-".join(sorted(markers)) or "?"
+    word = next((t for t in tokens if t not in _GENERIC), tokens[0])
+    return word[:3]
 
 
 def fold(text: str) -> str:

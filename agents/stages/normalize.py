@@ -73,7 +73,7 @@ def candidates_out(
     serializer is called directly, as `model_dump_json` costs twice as much in Python around it.
     """
     by_route: dict[str, list[bytes]] = {}
-    ordered = sorted(records, key=_resolve_order)
+    ordered = sorted(records, key=_resolve_order) if len(records) > 1 else records
     for record, route in zip(ordered, route_keys_of(ordered), strict=True):
         by_route.setdefault(route, []).append(type(record).__pydantic_serializer__.to_json(record, by_alias=True))
     headers = [*carried, (h.NORMALIZED_TS, h.ms(h.now_ms()))]
@@ -94,11 +94,14 @@ def parse_envelope(value: bytes) -> RawEnvelope:
     return RawEnvelope.from_json(value)
 
 
+_CARRIED = frozenset({h.RECEIVED_TS, h.RECORD_ID, h.PROVIDER})  # the raw record's headers its candidates keep
+
+
 def process_raw(
     topic: str, partition: int, offset: int, value: bytes | None, record_headers: list[tuple[str, bytes]]
 ) -> Processed:
     """Normalize one raw record. Never raises: every failure becomes a dead letter."""
-    carried = [(k, v) for k, v in record_headers if k in (h.RECEIVED_TS, h.RECORD_ID, h.PROVIDER)]
+    carried = [(k, v) for k, v in record_headers if k in _CARRIED]
     try:
         envelope = parse_envelope(value or b"")
     except (ValidationError, orjson.JSONDecodeError, ValueError) as exc:
