@@ -153,7 +153,8 @@ async def test_malformed_resolve_records_are_dead_lettered_and_the_worker_goes_o
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
     count = stack.kafka.topic_partitions
     (partition, candidates), = by_partition([envelope(run, 0, 2, start)], count).items()
-    worker = Worker(app_id, ROOT / ".stack" / "logs", {"SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port())})
+    worker = Worker(app_id, ROOT / ".stack" / "logs", {"SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port()),
+                                                       "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
     consumer = AIOKafkaConsumer(**client_options(stack), group_id=None, enable_auto_commit=False)
     await consumer.start()
     producer = AIOKafkaProducer(**client_options(stack), acks="all")
@@ -192,3 +193,50 @@ async def test_malformed_resolve_records_are_dead_lettered_and_the_worker_goes_o
     assert all("packed resolve record" in letter["error"] for letter in letters.values()), letters
     assert published, f"the good record after them was not published (log {worker.log_path})"
     assert alive, f"the worker stopped (log {worker.log_path})"
+
+
+@pytest.mark.timeout(180)
+async def test_an_event_update_writes_one_entity_state(stack: Settings) -> None:
+    """An event's discrepancy state lives in its entity state: two rounds of one game leave the event's key
+    on the entities changelog, and nothing under `disc|<event id>` as before."""
+    run = uuid.uuid4().hex[:8]
+    app_id = f"onestate-{run}"
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+    worker = Worker(app_id, ROOT / ".stack" / "logs", {"SPORTSFLOW_PROCESSING__WEB_PORT": str(free_port()),
+                                                       "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"})
+    changelog = f"{app_id}-entities-changelog"
+    scores: set[int] = set()
+    ids: set[bytes] = set()
+    keys: set[bytes] = set()
+    consumer = AIOKafkaConsumer(**client_options(stack), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topics.EVENTS, p) for p in sorted(await partitions_of(consumer, topics.EVENTS))]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        for tp in parts:
+            await consumer.position(tp)
+        await asyncio.to_thread(worker.start)  # creates the changelog
+        loop = asyncio.get_running_loop()
+        for goals in (0, 1):
+            await write_backlog(stack, app_id, [envelope(run, 0, goals, start)])
+            deadline = loop.time() + 30 * TIME_UNIT
+            while goals not in scores and loop.time() < deadline:
+                for messages in (await consumer.getmany(timeout_ms=200)).values():
+                    for m in messages:
+                        if f"bk-{run}-0".encode() in m.value:
+                            ids.add(m.key)
+                            scores.add(int(orjson.loads(m.value)["score"]["home"]))
+        await asyncio.sleep(2)  # the batch's changelog write follows its outputs
+        logged = [TopicPartition(changelog, p) for p in sorted(await partitions_of(consumer, changelog))]
+        consumer.assign(logged)
+        await consumer.seek_to_beginning(*logged)
+        for messages in (await consumer.getmany(timeout_ms=3000)).values():
+            keys.update(m.key for m in messages if m.key is not None)
+    finally:
+        worker.stop()
+        await consumer.stop()
+    assert scores == {0, 1}, f"not published (log {worker.log_path})"
+    (event_id,) = ids
+    assert event_id in keys, f"no state for {event_id!r} on {changelog}"
+    assert b"disc|" + event_id not in keys, "the discrepancy state was written under its own key"
