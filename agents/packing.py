@@ -17,7 +17,7 @@ format before packing), so records left on the topic by an older worker are stil
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -84,7 +84,7 @@ def unpack(key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
     return out
 
 
-def _entry(entry: list[object], value: bytes, position: int) -> tuple[Candidate, int]:
+def _entry(entry: Any, value: bytes, position: int) -> tuple[Candidate, int]:  # entry: decoded JSON, any shape
     """The candidate an index entry points at, and where the next one starts."""
     route, carried, length = entry
     if type(length) is not int or length < 0:
@@ -92,7 +92,7 @@ def _entry(entry: list[object], value: bytes, position: int) -> tuple[Candidate,
     end = position + length
     if end > len(value):
         raise ValueError("packed resolve record shorter than its index says")
-    headers = [(k, v.encode("latin-1")) for k, v in carried]  # type: ignore[attr-defined]
+    headers = [(k, v.encode("latin-1")) for k, v in carried]
     if not all(type(k) is str for k, _ in headers):
         raise ValueError("packed resolve record with a malformed index entry: a header name that is not a string")
-    return Candidate(route.encode(), value[position:end], headers), end  # type: ignore[attr-defined]
+    return Candidate(route.encode(), value[position:end], headers), end

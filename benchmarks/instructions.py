@@ -58,8 +58,8 @@ def score_corpus(updates: int = UPDATES, fixtures: int = FIXTURES) -> list[corpu
 def _inner(stage: str, passes: int, corpus_path: Path | None) -> None:
     """What runs under valgrind: build the input, one warm pass, then `passes` passes of one stage."""
     records = corpus.read(corpus_path) if corpus_path else score_corpus()
-    messages: list[OutRecord] = [out for r in records for out in WorkerStages().stage_one(r).records
-                                 if out.topic == RESOLVE]
+    first = WorkerStages()
+    messages: list[OutRecord] = [out for r in records for out in first.stage_one(r).records if out.topic == RESOLVE]
     gc.collect()
     gc.freeze()  # the worker's GC settings (agents/intake.py)
     gc.set_threshold(50_000, 50, 100)
