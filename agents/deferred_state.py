@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections import deque
 from typing import Any
 
 from faust.types import TP
@@ -11,6 +12,8 @@ from rocksdict import WriteBatch
 
 from agents.guard import fatal
 from agents.publish import BatchPublisher, Sent
+
+Writes = dict[tuple[int, bytes], tuple[Any, int, bytes | None]]  # (table id, key) -> (table, partition, value)
 
 
 class DeferredState:
@@ -23,6 +26,10 @@ class DeferredState:
     disk with a persistent store (RocksDB keeps what was written when the process is killed).
     Writes are coalesced: a key written many times in a batch is stored and sent once.
 
+    A batch whose outputs are in the air (`agents/held.py`) takes its writes with `detach`, and
+    `write`s them when it lands; reads see them meanwhile (the newest batch first), and batches land in
+    the order they were detached.
+
     The changelog records go out as one batch per changelog partition (`Table.send_changelog` costs
     ~45 µs a record and sends most of them in a produce request of their own). As with Faust's own
     changelog writes, the acks are not awaited here: Faust flushes the producer before it commits an
@@ -32,7 +39,8 @@ class DeferredState:
     """
 
     def __init__(self, known_size: int = 50_000) -> None:
-        self._writes: dict[tuple[int, bytes], tuple[Any, int, bytes | None]] = {}
+        self._writes: Writes = {}
+        self._in_the_air: deque[Writes] = deque()  # detached, not written yet: oldest first
         self._stores: dict[str, Any] = {}  # changelog topic -> the store it restores
         self._topics: dict[int, str] = {}  # table -> its changelog topic
         # What the stores hold for keys read or written lately: a read through Faust's store (its
@@ -47,6 +55,10 @@ class DeferredState:
         pending = self._writes.get(slot)
         if pending is not None:
             return pending[2]
+        for writes in reversed(self._in_the_air):
+            pending = writes.get(slot)
+            if pending is not None:
+                return pending[2]
         try:
             return self._known[slot]
         except KeyError:
@@ -73,12 +85,24 @@ class DeferredState:
 
     async def flush(self, changelog: BatchPublisher) -> None:
         """Write the batch's changes to the stores, and send them to the changelogs (acks watched, not awaited)."""
+        await self.write(self.detach(), changelog)
+
+    def detach(self) -> Writes:
+        """The batch's writes, to `write` once its outputs are acked; still read meanwhile."""
+        writes, self._writes = self._writes, {}
+        self._in_the_air.append(writes)
+        return writes
+
+    async def write(self, writes: Writes, changelog: BatchPublisher) -> None:
+        """Write a detached batch (the oldest in the air) to the stores and its changelogs (acks watched)."""
+        if not self._in_the_air or self._in_the_air[0] is not writes:
+            raise RuntimeError("detached table writes must be written in the order they were detached")
         stored: dict[tuple[int, int], tuple[Any, int, list[tuple[bytes, bytes | None]]]] = {}
-        for slot, (table, partition, value) in self._writes.items():
+        for slot, (table, partition, value) in writes.items():
             stored.setdefault((slot[0], partition), (table.data, partition, []))[2].append((slot[1], value))
             self._remember(slot, value)
             await changelog.add(self._changelog_of(table), slot[1], value, [], partition=partition)
-        self._writes.clear()
+        self._in_the_air.popleft()
         for store, partition, items in stored.values():
             _write(store, partition, items)
         for sent in await changelog.send():

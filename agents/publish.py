@@ -93,12 +93,7 @@ class BatchPublisher:
 
     async def flush(self) -> None:
         """Send every open batch and wait until Kafka acknowledged all of them (or stop the worker)."""
-        sent = await self.send()
-        if not sent:
-            return
-        for outcome in await asyncio.gather(*(s.future for s in sent), return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                guard.fatal(f"a record could not be delivered to Kafka: {outcome!r}")
+        await settle(await self.send())
 
     async def send(self) -> list[Sent]:
         """Send every open batch without waiting for the acks: the caller awaits or watches the futures."""
@@ -122,3 +117,12 @@ class BatchPublisher:
                 continue
             self._sent.append(Sent(tp[0], tp[1], batch.record_count(), future))
             return
+
+
+async def settle(sent: list[Sent]) -> None:
+    """Wait until Kafka acknowledged every batch in `sent`; a batch that could not be delivered stops the worker."""
+    if not sent:
+        return
+    for outcome in await asyncio.gather(*(s.future for s in sent), return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            guard.fatal(f"a record could not be delivered to Kafka: {outcome!r}")

@@ -11,7 +11,7 @@ grouped by fixture key with Kafka's partitioner) and commits the batch's offsets
 Stage 2 keeps Faust's tables (partitions, standbys, changelog restore; RocksDB on local disk by default,
 so a restart reads only the changelogs' tail): its agent unpacks a resolve record, processes the
 candidates in order, sends the outputs in batches (`agents/publish.py`); resolve records already
-waiting are taken together, with one flush and one ack (`agents/held.py`).
+waiting are taken together, and sent while the batch before is still in the air (`agents/held.py`).
 
 Acknowledgement: stage 2 acks its records to Faust itself, once their outputs and state are out.
 No exception may escape the body (Faust would restart the agent with records held): per-candidate
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -40,7 +40,7 @@ from agents.deferred_state import DeferredState
 from agents.held import Held
 from agents.intake import Intake
 from agents.liveness import InOrder, Liveness
-from agents.publish import BatchPublisher
+from agents.publish import BatchPublisher, settle
 from agents.recovery import TableManager
 from agents.stages.normalize import OutRecord
 from agents.stages.pins import PinsFile
@@ -107,8 +107,9 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
 
         One resolve record carries a batch of candidates (`agents/packing.py`). Records already
         waiting behind it are processed too (`agents/held.py`); then their outputs are sent in
-        batches and awaited (acked by Kafka) once, the state changes are written to the stores
-        and the changelogs (one write per key), and the records are acked to Faust.
+        batches, and the agent goes on while they are in the air. When Kafka has acked them, the
+        state changes are written to the stores and the changelogs (one write per key), the records
+        are acked to Faust, and what was processed meanwhile is sent.
         """
         settings = load_settings().processing
         policy = guard.policy(settings)
@@ -128,13 +129,19 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
         def entity_state(key: str) -> Any:
             return entity_states.get(key, state.get(entities_table, key.encode()))
 
-        async def flush() -> None:
-            await publisher.flush()  # a failed delivery has stopped the worker: no changelog, no ack
-            tally.observe()
-            await state.flush(changelog)
+        async def send() -> Callable[[], Awaitable[None]]:
+            """Send the held records' outputs; the landing awaits their acks, then writes their state."""
+            sent, writes, published = await publisher.send(), state.detach(), tally.take()
 
-        # Records waiting behind this one are processed before the flush, and all acked after it.
-        held = Held(flush, stream.ack)
+            async def land() -> None:
+                await settle(sent)  # a failed delivery has stopped the worker: no changelog, no ack
+                published.observe()
+                await state.write(writes, changelog)
+
+            return land
+
+        # Records waiting behind this one are processed before the send; one batch in the air at a time.
+        held = Held(send, stream.ack)
         stream.enable_acks = False
         if not isinstance(app.tables, TableManager):
             raise TypeError("the worker needs agents.recovery.TableManager (pipeline/app.py builds the app with it)")
@@ -210,9 +217,9 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
                     # safe way on: the next worker reads them again from the last commit.
                     log.exception("stage 2 failed on %s@%s", event.message.tp, event.message.offset)
                     guard.fatal(f"stage 2 failed on {event.message.tp}@{event.message.offset}: {exc!r}")
-                if not held.full() and not waiting.empty() and app.flow_control.is_active():
-                    continue
-                await held.release()
+                if held.full() or waiting.empty() or not app.flow_control.is_active():
+                    await held.release()  # sent now, or when the batch in the air lands
+            await held.room()  # at the bound: wait (not holding the lock) for the batch in the air to land
 
 
     def _assigned() -> set[int]:

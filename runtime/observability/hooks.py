@@ -59,6 +59,13 @@ class CanonicalTally:
                 self._spans[span] = self._spans.get(span, 0) + 1
         self._records[name] = self._records.get(name, 0) + 1
 
+    def take(self) -> CanonicalTally:
+        """What was added so far, as a tally of its own (to observe once that batch is out); this one starts empty."""
+        taken = CanonicalTally()
+        taken._spans, taken._records = self._spans, self._records
+        self._spans, self._records = {}, {}
+        return taken
+
     def observe(self) -> None:
         for (name, stage, ms), n in self._spans.items():
             emf.record_latency(name, stage, ms, n)

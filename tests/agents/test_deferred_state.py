@@ -179,3 +179,24 @@ async def test_a_rocksdb_store_gets_each_partitions_writes_in_its_own_database(t
         assert store._key_index == {b"old": 2, b"a": 1, b"b": 2}
     finally:
         store.close()
+
+
+async def test_writes_in_the_air_are_read_newest_first_and_written_in_order() -> None:
+    """A batch sent and not yet acked (agents/held.py): the next batches read its state; the store gets it
+    only when it lands, and batches land in the order they went up."""
+    table, state, producer = FakeTable("entities"), DeferredState(), LogProducer()
+    state.set(table, 0, b"k", b"v1")
+    first = state.detach()
+    assert state.get(table, b"k") == b"v1"  # in the air, still read
+    state.set(table, 0, b"k", b"v2")
+    second = state.detach()
+    assert state.get(table, b"k") == b"v2"  # the newest batch first
+    assert dict(table.data) == {}
+    with pytest.raises(RuntimeError, match="order"):
+        await state.write(second, BatchPublisher(producer))
+    await state.write(first, BatchPublisher(producer))
+    assert dict(table.data) == {b"k": b"v1"}
+    assert state.get(table, b"k") == b"v2"  # the second is still in the air
+    await state.write(second, BatchPublisher(producer))
+    assert dict(table.data) == {b"k": b"v2"}
+    assert producer.log == {("entities-changelog", 0): [(b"k", b"v1"), (b"k", b"v2")]}

@@ -196,8 +196,9 @@ def test_feeds_down_counts_the_feeds_currently_down() -> None:
 
 
 def test_a_batch_tally_reports_what_observing_each_record_reports(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The worker observes its published records once per batch (`CanonicalTally`): the Prometheus histogram,
-    the record counter and the EMF distributions come out as if every record had been observed alone."""
+    """The worker observes its published records once per batch (`CanonicalTally`, a batch taken when it is
+    sent): the Prometheus histogram, the record counter and the EMF distributions come out as if every record
+    had been observed alone."""
     stamps = [(1000, 1500, 1504, 1530), (1000, 1500, 1504, 1530), (None, 2000, 2001, 2001), (900, 905, 905, 9000)]
     batches = [[(h.PROVIDER, b"jolpica" if i % 2 else b"statscore"), (h.RECEIVED_TS, b"%d" % r),
                 (h.NORMALIZED_TS, b"%d" % n), (h.PUBLISHED_TS, b"%d" % p)]
@@ -214,10 +215,14 @@ def test_a_batch_tally_reports_what_observing_each_record_reports(monkeypatch: p
         monkeypatch.setattr(hooks, "_CHILDREN", {})
         agg = EmfAggregator()
         monkeypatch.setattr(emf, "DEFAULT", agg)
-        if tallied:
+        if tallied:  # two batches: the first taken (in the air) while the second is added, then both observed
             tally = hooks.CanonicalTally()
-            for headers in batches * 3:
+            for headers in batches * 2:
                 tally.add(headers)
+            first = tally.take()
+            for headers in batches:
+                tally.add(headers)
+            first.observe()
             tally.observe()
         else:
             for headers in batches * 3:
