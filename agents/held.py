@@ -88,7 +88,7 @@ class Held:
             await asyncio.shield(self._flight)
 
     async def landed(self) -> None:
-        """Wait until nothing is in the air (tests, and a stop)."""
+        """Wait until nothing is in the air (the tests: the worker lets Faust wait for the acks)."""
         while self._flight is not None and not self._flight.done():
             await asyncio.shield(self._flight)
 
