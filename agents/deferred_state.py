@@ -20,7 +20,7 @@ class DeferredState:
     """Table writes held back until the outputs they describe are acknowledged by Kafka.
 
     Reads through `get` see the pending writes at once (the next candidate must see the new state);
-    the table's store and its changelog get them only in `flush`, called after the batch's outputs
+    the table's store and its changelog get them only in `write`, called after the batch's outputs
     were acknowledged. Were either written first, a crash in between would leave a state claiming
     versions that were never published (a loss): restored from the changelog, or still on local
     disk with a persistent store (RocksDB keeps what was written when the process is killed).
@@ -82,10 +82,6 @@ class DeferredState:
     def delete(self, table: Any, partition: int, key: bytes) -> None:
         if self.get(table, key) is not None:
             self._writes[(id(table), key)] = (table, partition, None)
-
-    async def flush(self, changelog: BatchPublisher) -> None:
-        """Write the batch's changes to the stores, and send them to the changelogs (acks watched, not awaited)."""
-        await self.write(self.detach(), changelog)
 
     def detach(self) -> Writes:
         """The batch's writes, to `write` once its outputs are acked; still read meanwhile."""

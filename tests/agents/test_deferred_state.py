@@ -1,4 +1,5 @@
-"""DeferredState: table writes visible at once, stored and logged only on flush, in one batch per partition."""
+"""DeferredState: table writes visible at once, stored and logged only when written (after the acks), in one batch
+per partition."""
 
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ class LogProducer:
         return future
 
 
+async def flush(state: DeferredState, changelog: BatchPublisher) -> None:
+    """What the worker does with a batch once its outputs are acked: its writes detached, then written."""
+    await state.write(state.detach(), changelog)
+
+
 async def test_state_is_visible_at_once_but_stored_and_logged_only_on_flush() -> None:
     """The next record sees the new state; the store (RocksDB keeps it when the process is killed) and the
     changelog get it only after the outputs were acked."""
@@ -67,10 +73,10 @@ async def test_state_is_visible_at_once_but_stored_and_logged_only_on_flush() ->
     assert state.get(table, b"old") is None
     assert dict(table.data) == {b"old": b"o"}
     assert producer.log == {}
-    await state.flush(BatchPublisher(producer))
+    await flush(state, BatchPublisher(producer))
     assert dict(table.data) == {b"k": b"v1"}
     state.delete(table, 2, b"k")
-    await state.flush(BatchPublisher(producer))
+    await flush(state, BatchPublisher(producer))
     await asyncio.sleep(0)  # the ack callbacks
     assert dict(table.data) == {}
     assert producer.log == {("entities-changelog", 2): [(b"k", b"v1"), (b"old", None), (b"k", None)]}
@@ -87,7 +93,7 @@ async def test_writes_are_coalesced_per_key_and_sent_as_one_batch_per_partition(
     state.delete(entities, 1, b"gone")
     state.set(entities, 3, b"other", b"y")
     state.set(fixtures, 1, b"route", b"f")
-    await state.flush(BatchPublisher(producer))
+    await flush(state, BatchPublisher(producer))
     await asyncio.sleep(0)
     assert producer.batches == 3
     assert sorted(producer.log[("entities-changelog", 1)]) == [(b"gone", None), (b"hot", b"v4")]
@@ -103,7 +109,7 @@ async def test_a_changelog_batch_that_is_not_delivered_stops_the_worker(monkeypa
     monkeypatch.setattr(deferred_state, "fatal", stopped.append)
     table, state = FakeTable("entities"), DeferredState()
     state.set(table, 0, b"k", b"v")
-    await state.flush(BatchPublisher(LogProducer(failing="entities-changelog")))
+    await flush(state, BatchPublisher(LogProducer(failing="entities-changelog")))
     await asyncio.sleep(0)
     assert stopped
     assert "could not be delivered to entities-changelog[0]" in stopped[0]
@@ -129,7 +135,7 @@ async def test_keys_read_or_written_lately_are_not_read_from_the_store_again_unt
     assert state.get(table, b"a") == b"1"
     assert state.get(table, b"missing") is None
     state.set(table, 0, b"a", b"2")
-    await state.flush(BatchPublisher(LogProducer()))
+    await flush(state, BatchPublisher(LogProducer()))
     reads = store.reads
     assert [state.get(table, b"a"), state.get(table, b"missing")] == [b"2", None]
     assert store.reads == reads
@@ -173,7 +179,7 @@ async def test_a_rocksdb_store_gets_each_partitions_writes_in_its_own_database(t
         state.set(table, 1, b"a", b"1")
         state.set(table, 2, b"b", b"2")
         state.delete(table, 2, b"old")
-        await state.flush(BatchPublisher(LogProducer()))
+        await flush(state, BatchPublisher(LogProducer()))
         assert dict(store._db_for_partition(1).items()) == {b"a": b"1"}
         assert dict(store._db_for_partition(2).items()) == {b"b": b"2"}
         assert store._key_index == {b"old": 2, b"a": 1, b"b": 2}
