@@ -132,6 +132,7 @@ def set_reference(spellings: dict[str, dict[str, str]]) -> None:
     _reference.update({sport: {_parse(alias).key: name for alias, name in mapping.items()}
                        for sport, mapping in spellings.items()})
     parse_team.cache_clear()
+    fixture_anchors.cache_clear()
 
 
 def set_pins(pins: dict[str, dict[str, str]]) -> None:
@@ -140,6 +141,7 @@ def set_pins(pins: dict[str, dict[str, str]]) -> None:
     _pins.update({sport: {_parse(alias).key: name for alias, name in mapping.items()}
                   for sport, mapping in pins.items()})
     parse_team.cache_clear()
+    fixture_anchors.cache_clear()
 
 
 def listed_apart(sport: str | None, a: str, b: str) -> bool:
@@ -164,6 +166,13 @@ def parse_listed(sport: str | None, name: str) -> TeamName:
     parsed = _parse(name)
     display = _aliases().get(sport or "", {}).get(parsed.key)
     return _parse(display) if display is not None else parsed
+
+
+@lru_cache(maxsize=65536)  # stage 1 asks it for every event and odds record; cleared with `parse_team`
+def fixture_anchors(sport: str, home: str, away: str) -> tuple[str, str]:
+    """The two teams' anchors in sorted order: a fixture's route key whichever side each team plays."""
+    first, second = parse_team(sport, home)[0].anchor, parse_team(sport, away)[0].anchor
+    return (first, second) if first <= second else (second, first)
 
 
 @lru_cache(maxsize=65536)

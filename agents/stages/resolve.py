@@ -34,7 +34,14 @@ from typing import Any
 
 import orjson
 
-from agents.stages.names import competition_similarity, listed_apart, parse_team, team_similarity, words
+from agents.stages.names import (
+    competition_similarity,
+    fixture_anchors,
+    listed_apart,
+    parse_team,
+    team_similarity,
+    words,
+)
 from schemas.canonical import CanonicalRecord, Event, Odds, RaceResult, Settlement
 
 MERGE_AT = 0.75  # below this confidence nothing is merged
@@ -96,8 +103,8 @@ def team_key(sport: str | None, name: str) -> str:
 
 def _fixture_route(sport: str | None, home: str | None, away: str | None, provider: str, pid: str) -> str:
     if sport and home and away:
-        anchors = sorted((parse_team(sport, home)[0].anchor, parse_team(sport, away)[0].anchor))
-        return f"fx|{sport}|{anchors[0]}|{anchors[1]}"
+        first, second = fixture_anchors(sport, home, away)
+        return f"fx|{sport}|{first}|{second}"
     # Nothing to match on (e.g. a UOF message without its fixture): the provider's id is all we have.
     return f"px|{provider}|{pid}"
 

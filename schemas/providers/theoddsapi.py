@@ -32,6 +32,7 @@ from schemas.reference import TeamReference
 from schemas.timeutil import parse_iso
 
 PROVIDER = "theoddsapi"
+_NO_SCORE = Score()  # a game not started yet; frozen, so one instance serves every record
 
 MARKETS: Mapping[str, str] = {"h2h": Market.MONEYLINE, "spreads": Market.SPREAD, "totals": Market.TOTAL}
 SPORT_PREFIXES: Mapping[str, Sport] = {
@@ -187,9 +188,9 @@ def normalize_scores(payload: Any, params: Mapping[str, str]) -> list[CanonicalR
     records: list[CanonicalRecord] = []
     for i, item in enumerate(expect_list(payload, PROVIDER, "scores")):
         game = validate(RawScoresEvent, item, PROVIDER, "scores", f"$[{i}]")
-        score = Score()
+        score = _NO_SCORE
         if game.scores is not None:
-            by_name = {s.name: _int_score(s.score, f"$[{i}].scores[{k}].score") for k, s in enumerate(game.scores)}
+            by_name = {s.name: _int_score(s.score, i, k) for k, s in enumerate(game.scores)}
             unknown = set(by_name) - {game.home_team, game.away_team}
             if unknown:
                 reason = f"score for unknown team {sorted(unknown)}"
@@ -213,10 +214,12 @@ def normalize_scores(payload: Any, params: Mapping[str, str]) -> list[CanonicalR
     return records
 
 
-def _int_score(value: str | int, path: str) -> int:
+def _int_score(value: str | int, game: int, team: int) -> int:
+    """A team's score; the error's path names the game and the team (built only on an error)."""
     text = str(value).strip()
     if not text.isdigit():
-        raise NormalizationError(PROVIDER, "scores", f"score {value!r} is not a non-negative integer", path)
+        raise NormalizationError(PROVIDER, "scores", f"score {value!r} is not a non-negative integer",
+                                 f"$[{game}].scores[{team}].score")
     return int(text)
 
 

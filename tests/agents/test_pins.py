@@ -61,3 +61,16 @@ def test_a_pins_file_may_hold_provider_team_lists(tmp_path: Path) -> None:
     os.utime(path, (5, 5))
     with pytest.raises(PinsError, match="not a team list"):
         load_references([path])
+
+
+def test_a_fixture_route_follows_pins_and_team_lists_as_they_change() -> None:
+    """Route keys are memoized (stage 1 computes one per record): a pin or a team list must still move them."""
+    record = {"type": "event", "sport": "soccer", "homeTeam": "Lilywhites", "awayTeam": "Arsenal"}
+    spurs = record | {"homeTeam": "Tottenham Hotspur"}
+    assert route_key(record) != route_key(spurs)
+    set_pins({"soccer": {"Lilywhites": "Tottenham Hotspur"}})
+    assert route_key(record) == route_key(spurs)
+    set_pins({})
+    assert route_key(record) != route_key(spurs)
+    set_reference({"soccer": {"Lilywhites": "Tottenham Hotspur"}})
+    assert route_key(record) == route_key(spurs)
