@@ -52,9 +52,11 @@ from schemas.timeutil import iso_ms
 
 __all__ = ["STATUS_RANK", "Decision", "Policy", "content_hash", "decide"]
 
-# Fields that say where or when a version came from, not what it says.
-_META = frozenset({"seq", "epoch", "timestamp", "sourceTimestamp", "provider", "source", "refs", "correction",
-                   "replacesSeq", "providerEventId", "provenance"})
+# Fields that say where or when a version came from, not what it says, in the canonical models' field
+# order (`schemas/canonical.py`): a version lists them first, in this order.
+_META_KEYS = ("epoch", "seq", "provider", "timestamp", "sourceTimestamp", "correction", "replacesSeq", "source",
+              "provenance", "providerEventId", "refs")
+_META = frozenset(_META_KEYS)
 # Reasons by strength: the one reported for a record is the strongest any of its groups produced.
 _STRENGTH = ("unchanged", "standby", "behind", "fresh", "published", "correction")
 
@@ -64,9 +66,6 @@ class Decision:
     publish: dict[str, Any] | None
     state: dict[str, Any]
     reason: str  # "published", "correction", "fresh", "late", "repeat", "standby", "behind", "unchanged"
-
-
-_META_KEYS = tuple(_META)
 
 
 def content_hash(record: Mapping[str, Any]) -> str:
@@ -86,9 +85,17 @@ def _digest(content: Mapping[str, Any]) -> str:
 
 
 @cache
-def _outside_groups(record_type: str) -> frozenset[str]:
-    """The keys a record's content leaves out before its groups' values join it: meta and grouped fields."""
-    return _META | {f for group in groups_of(record_type) for f in group.fields}
+def _grouped_fields(record_type: str) -> tuple[str, ...]:
+    return tuple(f for group in groups_of(record_type) for f in group.fields)
+
+
+def _ungrouped(own: Mapping[str, Any], record_type: str) -> dict[str, Any]:
+    """A record's content (`own`) without its groups' fields, which join it group by group. In the record's
+    order: copying and popping the few grouped fields is cheaper than filtering every key."""
+    content = dict(own)
+    for key in _grouped_fields(record_type):
+        content.pop(key, None)
+    return content
 
 
 def _ms(record: Mapping[str, Any], received_ms: int) -> int:
@@ -164,8 +171,7 @@ def decide(
                                              carried=carried, stale_ms=policy.stale_ms)
 
     last: dict[str, Any] | None = state["last"]
-    outside = _outside_groups(record["type"])
-    content = {k: v for k, v in record.items() if k not in outside}
+    content = _ungrouped(own, record["type"])
     provenance: dict[str, str] = dict((last or {}).get("provenance") or {})
     reason, correction, seen_reasons = "unchanged", False, set()
     for group in groups:
@@ -198,7 +204,8 @@ def decide(
         return Decision(None, state, quiet)
     refs = {**((last or {}).get("refs") or {}), **(record.get("refs") or {})}
     seq = state["seq"] + 1
-    published = {**{k: v for k, v in record.items() if k in _META}, **content}
+    published = {k: record[k] for k in _META_KEYS if k in record}
+    published.update(content)
     if refs:
         published["refs"] = refs
     published.update(epoch=state["epoch"], seq=seq, source=source, provenance=provenance, correction=correction,

@@ -114,19 +114,13 @@ def choose(group: dict[str, Any], name: str, sources: Mapping[str, Any], source:
     return current
 
 
-def _unknown(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, dict):
-        return all(v is None for v in value.values())
-    return False
-
-
 def fill(mine: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """`mine` with the values it does not know (null, or a score of nulls) kept from `current`."""
     filled = dict(current)  # keys keep current's order, then mine's new ones: the published key order
     for key, value in mine.items():
-        if key not in current or not _unknown(value):
+        # Unknown: null, or a dict of nulls (a score of nulls). Inline: this runs for every field of every group.
+        unknown = value is None or (isinstance(value, dict) and all(v is None for v in value.values()))
+        if not unknown or key not in current:
             filled[key] = value
     return filled
 
