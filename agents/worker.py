@@ -35,7 +35,7 @@ from typing import Any
 import faust
 
 from agents import feed_health as health
-from agents import guard, packing, reference
+from agents import guard, packing, reference, stages
 from agents.deferred_state import DeferredState
 from agents.held import Held
 from agents.intake import Intake
@@ -46,7 +46,7 @@ from agents.stages.normalize import OutRecord
 from agents.stages.pins import PinsFile
 from agents.stages.process import EntityStates, process_candidates
 from agents.stages.resolve import FixtureCache
-from runtime.observability.hooks import CanonicalTally, observe_processed
+from runtime.observability.hooks import CanonicalTally, observe_native_stages, observe_processed
 from runtime.observability.telemetry import run_telemetry
 from runtime.settings import Settings
 from schemas import headers as h
@@ -253,6 +253,10 @@ def install(app: faust.App, load_settings: Callable[[], Settings]) -> None:  # n
     @app.task  # type: ignore[untyped-decorator]
     async def telemetry() -> None:
         """Prometheus /metrics and the CloudWatch EMF flusher for this worker."""
+        native = stages.compiled()
+        log.info("stages compiled by mypyc: %s of %s (%s)", len(native), len(stages.NATIVE),
+                 ", ".join(native) or "none: plain Python; `make setup` builds them")
+        observe_native_stages(len(native))
         await run_telemetry(load_settings(), "worker")
 
 

@@ -3,6 +3,7 @@
 #   - Debian packages: Java 17 (Kafka broker), Maven (fetches the Kafka jars), kcat (an
 #     independent Kafka client for tests), RabbitMQ (AMQP push feeds).
 #   - A Python venv in .venv with the project and its dev tools.
+#   - Stage 2's hot modules compiled by mypyc into build/native (scripts/native.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,10 @@ command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 # Headless Chromium: the browser test of the WebSocket feed.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# A C compiler and Python's headers: mypyc compiles stage 2's hot modules (scripts/native.py).
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+"$PYTHON" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need_apt+=(python3-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need_apt[*]}"
@@ -38,4 +43,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   echo "$want" > "$stamp"
 fi
-echo "setup: ready (.venv, java, mvn, kcat, rabbitmq, chromium)"
+# The compiled stages (agents/stages/__init__.py): rebuilt only when their sources or the Python changed.
+.venv/bin/python scripts/native.py
+echo "setup: ready (.venv, compiled stages, java, mvn, kcat, rabbitmq, chromium)"

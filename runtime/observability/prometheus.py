@@ -35,6 +35,7 @@ FEED_UP = Gauge("sportsflow_feed_up", "1 while a provider feed delivers, 0 while
 CONSUMER_LAG = Gauge("sportsflow_consumer_lag", "Messages behind on the worker's input topics")
 SINK_CONSUMED = Counter("sportsflow_sink_consumed_total", "Records the DynamoDB sink or the archive accepted",
                         ["group"])
+NATIVE_STAGES = Gauge("sportsflow_native_stages", "Stage modules this worker runs compiled by mypyc (agents/stages)")
 SINK_LAG = Gauge("sportsflow_sink_lag", "Messages the DynamoDB sink or the archive has not read yet", ["group"])
 
 # The Prometheus series behind each CloudWatch (EMF) metric, and how the EMF dimensions map to its

@@ -31,6 +31,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
+from agents import stages
 from pipeline.commands import demo_environment
 from runtime.observability import emf
 from runtime.observability.prometheus import EMF_EQUIVALENTS
@@ -276,6 +277,9 @@ async def test_every_metric_terraform_names_is_emitted_by_its_owner(processes: d
         await _until(lambda: missing_emf(services, refs), 180, "EMF documents", procs)
         await _until(lambda: missing_prometheus(services, refs), 30, "Prometheus series", procs)
         assert missing_dashboard_series(services) == []
+        # The worker runs stage 2's hot modules compiled (mypyc, built by `make setup`), not their sources.
+        native = [value for name, _, value in processes["worker"].scrape() if name == "sportsflow_native_stages"]
+        assert native == [len(stages.NATIVE)]
         # The sink and the archive report what they consumed, under their own consumer groups.
         await _until(lambda: consumed_by_sinks(processes), 60, "the sink and the archive to consume", procs)
 
