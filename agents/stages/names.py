@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
+from typing import Any
 
 from rapidfuzz import fuzz
 
@@ -114,7 +115,7 @@ def _parse(name: str) -> TeamName:
 @cache
 def _aliases() -> dict[str, dict[str, str]]:
     """sport -> {alias key -> display name} from agents/data/team_aliases.json."""
-    raw: dict[str, dict[str, str]] = json.loads(
+    raw: dict[str, Any] = json.loads(  # sport -> {alias -> name}, and "_comment" -> its text
         resources.files("agents.data").joinpath("team_aliases.json").read_text()
     )
     return {sport: {_parse(alias).key: name for alias, name in mapping.items()}

@@ -119,7 +119,7 @@ class Fixture:
     league: str | None = None
     # provider -> [home, away, league, swapped, first seen (receipt ms)] as that provider spells them (in the
     # fixture's orientation)
-    spellings: dict[str, list[str | None]] = field(default_factory=dict)
+    spellings: dict[str, list[Any]] = field(default_factory=dict)  # provider -> [home, away, league, swapped, seen ms]
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "start": self.start_ms, "refs": self.refs, "home": self.home, "away": self.away,
