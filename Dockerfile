@@ -20,11 +20,18 @@ COPY agents ./agents
 COPY sinks ./sinks
 COPY runtime ./runtime
 COPY schemas ./schemas
+COPY scripts/native.py ./scripts/native.py
 # pyproject names README.md as the long description; the image does not need its text.
 RUN touch README.md && pip install .
+# Stage 2's hot modules compiled by mypyc, as `make setup` does (agents/stages/__init__.py), with the mypy
+# pyproject pins; the build goes beside the venv, mypy does not stay in it.
+RUN pip install "$(grep -o 'mypy==[0-9.]*' pyproject.toml)" "setuptools>=68" \
+    && python scripts/native.py --out /opt/venv/native \
+    && pip uninstall -y mypy
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
+    SPORTSFLOW_NATIVE_DIR=/opt/venv/native \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN groupadd --system --gid 10001 sportsflow \

@@ -80,6 +80,34 @@ def test_an_edited_source_runs_as_written_not_as_last_built(tmp_path: Path) -> N
     assert run() == f"{ordering} True"
 
 
+def test_an_installed_copy_runs_compiled_from_the_build_its_environment_names(tmp_path: Path) -> None:
+    """The container image's layout (Dockerfile): the packages installed without the repo around them, the
+    build elsewhere, named by SPORTSFLOW_NATIVE_DIR."""
+    site = tmp_path / "site-packages"
+    for package in ("agents", "schemas"):
+        shutil.copytree(ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    native = shutil.copytree(stages.NATIVE_DIR, tmp_path / "venv" / "native")
+    probe = "from agents import stages; print(','.join(stages.compiled()))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTSFLOW_NATIVE")}
+    env["PYTHONPATH"] = str(site)
+
+    def run(**extra: str) -> str:
+        return subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={**env, **extra},
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert run() == "", "no build beside an installed copy: the sources"
+    assert run(SPORTSFLOW_NATIVE_DIR=str(native)) == ",".join(stages.NATIVE)
+
+
+def test_the_image_compiles_the_stages_where_its_runtime_looks_for_them() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    built = dockerfile.split("scripts/native.py --out ", 1)[1].split()[0]
+    runtime = dockerfile.split("AS runtime", 1)[1]
+    assert f"SPORTSFLOW_NATIVE_DIR={built}" in runtime
+    assert built.startswith("/opt/venv/")
+    assert "COPY --from=build /opt/venv /opt/venv" in runtime
+
+
 def test_the_plain_sources_give_the_golden_outputs() -> None:
     """The fallback when no build is current: the frozen corpus through the uncompiled stages."""
     env = {**os.environ, "SPORTSFLOW_NATIVE": "0"}
