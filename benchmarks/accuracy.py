@@ -7,7 +7,8 @@ and spelling the teams its own way (`benchmarks/accuracy_world.py`): The Odds AP
 odds-only feeds every tick (three sports), API-Sports' football fixtures and basketball games every
 `--apisports-every` ticks, and with `--push` STATSCORE's incidents pushed over RabbitMQ. Faults:
 repeated raw records, repeated and out-of-order polls, malformed payloads, a provider outage, and
-optionally a SIGKILL of the worker, a restart of the Kafka broker and a replay in the middle.
+optionally a SIGKILL of the worker, a restart of the Kafka broker and a replay in the middle, and
+with `--load N` N busy processes beside it all (a loaded box: catching up after the faults is slow).
 Compares canonical.events and canonical.odds with what the providers served and prints
 delivered-correct / expected, lost, duplicated (two versions, one content), wrong, gaps inside a
 lineage (epoch), scores moving back without a correction, superseded states published again,
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import io
 import json
+import subprocess
 import sys
 import time
 import uuid
@@ -145,6 +147,11 @@ async def stop_push(app: web.Application, pushed: tuple[AmqpConsumer, asyncio.Ev
     return consumer.delivered
 
 
+def load(n: int) -> list[subprocess.Popen[bytes]]:
+    """A loaded box: `n` busy processes beside the worker, the broker and the providers for the whole run."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
 async def supervise(worker: Worker) -> None:
     """What ECS or systemd does: a worker that stopped by itself (the worker exits on purpose when it finds
     records skipped, a commit hung or a recovery stuck) is started again at once, during the whole run."""
@@ -210,6 +217,7 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
                     {**env, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": reset})
     worker.start()
     supervisor = asyncio.create_task(supervise(worker))
+    burners = load(getattr(args, "load", 0))
     push = bool(getattr(args, "push", False))
     raw_topics = [topics.raw_topic(p) for p in (*PROVIDERS, *(("statscore",) if push else ()))]
     amqp_url = f"amqp://guest:guest@127.0.0.1:{settings.stack.rabbitmq_port}/"
@@ -222,7 +230,8 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         api_sports = ApiSports(clock=lambda: world.now)  # "today" is the world's day
         stats: dict[str, Any] = {
             "provider_errors": 0, "publish_errors": 0, "duplicates_injected": 0, "malformed_injected": 0,
-            "worker_kills": 0, "broker_restart_s": 0, "replay_read": 0, "replay_published": 0,
+            "load_processes": len(burners), "worker_kills": 0, "broker_restart_s": 0, "replay_read": 0,
+            "replay_published": 0,
             "replay_waited_s": 0, "replay_commit_wait_timeouts": 0}
         started = time.monotonic()
         run_start, replay_until = datetime.now(UTC), datetime.now(UTC)
@@ -262,10 +271,12 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
                 if tick % 7 == 3:
                     stats["duplicates_injected"] += await publisher.replay_last()
                 if args.kill_worker and tick == total_ticks // 2:
+                    stats["worker_killed_at_s"] = round(time.monotonic() - truth.started, 1)
                     worker.kill()
                     stats["worker_kills"] += 1
                     worker.start(wait_ready=False)
                 if args.restart_broker and tick == (2 * total_ticks) // 3:
+                    stats["broker_restarted_at_s"] = round(time.monotonic() - truth.started, 1)
                     stats["broker_restart_s"] = round(await asyncio.to_thread(restart_broker, settings), 1)
                 if tick == total_ticks // 3:
                     replay_until = datetime.now(UTC)
@@ -286,6 +297,9 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         await runner.cleanup()
     finally:
         supervisor.cancel()
+        for burner in burners:
+            burner.kill()
+            burner.wait()  # at once: killed
         worker.stop()  # on failure too: no orphaned worker
     if getattr(args, "dump", None):
         dump(args.dump, records)
@@ -346,7 +360,7 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         score_ = record["score"]
         state = None if score_["home"] is None else (score_["home"], score_["away"], record["status"])
         published.add(f"event|{match}", (int(record.get("epoch", 0)), int(record["seq"])), state,
-                      content_hash(record), bool(record.get("correction")))
+                      content_hash(record), bool(record.get("correction")), str(record.get("source", "")))
     result = score(truth, published)
     lost_by: dict[str, int] = defaultdict(int)
     for entity, count in result.lost_by_entity.items():
@@ -366,8 +380,11 @@ def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: f
         "redelivered_same_key_and_version": published.redelivered, "conflicting_versions": published.conflicting,
         "lost_by_kind_and_sport": dict(lost_by), "lost_by_tenth_of_match": result.lost_by_tenth,
         "conflict_examples": published.conflicts[:8], "incomparable_served": truth.incomparable,
-        "dead_letters": f"{dead_letters}/{stats['malformed_injected']}", "examples": result.examples,
+        "dead_letters": f"{dead_letters}/{stats['malformed_injected']}", "lost_states": result.lost_states,
+        "examples": result.examples,
         "provider_responses": recorder.responses, "worker_starts": worker.starts, "worker_log": str(worker.log_path),
+        # Stage 1 gave up waiting for a partition behind (agents/aligned.py), in any start: from the worker log.
+        "order_given_up": worker.log_path.read_text(errors="replace").count("out of record-time order"),
         "play_s": round(play_s, 1), "drain_s": round(drain_s, 1), **stats,
     }
 
@@ -387,6 +404,8 @@ def main() -> None:
     parser.add_argument("--apisports-every", type=int, default=3, help="API-Sports is polled every N ticks")
     parser.add_argument("--push", action="store_true",
                         help="add STATSCORE's push feed (incidents over the stack's RabbitMQ, a queue of this run)")
+    parser.add_argument("--load", type=int, default=0,
+                        help="run this many busy processes beside everything (a loaded box: slow catch-ups)")
     parser.add_argument("--quiet-s", type=float, default=20.0, help="stop reading after this long without news")
     args = parser.parse_args()
     if args.restart_broker and not args.own_stack:

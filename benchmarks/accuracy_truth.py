@@ -12,6 +12,7 @@ behind one already served (an out-of-order or a lagging provider's snapshot) is 
 from __future__ import annotations
 
 import itertools
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,9 @@ class Truth:
     expected: dict[str, list[State]] = field(default_factory=lambda: defaultdict(list))
     ids: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, its event id) -> match id
     incomparable: int = 0  # event states neither before nor after the last one (a broken world)
+    # Who first served each expected state and when (s since the truth began): where to look when one is lost.
+    origin: dict[tuple[str, State], tuple[str, float]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
     _latest_ts: dict[str, str] = field(default_factory=dict)
 
     def served(self, entity: str, state: State, ts: str) -> None:
@@ -36,12 +40,14 @@ class Truth:
         if not sequence or sequence[-1] != state:
             sequence.append(state)
 
-    def served_event(self, match: str, state: State) -> None:
-        """A provider served `state` (home, away, status) of real fixture `match`."""
-        sequence = self.expected[f"event|{match}"]
+    def served_event(self, match: str, state: State, source: str = "") -> None:
+        """`source` served `state` (home, away, status) of real fixture `match`."""
+        entity = f"event|{match}"
+        sequence = self.expected[entity]
         if not sequence or not _moves_back(sequence[-1], state):  # nothing in it is behind the last state
             if not sequence or state != sequence[-1]:
                 sequence.append(state)
+                self.origin.setdefault((entity, state), (source, round(time.monotonic() - self.started, 3)))
         elif _moves_back(state, sequence[-1]):  # behind in one thing, ahead in another
             self.incomparable += 1
         # else: behind the last state served (stale), not expected again
@@ -53,7 +59,7 @@ class Truth:
             by_name = {s["name"]: int(s["score"]) for s in game["scores"]}
             status = "final" if game["completed"] else "live"
             state = (by_name[game["home_team"]], by_name[game["away_team"]], status)
-            self.served_event(self.ids.get(("theoddsapi", game["id"]), game["id"]), state)
+            self.served_event(self.ids.get(("theoddsapi", game["id"]), game["id"]), state, "theoddsapi/scores")
 
     def served_odds(self, body: list[dict[str, Any]]) -> None:
         markets = {"h2h": "moneyline", "spreads": "spread", "totals": "total"}
@@ -74,6 +80,7 @@ class Version:
     state: State | None  # what the truth compares (score + status, or prices); None: no score yet
     content: str  # the full content's hash (agents.stages.ordering.content_hash): what a consumer sees
     correction: bool = False
+    source: str = ""  # the record's `source` (provider/feed whose candidate made it)
 
 
 @dataclass
@@ -86,7 +93,7 @@ class Published:
     conflicts: list[str] = field(default_factory=list)  # a few of them, to look into
 
     def add(self, entity: str, version: tuple[int, int], state: State | None, content: str = "",
-            correction: bool = False) -> None:
+            correction: bool = False, source: str = "") -> None:
         seen = self.versions[entity]
         found = seen.get(version)
         if found is not None:
@@ -98,7 +105,7 @@ class Published:
                     self.conflicts.append(f"{entity} {version}: {found.state} then {state} (correction "
                                           f"{found.correction} then {correction})")
             return
-        seen[version] = Version(state, content or repr(state), correction)
+        seen[version] = Version(state, content or repr(state), correction, source)
 
 
 def by_side(record: dict[str, Any]) -> State:
@@ -123,6 +130,8 @@ class Score:
     lost_by_entity: dict[str, int] = field(default_factory=dict)  # where the losses are (sport, feed, time)
     lost_by_tenth: list[int] = field(default_factory=lambda: [0] * 10)  # ... and how far into the entity's life
     examples: dict[str, str] = field(default_factory=dict)  # a few entities per kind of failure, to look into
+    # Each state lost (up to 30): who served it and when, and what was published either side of the hole.
+    lost_states: list[str] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -160,12 +169,29 @@ def audit(versions: dict[tuple[int, int], Version], result: Score) -> list[Versi
     return ordered
 
 
+def _describe_hole(truth: Truth, entity: str, lost: list[State], stated: list[Version], after: int,
+                   result: Score) -> None:
+    """One line per lost state: its origin, and the versions published just before and after the hole."""
+    def origin(state: State | None) -> str:
+        source, at = truth.origin.get((entity, state), ("?", -1.0)) if state is not None else ("?", -1.0)
+        return f"served by {source or '?'} at {at}s"
+
+    before = stated[after - 1] if after else None
+    for state in lost:
+        if len(result.lost_states) < 30:
+            result.lost_states.append(
+                f"{entity}: {state} {origin(state)}; published before it "
+                f"{before.state if before else None} (from {before.source if before else '-'}), after it "
+                f"{stated[after].state} (from {stated[after].source}, {origin(stated[after].state)})")
+
+
 def score(truth: Truth, published: Published) -> Score:
     result = Score()
     for entity, expected in truth.expected.items():
         ordered = audit(published.versions.get(entity, {}), result)
         result.corrections += sum(v.correction for v in ordered)
-        states = [v.state for v in ordered if v.state is not None]
+        stated = [v for v in ordered if v.state is not None]
+        states = [v.state for v in stated]
         result.expected += len(expected)
         # Walk both sequences: expected states must appear in order; anything else is wrong.
         i = 0
@@ -173,6 +199,8 @@ def score(truth: Truth, published: Published) -> Score:
             if state in expected[i:]:
                 skipped = expected.index(state, i) - i
                 result.lost += skipped  # expected states passed over without being published
+                if skipped:
+                    _describe_hole(truth, entity, expected[i:i + skipped], stated, states.index(state), result)
                 if skipped and len(result.examples) < 6:
                     result.examples[f"skipped:{entity}"] = f"expected {expected} published {states}"
                 result.correct += 1

@@ -99,7 +99,7 @@ def served_apisports(truth: Truth, body: dict[str, Any], sport: str) -> None:
         if home is None or away is None:
             continue
         status = _APISPORTS_STATUS.get(info["status"]["short"], "live")
-        truth.served_event(match, (int(home), int(away), status))
+        truth.served_event(match, (int(home), int(away), status), f"apisports/{sport}")
 
 
 _STATSCORE_STATUS = {"scheduled": "scheduled", "finished": "final"}
@@ -113,7 +113,7 @@ def served_statscore(truth: Truth, message: dict[str, Any]) -> None:
     if match is None or by_counter.get(1) is None or by_counter.get(2) is None:
         return
     status = _STATSCORE_STATUS.get(event["status_type"], "live")
-    truth.served_event(match, (int(by_counter[1]), int(by_counter[2]), status))
+    truth.served_event(match, (int(by_counter[1]), int(by_counter[2]), status), "statscore/incidents")
 
 
 class Recorder:

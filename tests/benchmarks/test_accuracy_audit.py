@@ -84,3 +84,19 @@ def test_a_superseded_state_published_again_fails_even_as_a_correction():
                                                 ((7, 4), S0, True), ((7, 5), S2)))
     assert (result.regressed, result.backwards, result.corrections) == (1, 0, 1)
     assert not result.ok
+
+
+def test_a_lost_state_is_described_by_who_served_it_and_what_was_published_around_it():
+    t = Truth(ids={("theoddsapi", "g1"): "m1"})
+    t.served_event("m1", S0, "theoddsapi/scores")
+    t.served_event("m1", S1, "apisports/football")
+    t.served_event("m1", S2, "statscore/incidents")
+    p = Published()
+    p.add("event|m1", (7, 1), S0, source="theoddsapi/scores")
+    p.add("event|m1", (7, 2), S2, source="statscore/incidents")
+    result = score(t, p)
+    assert result.lost == 1
+    [line] = result.lost_states
+    assert line.startswith(f"event|m1: {S1} served by apisports/football at ")
+    assert f"published before it {S0} (from theoddsapi/scores), after it {S2} (from statscore/incidents, " \
+           "served by statscore/incidents at " in line
