@@ -35,7 +35,7 @@ from agents.aligned import Aligned
 from agents.publish import BatchPublisher
 from agents.stages.normalize import process_raw
 from runtime.kafka import client_options
-from runtime.observability.hooks import observe_processed
+from runtime.observability.hooks import observe_order_hold_expired, observe_processed
 from runtime.settings import Settings
 from schemas import headers as h
 from schemas import topics
@@ -69,7 +69,7 @@ class Intake(Service):
         self._loop_task: asyncio.Task[None] | None = None
         self._done: dict[TopicPartition, int] = {}  # next offset to handle, per partition
         self._fetched: dict[TopicPartition, int] = {}  # next offset to fetch, per partition
-        self._aligned = Aligned()
+        self._aligned = Aligned(max_hold_s=settings.processing.order_hold_s, on_expire=_order_given_up)
         self.batches = 0
 
     async def on_start(self) -> None:
@@ -246,6 +246,13 @@ class Intake(Service):
             log.warning("stage 1 commit failed (%r); the next owner re-reads from the last commit", exc)
         self._done.update(offsets)
         self.batches += 1
+
+
+def _order_given_up(waited_for: list[Any], held_s: float) -> None:
+    log.warning("stage 1 waited %.1fs for %s to catch up and now lets the other raw records go out of "
+                "record-time order (processing.order_hold_s)", held_s,
+                " ".join(f"{tp.topic}:{tp.partition}" for tp in waited_for) or "a partition")
+    observe_order_hold_expired()
 
 
 def _stamped(headers: list[tuple[str, bytes]], app_id: str) -> list[tuple[str, bytes]]:

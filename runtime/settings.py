@@ -234,6 +234,10 @@ class ProcessingSettings(_Section):
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new consumer group starts on the raw topics (earliest: lose nothing)."
     )
+    order_hold_s: float = Field(
+        10.0, description=("Stage 1 releases raw records across providers in record-time order, waiting for a "
+                           "provider's partition that is behind; past this long without any release it stops "
+                           "waiting (counted in sportsflow_order_hold_expired_total)."))
     stall_timeout_s: float = Field(
         30.0, description="A partition whose lag grows without progress for this long is reported and re-sought."
     )

@@ -145,6 +145,11 @@ def observe_feed(provider: str, feed: str, *, up: bool) -> None:
     metrics.FEED_UP.labels(provider=provider, feed=feed).set(1 if up else 0)
 
 
+def observe_order_hold_expired() -> None:
+    """Stage 1 stopped waiting for a partition behind the others (agents/aligned.py): order was given up."""
+    metrics.ORDER_HOLD_EXPIRED.inc()
+
+
 def observe_native_stages(compiled: int) -> None:
     """How many stage modules this worker runs compiled (Prometheus only: it is set once, at start)."""
     metrics.NATIVE_STAGES.set(compiled)

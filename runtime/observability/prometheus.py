@@ -35,6 +35,10 @@ FEED_UP = Gauge("sportsflow_feed_up", "1 while a provider feed delivers, 0 while
 CONSUMER_LAG = Gauge("sportsflow_consumer_lag", "Messages behind on the worker's input topics")
 SINK_CONSUMED = Counter("sportsflow_sink_consumed_total", "Records the DynamoDB sink or the archive accepted",
                         ["group"])
+ORDER_HOLD_EXPIRED = Counter(
+    "sportsflow_order_hold_expired_total",
+    "Times stage 1 let raw records go out of record-time order: a provider's partition stayed behind past "
+    "processing.order_hold_s")
 NATIVE_STAGES = Gauge("sportsflow_native_stages", "Stage modules this worker runs compiled by mypyc (agents/stages)")
 SINK_LAG = Gauge("sportsflow_sink_lag", "Messages the DynamoDB sink or the archive has not read yet", ["group"])
 

@@ -101,3 +101,32 @@ def test_records_held_for_a_stale_view_still_go_after_max_hold() -> None:
     assert aligned.release(behind=[], polled={"theoddsapi": 1300}) == []
     clock.now = 2.5
     assert [m.timestamp for m in aligned.release(behind=[], polled={"theoddsapi": 1300})] == [2259]
+
+
+def test_a_slow_catch_up_round_keeps_the_order() -> None:
+    """After a crash on a loaded box, one round of fetches of the backlog took 2.7 s: a partition behind that is
+    slow to deliver must still hold the others (with a 2 s hold, 33-449 states were lost per accuracy run)."""
+    clock = Clock()
+    expired: list[tuple[list[str], float]] = []
+    aligned = Aligned(clock=clock, on_expire=lambda tps, held: expired.append((tps, held)))
+    aligned.add({"statscore": msgs("statscore", 200, 300), "apisports": msgs("apisports", 250)})
+    assert aligned.release(behind=["theoddsapi"]) == []
+    clock.now = 5.0
+    assert aligned.release(behind=["theoddsapi"]) == []
+    aligned.add({"theoddsapi": msgs("theoddsapi", 150, 260)})  # the slow round lands
+    released = aligned.release(behind=["theoddsapi"])
+    assert [(m.tp, m.timestamp) for m in released] == [("theoddsapi", 150), ("statscore", 200),
+                                                       ("apisports", 250), ("theoddsapi", 260)]
+    assert expired == []
+
+
+def test_giving_up_the_order_says_which_partitions_were_waited_for() -> None:
+    clock = Clock()
+    expired: list[tuple[list[str], float]] = []
+    aligned = Aligned(max_hold_s=10.0, clock=clock, on_expire=lambda tps, held: expired.append((tps, held)))
+    aligned.add({"statscore": msgs("statscore", 200), "apisports": msgs("apisports", 100)})
+    assert [m.tp for m in aligned.release(behind=["theoddsapi", "apisports"], polled={"jolpica": 90})] == []
+    clock.now = 10.5
+    released = aligned.release(behind=["theoddsapi", "apisports"], polled={"jolpica": 90})
+    assert [m.tp for m in released] == ["apisports", "statscore"]
+    assert expired == [(["theoddsapi"], 10.5)]
