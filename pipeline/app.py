@@ -15,9 +15,11 @@ import faust
 from agents.liveness import BoundedStopWorker
 from agents.recovery import TableManager
 from agents.worker import install
-from pipeline.faust_config import apply_settings
+from pipeline.faust_config import apply_settings, shorten_fetch_wait
 from pipeline.replay.cli import register_faust_command
 from runtime.settings import get_settings
+
+shorten_fetch_wait()  # Faust's consumer otherwise lets the broker hold a fetch 1.5 s (pipeline/faust_config.py)
 
 app = faust.App(
     "sportsflow",

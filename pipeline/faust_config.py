@@ -6,10 +6,36 @@ import ssl
 from typing import Any
 
 from faust.auth import OAuthCredentials, SSLCredentials
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from runtime.kafka import MskIamTokenProvider
 from runtime.observability.sentry import init_sentry
 from runtime.settings import Settings
+
+# How long the broker may hold a fetch of the worker's consumer (the resolve topic) that finds no new record;
+# stage 1's consumer uses the same (agents/intake.py).
+FETCH_WAIT_MS = 20
+
+
+def shorten_fetch_wait() -> None:
+    """Faust builds its worker consumer with `fetch_max_wait_ms=1500`, hard-coded. aiokafka leaves a partition
+    out of a fetch while records fetched for it are not consumed yet, so a fetch built at that moment can
+    hold only partitions with nothing new, and the broker keeps it 1.5 s: the resolve records that came
+    in meanwhile then reach stage 2 1.5 s late, and with records flowing the fetches stay in that rhythm.
+    Measured at 2,000 updates/s: a standing 1.5-3 s behind in most runs, while stage 2's agent sat idle
+    half the time (BENCHMARKS.md). The consumer is built in Faust's consumer thread: this wraps the
+    builder so that the consumer it returns waits at most FETCH_WAIT_MS. Idempotent."""
+    build = AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(build, "fetch_wait_ms", None) == FETCH_WAIT_MS:
+        return
+
+    def create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
+        consumer = build(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_WAIT_MS  # read when its fetcher starts (AIOKafkaConsumer.start)
+        return consumer
+
+    create_worker_consumer.fetch_wait_ms = FETCH_WAIT_MS  # type: ignore[attr-defined]
+    AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
 
 
 def broker_urls(settings: Settings) -> list[str]:
