@@ -111,3 +111,8 @@ def restart_broker(settings: Settings) -> float:
             raise RuntimeError("kafka did not come back")
         time.sleep(0.5)
     return time.monotonic() - started
+
+
+def busy_processes(n: int) -> list[subprocess.Popen[bytes]]:
+    """A loaded box: `n` busy processes beside the worker, the broker and the providers for the whole run."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]

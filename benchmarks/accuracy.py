@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import io
 import json
-import subprocess
 import sys
 import time
 import uuid
@@ -38,9 +37,9 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from agents.stages.ordering import content_hash
-from benchmarks._procs import ROOT, Worker, restart_broker
+from benchmarks._procs import ROOT, Worker, busy_processes, restart_broker
 from benchmarks._stack import OwnKafka
-from benchmarks.accuracy_kafka import Reader, end_offsets, inject_malformed, wait_committed
+from benchmarks.accuracy_kafka import Reader, dump, end_offsets, inject_malformed, wait_committed
 from benchmarks.accuracy_truth import Published, Truth, by_side, score
 from benchmarks.accuracy_world import Recorder, make_world, provider_ids, raw_keys, team_name
 from connectors.amqp import AmqpConsumer, AmqpEndpoint
@@ -147,11 +146,6 @@ async def stop_push(app: web.Application, pushed: tuple[AmqpConsumer, asyncio.Ev
     return consumer.delivered
 
 
-def load(n: int) -> list[subprocess.Popen[bytes]]:
-    """A loaded box: `n` busy processes beside the worker, the broker and the providers for the whole run."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-
-
 async def supervise(worker: Worker) -> None:
     """What ECS or systemd does: a worker that stopped by itself (the worker exits on purpose when it finds
     records skipped, a commit hung or a recovery stuck) is started again at once, during the whole run."""
@@ -217,7 +211,7 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
                     {**env, "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": reset})
     worker.start()
     supervisor = asyncio.create_task(supervise(worker))
-    burners = load(getattr(args, "load", 0))
+    burners = busy_processes(getattr(args, "load", 0))
     push = bool(getattr(args, "push", False))
     raw_topics = [topics.raw_topic(p) for p in (*PROVIDERS, *(("statscore",) if push else ()))]
     amqp_url = f"amqp://guest:guest@127.0.0.1:{settings.stack.rabbitmq_port}/"
@@ -305,18 +299,6 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
         dump(args.dump, records)
     return summarize(truth, records, stats, play_s, drain_s, worker, recorder,
                      {m.id: m.sport_key for m in world.matches.values()})
-
-
-def dump(path: str, records: list[Any]) -> None:
-    """Every canonical record read back, as JSON lines (to look into a failed audit)."""
-    with open(path, "wb") as out:
-        for m in records:
-            try:
-                value: Any = orjson.loads(m.value) if m.value else None
-            except orjson.JSONDecodeError:
-                value = bytes(m.value).decode("utf-8", "replace")
-            out.write(orjson.dumps({"topic": m.topic, "partition": m.partition, "offset": m.offset,
-                                    "app": dict(m.headers or []).get("sf-app", b"").decode(), "value": value}) + b"\n")
 
 
 def summarize(truth: Truth, records: list[Any], stats: dict[str, Any], play_s: float, drain_s: float,

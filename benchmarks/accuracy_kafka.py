@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -98,3 +99,15 @@ async def wait_committed(settings: Settings, group: str, targets: dict[TopicPart
             await asyncio.sleep(1.0)
     finally:
         await admin.close()
+
+
+def dump(path: str, records: list[Any]) -> None:
+    """Every canonical record read back, as JSON lines (to look into a failed audit)."""
+    with open(path, "wb") as out:
+        for m in records:
+            try:
+                value: Any = orjson.loads(m.value) if m.value else None
+            except orjson.JSONDecodeError:
+                value = bytes(m.value).decode("utf-8", "replace")
+            out.write(orjson.dumps({"topic": m.topic, "partition": m.partition, "offset": m.offset,
+                                    "app": dict(m.headers or []).get("sf-app", b"").decode(), "value": value}) + b"\n")
