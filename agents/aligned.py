@@ -25,7 +25,7 @@ broker (`max.task.idle.ms`); `Aligned` does that for a consumer's batches:
   gives way to progress, visibly. It must not give way to a merely slow catch-up: after a crash or
   a broker restart, a loaded worker (2 cores shared with Kafka and two busy processes) took 2.7 s
   for one round of fetches of a 24 s backlog, and a 2 s hold then let STATSCORE's and API-Sports'
-  newer scores overtake The Odds API's: 33-449 states lost per accuracy run (BENCHMARKS.md). The
+  newer scores overtake The Odds API's: up to 449 states lost per loaded accuracy run (BENCHMARKS.md). The
   worker's hold is `processing.order_hold_s` (10 s).
 
 Record times are the producer's (the connector's receipt time), near-monotonic per partition.

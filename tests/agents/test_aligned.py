@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
+
 from agents.aligned import Aligned
+from agents.intake import Intake
+from runtime.observability import prometheus as metrics
+from runtime.settings import ProcessingSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -130,3 +136,25 @@ def test_giving_up_the_order_says_which_partitions_were_waited_for() -> None:
     released = aligned.release(behind=["theoddsapi", "apisports"], polled={"jolpica": 90})
     assert [m.tp for m in released] == ["apisports", "statscore"]
     assert expired == [(["theoddsapi"], 10.5)]
+
+
+def test_stage_one_takes_its_hold_from_the_settings_and_reports_giving_up(caplog) -> None:
+    """The worker's wiring (agents/intake.py): the hold is `processing.order_hold_s`; giving up logs the
+    partitions waited for and counts `sportsflow_order_hold_expired_total` (what operators and the accuracy
+    harness read)."""
+    settings = Settings(processing=ProcessingSettings(order_hold_s=7.5))
+    intake = Intake(settings=settings, app_id="t", raw_topics=["raw.theoddsapi"], resolve_topic="t.resolve",
+                    producer=lambda: None)
+    aligned = intake._aligned
+    assert aligned.max_hold_s == 7.5
+    before = metrics.ORDER_HOLD_EXPIRED._value.get()
+    clock = Clock()
+    aligned._clock = clock
+    aligned.add({TopicPartition("raw.statscore", 0): msgs("statscore", 200)})
+    assert aligned.release(behind=[TopicPartition("raw.theoddsapi", 1)]) == []
+    clock.now = 8.0
+    with caplog.at_level(logging.WARNING, logger="agents.intake"):
+        assert [m.timestamp for m in aligned.release(behind=[TopicPartition("raw.theoddsapi", 1)])] == [200]
+    assert metrics.ORDER_HOLD_EXPIRED._value.get() == before + 1
+    assert "waited 8.0s for raw.theoddsapi:1" in caplog.text
+    assert "out of record-time order" in caplog.text  # the phrase benchmarks/accuracy.py counts
