@@ -72,6 +72,7 @@ class Replayer:
         self._policy = guard.policy(processing)
         self._tolerance_ms = int(processing.match_tolerance_s * 1000)
         self._ttl_ms = int(processing.dedupe_ttl_s * 1000)
+        self._grace_ms = int(processing.discrepancy_grace_s * 1000)
         self.fixtures: dict[str, list[Fixture]] = {}
         self.entities: dict[str, dict[str, Any]] = {}
         self._now_ms = 0
@@ -94,7 +95,8 @@ class Replayer:
             fixtures = self.fixtures.setdefault(route, [])
             result = process_candidates(route, candidate.value, candidate.headers, fixtures, self._entity,
                                         policy=self._policy, tolerance_ms=self._tolerance_ms,
-                                        is_down=lambda _source: False, epoch=self.epoch)
+                                        is_down=lambda _source: False, epoch=self.epoch,
+                                        discrepancy_grace_ms=self._grace_ms)
             self.entities.update(result.entities)
             outcome.outputs.extend(result.outputs)
         return outcome
