@@ -3,6 +3,7 @@ must disagree before a discrepancy is opened (`processing.discrepancy_grace_s`).
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import orjson
@@ -35,6 +36,8 @@ async def world(monkeypatch):
     for name, value in demo_environment(Settings()).items():
         monkeypatch.setenv(name, value.replace(f"{Settings().simulator.host}:{Settings().simulator.port}",
                                                f"127.0.0.1:{port}"))
+    # The STATSCORE connector keeps its OAuth tokens per client id across tests; this simulator knows none.
+    monkeypatch.setenv("SPORTSFLOW_PROVIDERS__STATSCORE__CLIENT_ID", f"replay-settings-{uuid.uuid4().hex}")
     yield world
     await runner.cleanup()
 
