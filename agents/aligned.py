@@ -14,12 +14,12 @@ broker (`max.task.idle.ms`); `Aligned` does that for a consumer's batches:
   oldest frontier among the partitions that are `behind` (records on the broker not fetched yet):
   whatever such a partition delivers next is at least that new.
 - A partition read to its end is only known to be at its end as of its last fetch response
-  (`polled`: when it came, on the record clock). A record appended after that response is not seen
-  yet, so records newer than that moment wait for the next response. Seen without this: a stage 1
-  whose view of one raw partition was 600 ms old released another provider's newer score first; the
-  older one then came "behind" and was never published. One fetch request covers every partition
-  of a broker, so in a live worker the response that brought a record also confirms the others, and
-  the record goes at once.
+  (`polled`: when the broker built it, on the record clock, `agents/fetch_clock.py`). A record
+  appended after that response is not seen yet, so records newer than that moment wait for the next
+  response. Seen without this: a stage 1 whose view of one raw partition was 600 ms old released
+  another provider's newer score first; the older one then came "behind" and was never published.
+  One fetch request covers every partition of a broker, so in a live worker the response that
+  brought a record also vouches for the others up to that record's time, and the record goes at once.
 - When nothing could be released for `max_hold_s` (a partition that stays behind without delivering),
   everything buffered goes anyway, and `on_expire` is told which partitions were waited for: order
   gives way to progress, visibly. It must not give way to a merely slow catch-up: after a crash or
@@ -28,7 +28,14 @@ broker (`max.task.idle.ms`); `Aligned` does that for a consumer's batches:
   newer scores overtake The Odds API's: up to 449 states lost per loaded accuracy run (BENCHMARKS.md). The
   worker's hold is `processing.order_hold_s` (10 s).
 
-Record times are the producer's (the connector's receipt time), near-monotonic per partition.
+Record times are the broker's append times (raw topics use `message.timestamp.type=LogAppendTime`,
+`pipeline/provision.py`): monotonic per partition, and a record appended after a fetch response was
+built carries a later time than anything that response returned. Producer times (when a connector
+called `send`) were not enough: a connector's record still in flight could be appended after another
+provider's newer record had been released, so the worker and a later replay (which merges the raw
+topics by record time) saw two providers' updates of one game in different orders: the large accuracy
+runs' replays re-published 2 to 163 records that way (BENCHMARKS.md). Equal times are released in
+(topic, partition, offset) order, as the replay merges them.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ from typing import Any
 
 
 class Aligned:
-    """Buffered records of several partitions, released in record-time order (records need `.timestamp`)."""
+    """Buffered records of several partitions, released in record-time order (records need `.timestamp`
+    and `.offset`; partitions are keyed by something ordered, such as a TopicPartition)."""
 
     def __init__(self, max_hold_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
                  on_expire: Callable[[list[Hashable], float], None] | None = None) -> None:
@@ -84,16 +92,18 @@ class Aligned:
             if self._on_expire is not None:
                 self._on_expire(self._waited_for(behind, polled or {}, bound), held_s)
             bound = None  # held too long: let everything go
-        ready: list[list[Any]] = []
-        for buffer in self._buffers.values():
+        ready: list[list[tuple[int, Any, int, Any]]] = []
+        for tp, buffer in self._buffers.items():
             taken = []
             while buffer and (bound is None or int(buffer[0].timestamp) <= bound):
-                taken.append(buffer.popleft())
+                record = buffer.popleft()
+                taken.append((int(record.timestamp), tp, record.offset, record))
             if taken:
                 ready.append(taken)
         self._buffers = {tp: b for tp, b in self._buffers.items() if b}
         self._held_since = None if not self._buffers else (self._clock() if ready else self._held_since)
-        return list(heapq.merge(*ready, key=_time))
+        # Equal times go by (topic, partition, offset), as a replay merges them (pipeline/replay/source.py).
+        return [record for *_, record in heapq.merge(*ready)]
 
     def _waited_for(self, behind: list[Hashable], polled: Mapping[Hashable, int], bound: int) -> list[Hashable]:
         """The partitions whose bound held the others back."""
@@ -108,6 +118,3 @@ class Aligned:
         if not self._buffers:
             self._held_since = None
 
-
-def _time(record: Any) -> int:
-    return int(record.timestamp)

@@ -32,6 +32,7 @@ from mode import Service
 
 from agents import packing
 from agents.aligned import Aligned
+from agents.fetch_clock import FetchClock
 from agents.publish import BatchPublisher
 from agents.stages.normalize import process_raw
 from runtime.kafka import client_options
@@ -70,6 +71,7 @@ class Intake(Service):
         self._done: dict[TopicPartition, int] = {}  # next offset to handle, per partition
         self._fetched: dict[TopicPartition, int] = {}  # next offset to fetch, per partition
         self._aligned = Aligned(max_hold_s=settings.processing.order_hold_s, on_expire=_order_given_up)
+        self._fetch_clock = FetchClock()
         self.batches = 0
 
     async def on_start(self) -> None:
@@ -86,6 +88,7 @@ class Intake(Service):
             fetch_max_bytes=32 << 20, fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         await consumer.start()
+        self._fetch_clock.install(consumer)
         consumer.subscribe(self._raw_topics, listener=_Listener(self))
         self._publisher = BatchPublisher(self._producer())
         await self._publisher.partition_count(self._resolve_topic)
@@ -178,7 +181,7 @@ class Intake(Service):
 
     async def _behind(self, consumer: AIOKafkaConsumer) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
         """Assigned partitions with records on the broker not fetched yet (or not known not to have any); and
-        for the others, read to their end, when the broker last said so (their last fetch response, ms)."""
+        for the others, read to their end, as of when the broker last said so (`agents/fetch_clock.py`)."""
         behind = []
         polled = {}
         for tp in consumer.assignment():
@@ -188,7 +191,7 @@ class Intake(Service):
                     fetched = self._fetched[tp] = await asyncio.wait_for(consumer.position(tp), 0.05)
                 except (TimeoutError, KafkaError, IllegalStateError):
                     fetched = None
-            at = consumer.last_poll_timestamp(tp)
+            at = self._fetch_clock.vouched.get(tp)
             if highwater is None or fetched is None or fetched < highwater or at is None:
                 behind.append(tp)
             else:

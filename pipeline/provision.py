@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from botocore.exceptions import ClientError
 
 from runtime.aws import (
@@ -24,6 +26,12 @@ from runtime.settings import Settings
 from schemas import topics
 from schemas.providers import providers
 
+# Raw records carry the broker's append time: stage 1 orders the raw topics by it, and a replay merges them by
+# it (agents/aligned.py says why producer times were not enough).
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+DYNAMIC_TOPIC_CONFIG = 1  # a describe_configs entry's config_source: set on the topic itself
+log = logging.getLogger(__name__)
+
 
 def all_topics() -> list[str]:
 
@@ -37,6 +45,7 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, part
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        await _append_time_on_raw(admin, [n for n in (names or all_topics()) if n in existing])
         wanted = [n for n in (names or all_topics()) if n not in existing]
         if not wanted:
             return
@@ -54,10 +63,32 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, part
         await admin.close()
 
 
+async def _append_time_on_raw(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Raw topics made before their records carried the append time get it (new records only: Kafka keeps
+    what is stored). AlterConfigs replaces a topic's own settings, so the ones it has are sent along."""
+    raw = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names if n.startswith(topics.RAW_PREFIX)]
+    if not raw:
+        return
+    changes = []
+    for response in await admin.describe_configs(raw):
+        for resource in response.to_object()["resources"]:
+            entries = {e["config_names"]: e for e in resource["config_entries"]}
+            kind = entries.get("message.timestamp.type", {}).get("config_value")
+            if resource["error_code"] != 0 or kind == APPEND_TIME["message.timestamp.type"]:
+                continue
+            own = {k: e["config_value"] for k, e in entries.items() if e["config_source"] == DYNAMIC_TOPIC_CONFIG}
+            changes.append(ConfigResource(ConfigResourceType.TOPIC, resource["resource_name"], {**own, **APPEND_TIME}))
+    if changes:
+        log.info("raw topics now stamped with the broker's append time: %s", " ".join(c.name for c in changes))
+        await admin.alter_configs(changes)
+
+
 def _topic_config(name: str, raw_retention_ms: str) -> dict[str, str]:
     if name in topics.COMPACTED:
         return {"cleanup.policy": "compact"}  # the latest record per key, kept forever
-    return {"retention.ms": raw_retention_ms} if name.startswith(topics.RAW_PREFIX) else {}
+    if name.startswith(topics.RAW_PREFIX):
+        return {"retention.ms": raw_retention_ms, **APPEND_TIME}
+    return {}
 
 
 def _gsi(name: str, partition_key: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 `plan()` resolves a selection to per-partition offset ranges (time ranges through
 `offsets_for_times`) and picks the source; `records()` yields the planned records merged across
-partitions by record timestamp (each partition in offset order, as the worker sees it). Every
+partitions by record timestamp (each partition in offset order, equal times by topic, partition and
+offset), the order the worker's stage 1 released them in: raw records carry the broker's append time
+(`pipeline/provision.py`, `agents/aligned.py`). Every
 fault that can be known before reading (unknown or missing topic, a range before retention, no
 archive objects, a gap between archive objects) raises `SelectionError` from `plan()`.
 """

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner, Result
 
 from connectors.publisher import record_headers
@@ -78,8 +79,22 @@ def traffic(provider: str, unique: str, day: datetime, *, count: int = 2000, gam
     return out
 
 
+async def history_topic(settings, topic: str) -> None:
+    """A raw topic for imported history: it keeps the producer's timestamps (CreateTime), so its records
+    can be dated days back. Live raw topics are stamped with the broker's append time
+    (pipeline/provision.py), so a day of them is only had by waiting a day."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, settings.kafka.topic_partitions, settings.kafka.topic_replication,
+                                            topic_configs={"message.timestamp.type": "CreateTime"})])
+    finally:
+        await admin.close()
+
+
 async def produce(settings, topic: str, envelopes: list[RawEnvelope]) -> None:
-    """Publish with each envelope's receive time as the Kafka timestamp (as connectors do, by clock)."""
+    """Publish with each envelope's receive time as the Kafka timestamp: kept by a `history_topic`, replaced
+    by the broker's append time on a live raw topic."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, enable_idempotence=True,
                                 linger_ms=5)
     await producer.start()

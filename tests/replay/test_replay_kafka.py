@@ -13,7 +13,6 @@ import pytest
 from rich.console import Console
 
 from agents.stages.resolve import canonical_id, fixture_identity, route_key
-from pipeline.provision import ensure_topics
 from pipeline.replay.run import Request, run_replay
 from pipeline.replay.select import build_selection
 from schemas import topics
@@ -21,6 +20,7 @@ from schemas.providers import providers
 from schemas.timeutil import iso_z, parse_iso
 from tests.replay.support import (
     game_id,
+    history_topic,
     invoke,
     produce,
     read_all,
@@ -44,7 +44,7 @@ async def day(stack, monkeypatch, unique):
     """A test provider whose raw topic holds one day (2,000 records) of scores and odds updates."""
     provider = register_provider(monkeypatch, unique)
     topic = topics.raw_topic(provider)
-    await ensure_topics(stack, [topic])
+    await history_topic(stack, topic)
     start = yesterday()
     envelopes = traffic(provider, unique, start, count=COUNT, games=GAMES)
     await produce(stack, topic, envelopes)
