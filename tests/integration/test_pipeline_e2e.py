@@ -7,11 +7,9 @@ import asyncio
 import httpx
 import orjson
 import pytest
-from aiohttp import web
 
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import KafkaPublisher
-from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World, own_teams
 from connectors.sportsdataio import CONNECTOR as SPORTSDATAIO
 from connectors.theoddsapi import CONNECTOR as ODDS_API
@@ -21,6 +19,7 @@ from schemas import topics
 from schemas.canonical import FeedStatus
 from schemas.timeutil import utc_now
 from tests.conftest import collect, published_by
+from tests.simulated import serving
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +27,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def simulator():
     world = World(seed=11, matches=2, sport_keys=("basketball_nba",))
-    sim = Simulator(world)
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield sim, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(world) as served:
+        yield served
 
 
 def pollers(provider, settings: ProviderSettings, client, publisher, feed: str):

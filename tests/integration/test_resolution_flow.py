@@ -13,12 +13,10 @@ import asyncio
 import httpx
 import orjson
 import pytest
-from aiohttp import web
 
 from connectors.apisports import ApiSports
 from connectors.poller import FeedPoller, ProviderState
 from connectors.publisher import KafkaPublisher
-from connectors.simulator.server import Simulator, build_app
 from connectors.simulator.world import World, spelled
 from connectors.sportradar import CONNECTOR as SPORTRADAR
 from connectors.theoddsapi import CONNECTOR as ODDS_API
@@ -28,6 +26,7 @@ from schemas import topics
 from schemas.canonical import FeedStatus
 from schemas.timeutil import utc_now
 from tests.conftest import collect, published_by
+from tests.simulated import serving
 
 pytestmark = pytest.mark.integration
 
@@ -37,14 +36,8 @@ async def simulator():
     world = World(seed=23, matches=3, sport_keys=("soccer_epl",))
     first, second, _ = world.matches.values()
     second.home, second.away = first.home, first.away  # the same teams again, 30 s later
-    sim = Simulator(world)
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield sim, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(world) as served:
+        yield served
 
 
 def pollers(provider, settings: ProviderSettings, client, publisher, keep=lambda feed: True):

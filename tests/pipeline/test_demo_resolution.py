@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from aiohttp import web
 
-from connectors.health import HealthMonitor
-from connectors.publisher import MemoryPublisher, record_headers
-from connectors.registry import all_connectors
-from connectors.runner import PreparedProvider, build_pollers, http_client
-from connectors.simulator.server import Simulator, build_app
+from connectors.publisher import record_headers
 from connectors.simulator.world import World
-from pipeline.commands import demo_environment
 from pipeline.replay.engine import Replayer
 from pipeline.replay.source import RawRecord
 from runtime.settings import Settings
 from schemas import topics
+from tests.simulated import poll_every_connector, serving, use_demo_providers
 
 
 @pytest.fixture
@@ -27,17 +22,9 @@ async def demo(monkeypatch):
     world = World(matches=6)  # `sportsflow simulate --demo`'s default world
     pairs = [(m.sport, m.home, m.away) for m in world.matches.values()]
     assert len(set(pairs)) < len(pairs), "the demo world has the same teams twice in a day"
-    sim = Simulator(world)
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    for name, value in demo_environment(Settings()).items():
-        monkeypatch.setenv(name, value.replace(f"{Settings().simulator.host}:{Settings().simulator.port}",
-                                               f"127.0.0.1:{port}"))
-    yield sim
-    await runner.cleanup()
+    async with serving(world) as (sim, url):
+        use_demo_providers(monkeypatch, url)
+        yield sim
 
 
 async def test_the_demo_has_one_canonical_id_per_simulated_match(demo) -> None:
@@ -45,20 +32,13 @@ async def test_the_demo_has_one_canonical_id_per_simulated_match(demo) -> None:
     for _ in range(24):
         world.tick(3.0)  # every match is live
     settings = Settings()
-    publisher = MemoryPublisher()
-    monitor = HealthMonitor()
-    for provider in all_connectors().values():
-        async with http_client(provider, settings) as client:
-            if isinstance(provider, PreparedProvider):
-                await provider.prepare(settings.provider(provider.name), client, monitor)
-            for poller in build_pollers(provider, settings, client, publisher):
-                await poller.poll_once()
-    providers = {e.provider for e in publisher.envelopes}
+    envelopes = await poll_every_connector(settings)
+    providers = {e.provider for e in envelopes}
     assert len(providers) >= 4, providers
 
     replayer = Replayer(settings.processing)
     events = []
-    for offset, envelope in enumerate(publisher.envelopes):
+    for offset, envelope in enumerate(envelopes):
         raw = RawRecord(topics.raw_topic(envelope.provider), 0, offset, envelope.received_at_ms,
                         envelope.key.encode() if envelope.key else None, envelope.to_json(),
                         record_headers(envelope))

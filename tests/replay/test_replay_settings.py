@@ -8,50 +8,25 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from aiohttp import web
 
-from connectors.health import HealthMonitor
-from connectors.publisher import MemoryPublisher, record_headers
-from connectors.registry import all_connectors
-from connectors.runner import PreparedProvider, build_pollers, http_client
-from connectors.simulator.server import Simulator, build_app
+from connectors.publisher import record_headers
 from connectors.simulator.world import World
-from pipeline.commands import demo_environment
 from pipeline.replay.engine import Replayer
 from pipeline.replay.source import RawRecord
 from runtime.settings import Settings
 from schemas import topics
 from schemas.envelope import RawEnvelope
+from tests.simulated import poll_every_connector, serving, use_demo_providers
 
 
 @pytest.fixture
 async def world(monkeypatch):
     world = World(matches=6)
-    sim = Simulator(world)
-    runner = web.AppRunner(build_app(sim), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    for name, value in demo_environment(Settings()).items():
-        monkeypatch.setenv(name, value.replace(f"{Settings().simulator.host}:{Settings().simulator.port}",
-                                               f"127.0.0.1:{port}"))
-    # The STATSCORE connector keeps its OAuth tokens per client id across tests; this simulator knows none.
-    monkeypatch.setenv("SPORTSFLOW_PROVIDERS__STATSCORE__CLIENT_ID", f"replay-settings-{uuid.uuid4().hex}")
-    yield world
-    await runner.cleanup()
-
-
-async def poll_all(settings: Settings) -> list[RawEnvelope]:
-    publisher = MemoryPublisher()
-    monitor = HealthMonitor()
-    for provider in all_connectors().values():
-        async with http_client(provider, settings) as client:
-            if isinstance(provider, PreparedProvider):
-                await provider.prepare(settings.provider(provider.name), client, monitor)
-            for poller in build_pollers(provider, settings, client, publisher):
-                await poller.poll_once()
-    return list(publisher.envelopes)
+    async with serving(world) as (_sim, url):
+        use_demo_providers(monkeypatch, url)
+        # The STATSCORE connector keeps its OAuth tokens per client id across tests; this simulator knows none.
+        monkeypatch.setenv("SPORTSFLOW_PROVIDERS__STATSCORE__CLIENT_ID", f"replay-settings-{uuid.uuid4().hex}")
+        yield world
 
 
 def discrepancies(settings: Settings, rounds: list[list[RawEnvelope]], every_s: float) -> list[dict]:
@@ -75,7 +50,7 @@ async def test_the_replay_opens_discrepancies_after_the_configured_grace(world, 
         world.tick(3.0)  # every match is live
     rounds = []
     for _ in range(3):
-        rounds.append(await poll_all(Settings()))
+        rounds.append(await poll_every_connector(Settings()))
         world.tick(1.0)
     default = Settings()
     assert default.processing.discrepancy_grace_s == 15.0
