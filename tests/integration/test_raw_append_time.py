@@ -76,7 +76,7 @@ async def test_a_raw_topic_made_before_is_switched_to_append_time(stack: Setting
                                                                          "message.timestamp.type": "CreateTime"})])
     finally:
         await admin.close()
-    await ensure_topics(stack, [topic])  # as `stack up` and every worker start do
+    await ensure_topics(stack, [topic])  # as `stack up` and every `sportsflow connect` do
     configs = await topic_configs(stack, topic)
     assert configs["message.timestamp.type"] == "LogAppendTime"
     assert configs["retention.ms"] == "123456789", "the topic's own settings are kept"
