@@ -70,17 +70,30 @@ async def _append_time_on_raw(admin: AIOKafkaAdminClient, names: list[str]) -> N
     if not raw:
         return
     changes = []
+    refused: dict[str, str] = {}
     for response in await admin.describe_configs(raw):
         for resource in response.to_object()["resources"]:
+            if resource["error_code"] != 0:
+                refused[resource["resource_name"]] = resource["error_message"] or str(resource["error_code"])
+                continue
             entries = {e["config_names"]: e for e in resource["config_entries"]}
             kind = entries.get("message.timestamp.type", {}).get("config_value")
-            if resource["error_code"] != 0 or kind == APPEND_TIME["message.timestamp.type"]:
+            if kind == APPEND_TIME["message.timestamp.type"]:
                 continue
             own = {k: e["config_value"] for k, e in entries.items() if e["config_source"] == DYNAMIC_TOPIC_CONFIG}
             changes.append(ConfigResource(ConfigResourceType.TOPIC, resource["resource_name"], {**own, **APPEND_TIME}))
-    if changes:
-        log.info("raw topics now stamped with the broker's append time: %s", " ".join(c.name for c in changes))
-        await admin.alter_configs(changes)
+    for response in await admin.alter_configs(changes) if changes else []:
+        for resource in response.to_object()["resources"]:
+            if resource["error_code"] != 0:
+                refused[resource["resource_name"]] = resource["error_message"] or str(resource["error_code"])
+    if refused:  # not fatal: the stream runs as before, with the order a replay may not reproduce
+        log.warning("could not switch raw topics to the broker's append time: %s. Until they are "
+                    "(message.timestamp.type=LogAppendTime; on MSK the role needs "
+                    "kafka-cluster:AlterTopicDynamicConfiguration), a replay may order two providers' updates "
+                    "differently from the worker", "; ".join(f"{name} ({why})" for name, why in refused.items()))
+    switched = [c.name for c in changes if c.name not in refused]
+    if switched:
+        log.info("raw topics now stamped with the broker's append time: %s", " ".join(switched))
 
 
 def _topic_config(name: str, raw_retention_ms: str) -> dict[str, str]:

@@ -312,6 +312,10 @@ def test_iam_module_scopes_kafka_actions_to_derived_arns() -> None:
     assert contents["KafkaProduce"]["resources"] == arns("t", "produce", "topic_arn_base")
     assert contents["KafkaConsume"]["resources"] == arns("t", "consume", "topic_arn_base")
     assert contents["KafkaConsumerGroups"]["resources"] == arns("g", "groups", "group_arn_base")
+    # Switching a raw topic to the broker's append time (pipeline/provision.py): raw topics it produces only.
+    assert contents["KafkaRawTopicTimestamps"]["actions"] == ["kafka-cluster:AlterTopicDynamicConfiguration"]
+    assert contents["KafkaRawTopicTimestamps"]["resources"] == (
+        '${[for t in each.value.produce : "${local.topic_arn_base}/${t}" if startswith(t, "raw.")]}')
     assert contents["DynamoDB"]["resources"] == ["${var.table_arn}", "${var.table_arn}/index/*"]
     assert contents["S3ArchiveObjects"]["resources"] == ["${var.bucket_arn}/*"]
     assert contents["ProviderSecrets"]["resources"] == "${values(var.provider_secret_arns)}"

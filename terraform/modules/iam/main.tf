@@ -149,6 +149,17 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # Raw topics carry the broker's append time (pipeline/provision.py): a service that creates them also
+  # switches a raw topic made by an earlier version (AlterConfigs on that topic only).
+  dynamic "statement" {
+    for_each = length([for t in each.value.produce : t if startswith(t, "raw.")]) > 0 ? [1] : []
+    content {
+      sid       = "KafkaRawTopicTimestamps"
+      actions   = ["kafka-cluster:AlterTopicDynamicConfiguration"]
+      resources = [for t in each.value.produce : "${local.topic_arn_base}/${t}" if startswith(t, "raw.")]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(each.value.consume) > 0 ? [1] : []
     content {
