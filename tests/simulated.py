@@ -4,6 +4,7 @@ at it, and one poll of every connector (the demo's `make run` path, without Kafk
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -40,6 +41,9 @@ def use_demo_providers(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     default = f"{Settings().simulator.host}:{Settings().simulator.port}"
     for name, value in demo_environment(Settings()).items():
         monkeypatch.setenv(name, value.replace(default, url.removeprefix("http://")))
+    # The STATSCORE connector keeps its OAuth tokens per client id for the life of the process; this
+    # simulator knows none an earlier test's simulator issued.
+    monkeypatch.setenv("SPORTSFLOW_PROVIDERS__STATSCORE__CLIENT_ID", f"test-{uuid.uuid4().hex}")
 
 
 async def poll_every_connector(settings: Settings) -> list[RawEnvelope]:

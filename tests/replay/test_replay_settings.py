@@ -3,7 +3,6 @@ must disagree before a discrepancy is opened (`processing.discrepancy_grace_s`).
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import orjson
@@ -24,8 +23,6 @@ async def world(monkeypatch):
     world = World(matches=6)
     async with serving(world) as (_sim, url):
         use_demo_providers(monkeypatch, url)
-        # The STATSCORE connector keeps its OAuth tokens per client id across tests; this simulator knows none.
-        monkeypatch.setenv("SPORTSFLOW_PROVIDERS__STATSCORE__CLIENT_ID", f"replay-settings-{uuid.uuid4().hex}")
         yield world
 
 
