@@ -10,14 +10,17 @@ the response, later on a busy event loop, and a record appended to X in between 
 request still in flight) has an earlier time than records already released: the order a replay
 sees (by time) and the order the worker used would differ. The moment the broker built the response is
 at least the time the request was sent, and at least the newest append time the response carries. This
-module gives the consumer's fetcher a client that notes both for each fetch, per partition: `vouched`.
-It never exceeds the local time the response arrived (a producer-stamped topic can carry any time).
+module gives the consumer's fetcher a client that notes both for each fetch, per partition: `vouched`,
+with the highwater the same response gave (the partition is at its end as of that moment only once
+the records up to that highwater are consumed; a response the fetcher discards, after a seek, then
+vouches for nothing). The moment never exceeds the local time the response arrived (a
+producer-stamped topic can carry any time).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CorruptRecordException
@@ -26,11 +29,16 @@ from aiokafka.record.memory_records import MemoryRecords
 FETCH_API_KEY = 1  # Kafka's Fetch request
 
 
+class Vouched(NamedTuple):
+    highwater: int  # the partition's end in the response
+    at_ms: int  # when the broker built it (epoch ms, the record clock)
+
+
 class FetchClock:
-    """Per partition, the latest moment (epoch ms) a fetch response showed everything the broker held."""
+    """Per partition, the latest fetch response: its highwater, and the moment it showed the partition."""
 
     def __init__(self, clock: Any = time.time) -> None:
-        self.vouched: dict[TopicPartition, int] = {}
+        self.vouched: dict[TopicPartition, Vouched] = {}
         self._clock = clock
 
     def install(self, consumer: AIOKafkaConsumer) -> None:
@@ -46,14 +54,14 @@ class FetchClock:
         answered = []
         newest = sent_ms
         for topic, partitions in response.topics:
-            for partition, error_code, _highwater, *data in partitions:
+            for partition, error_code, highwater, *data in partitions:
                 if error_code != 0:
                     continue
-                answered.append(TopicPartition(topic, partition))
+                answered.append((TopicPartition(topic, partition), int(highwater)))
                 newest = max(newest, _newest_append(data[-1]))
         moment = min(newest, self.now_ms())
-        for tp in answered:
-            self.vouched[tp] = moment
+        for tp, highwater in answered:
+            self.vouched[tp] = Vouched(highwater, moment)
 
 
 class _TimedClient:

@@ -185,17 +185,17 @@ class Intake(Service):
         behind = []
         polled = {}
         for tp in consumer.assignment():
-            highwater, fetched = consumer.highwater(tp), self._fetched.get(tp)
-            if fetched is None and highwater is not None:
+            # The highwater and the moment of one fetch response, taken together (agents/fetch_clock.py).
+            seen, fetched = self._fetch_clock.vouched.get(tp), self._fetched.get(tp)
+            if fetched is None and seen is not None:
                 try:  # nothing fetched since the assignment: where the fetcher starts
                     fetched = self._fetched[tp] = await asyncio.wait_for(consumer.position(tp), 0.05)
                 except (TimeoutError, KafkaError, IllegalStateError):
                     fetched = None
-            at = self._fetch_clock.vouched.get(tp)
-            if highwater is None or fetched is None or fetched < highwater or at is None:
+            if seen is None or fetched is None or fetched < seen.highwater:
                 behind.append(tp)
             else:
-                polled[tp] = at
+                polled[tp] = seen.at_ms
         return behind, polled
 
     def _pace(self, consumer: AIOKafkaConsumer) -> None:

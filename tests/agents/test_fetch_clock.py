@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from agents.fetch_clock import FETCH_API_KEY, FetchClock, _TimedClient
+from agents.fetch_clock import FETCH_API_KEY, FetchClock, Vouched, _TimedClient
 
 
 def batch(*times: int) -> bytes:
@@ -55,26 +55,27 @@ async def test_a_response_vouches_for_every_partition_up_to_its_newest_append_ti
     response = Response([("raw.x", [(0, 0, 5, -1, None, batch(1_100, 1_200))]),
                          ("raw.y", [(0, 0, 9, -1, None, b"")])])
     clock = await fetched(response, sent_s=1.0, took_s=0.5)
-    assert clock.vouched == {TopicPartition("raw.x", 0): 1_200, TopicPartition("raw.y", 0): 1_200}
+    assert clock.vouched == {TopicPartition("raw.x", 0): Vouched(5, 1_200),
+                             TopicPartition("raw.y", 0): Vouched(9, 1_200)}
 
 
 async def test_an_empty_response_vouches_from_when_it_was_asked_not_when_it_arrived() -> None:
     # aiokafka's last_poll_timestamp would say 1,500: a record appended at 1,300 would be overtaken.
     response = Response([("raw.x", [(0, 0, 5, -1, None, b"")])])
     clock = await fetched(response, sent_s=1.0, took_s=0.5)
-    assert clock.vouched == {TopicPartition("raw.x", 0): 1_000}
+    assert clock.vouched == {TopicPartition("raw.x", 0): Vouched(5, 1_000)}
 
 
 async def test_a_producer_stamped_future_time_is_not_believed_past_the_arrival() -> None:
     response = Response([("raw.x", [(0, 0, 5, -1, None, batch(9_999_999))])])
     clock = await fetched(response, sent_s=1.0, took_s=0.5)
-    assert clock.vouched == {TopicPartition("raw.x", 0): 1_500}
+    assert clock.vouched == {TopicPartition("raw.x", 0): Vouched(5, 1_500)}
 
 
 async def test_a_partition_answered_with_an_error_is_not_vouched_for() -> None:
     response = Response([("raw.x", [(0, 6, -1, -1, None, b""), (1, 0, 3, -1, None, b"")])])
     clock = await fetched(response, sent_s=1.0, took_s=0.5)
-    assert clock.vouched == {TopicPartition("raw.x", 1): 1_000}
+    assert clock.vouched == {TopicPartition("raw.x", 1): Vouched(3, 1_000)}
 
 
 async def test_other_requests_and_attributes_pass_through_untimed() -> None:

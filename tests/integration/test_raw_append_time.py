@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from rich.console import Console
 
+from agents.fetch_clock import FetchClock
 from connectors.publisher import record_headers
 from connectors.simulator.world import made_up_name
 from pipeline.provision import ensure_topics
@@ -129,3 +130,35 @@ async def test_a_raw_record_appended_late_is_replayed_in_the_order_the_worker_sa
     assert report.read == 2
     published = {topic: n for topic, n in report.published.items() if n}
     assert published == {}, [e.decode() for e in report.published_examples]
+
+
+async def test_a_fetch_vouches_from_when_it_was_asked_with_the_highwater_it_gave(stack: Settings, unique: str) -> None:
+    """Stage 1's clock on a real consumer and broker: an empty long poll vouches from when it was sent
+    (aiokafka's own timestamp says when it came back, 500 ms later), a fetch that brought a record from
+    no earlier than that record's append time, each with the highwater of the same response."""
+    topic = f"{topics.RAW_PREFIX}clock{unique}"
+    await ensure_topics(stack, [topic], partitions=1)
+    tp = TopicPartition(topic, 0)
+    consumer = AIOKafkaConsumer(**client_options(stack), group_id=None, enable_auto_commit=False,
+                                fetch_max_wait_ms=500)
+    producer = AIOKafkaProducer(**client_options(stack), acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        clock = FetchClock()
+        clock.install(consumer)
+        consumer.assign([tp])
+        await consumer.seek_to_end(tp)
+        assert await consumer.getmany(tp, timeout_ms=1500) == {}  # the broker held each fetch 500 ms
+        seen = clock.vouched[tp]
+        assert seen.highwater == consumer.highwater(tp) == 0
+        assert consumer.last_poll_timestamp(tp) - seen.at_ms >= 400, "when the fetch was asked, not answered"
+
+        await producer.send_and_wait(topic, b"x")
+        [record] = (await consumer.getmany(tp, timeout_ms=10_000))[tp]
+        seen = clock.vouched[tp]
+        assert seen.highwater == 1
+        assert record.timestamp <= seen.at_ms <= h.now_ms()
+    finally:
+        await producer.stop()
+        await consumer.stop()
