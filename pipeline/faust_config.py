@@ -8,13 +8,10 @@ from typing import Any
 from faust.auth import OAuthCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
+from agents.intake import FETCH_WAIT_MS
 from runtime.kafka import MskIamTokenProvider
 from runtime.observability.sentry import init_sentry
 from runtime.settings import Settings
-
-# How long the broker may hold a fetch of the worker's consumer (the resolve topic) that finds no new record;
-# stage 1's consumer uses the same (agents/intake.py).
-FETCH_WAIT_MS = 20
 
 
 def shorten_fetch_wait() -> None:
@@ -24,7 +21,8 @@ def shorten_fetch_wait() -> None:
     in meanwhile then reach stage 2 1.5 s late, and with records flowing the fetches stay in that rhythm.
     Measured at 2,000 updates/s: a standing 1.5-3 s behind in most runs, while stage 2's agent sat idle
     half the time (BENCHMARKS.md). The consumer is built in Faust's consumer thread: this wraps the
-    builder so that the consumer it returns waits at most FETCH_WAIT_MS. Idempotent."""
+    builder so that the consumer it returns waits at most FETCH_WAIT_MS, as stage 1's consumer does on the
+    raw topics (agents/intake.py). Idempotent."""
     build = AIOKafkaConsumerThread._create_worker_consumer
     if getattr(build, "fetch_wait_ms", None) == FETCH_WAIT_MS:
         return
