@@ -44,9 +44,10 @@ async def ensure_topics(settings: Settings, names: list[str] | None = None, part
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
+        names = names or all_topics()
         existing = set(await admin.list_topics())
-        await _append_time_on_raw(admin, [n for n in (names or all_topics()) if n in existing])
-        wanted = [n for n in (names or all_topics()) if n not in existing]
+        await _append_time_on_raw(admin, [n for n in names if n in existing])
+        wanted = [n for n in names if n not in existing]
         if not wanted:
             return
         retention_ms = str(settings.kafka.raw_retention_hours * 3600 * 1000)
