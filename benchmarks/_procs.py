@@ -21,10 +21,12 @@ class Worker:
     _instances = 0
 
     def __init__(self, app_id: str, log_dir: Path, extra_env: dict[str, str] | None = None,
-                 name: str | None = None, loop: str = "aio") -> None:
+                 name: str | None = None, loop: str = "aio", app: str = "pipeline.app") -> None:
         """`name`: of the log file (default: the app id); several workers of one app need their own.
-        `loop`: Faust's event loop option (`aio`, or `uvloop` where it is installed)."""
+        `loop`: Faust's event loop option (`aio`, or `uvloop` where it is installed).
+        `app`: the Faust app's module (`benchmarks.shell_floor_app`: the worker with its stages stubbed)."""
         self.loop = loop
+        self.app = app
         self.app_id = app_id
         self.log_path = log_dir / f"{name or app_id}.log"
         Worker._instances += 1
@@ -43,7 +45,7 @@ class Worker:
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-L", self.loop, "-A", "pipeline.app", "worker", "-l", "info",
+            [sys.executable, "-m", "faust", "-L", self.loop, "-A", self.app, "worker", "-l", "info",
              "--without-web"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )

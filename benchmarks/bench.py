@@ -5,6 +5,10 @@
 Runs, one after the other (each a fresh worker per run, medians of 3 runs):
 - throughput: raw updates/s through one worker against a bare aiokafka consumer reading the same
   records in the same run (target: ratio >= 0.10), and worker CPU per update;
+- recovery: a backlog produced while the worker is down (SIGKILL), drained by the restarted worker
+  (target: >= 20,000/s on a quiet box), against the same bare consumer; and the same backlog through
+  the worker with both pure stages stubbed (`benchmarks/shell_floor.py`): what the shells alone
+  cost, so the rest of the CPU per update is the stages';
 - latency: raw receipt -> WebSocket frame at 2,000 updates/s with 1,000 clients against a bare Kafka
   produce -> consume hop at the same rate in the same run (target: p99 ratio <= 4);
 - scale-out: updates per worker CPU-second with two workers against one in the same run (target:
@@ -42,6 +46,13 @@ def run(module: str, *args: str) -> list[dict[str, Any]]:
     return [line for line in lines if any(key.startswith("median") for key in line)] or lines[-1:]
 
 
+def backlog_line(result: dict[str, Any]) -> str:
+    return (f"{result['median_worker_updates_per_s']:,} updates/s from the restart "
+            f"({result['median_steady_updates_per_s']:,}/s once publishing; "
+            f"{result['median_steady_cpu_us_per_update']} us CPU/update) vs same-run bare consumer "
+            f"{result['median_baseline_consumer_updates_per_s']:,}/s -> ratio {result['median_ratio_to_baseline']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -49,6 +60,10 @@ def main() -> None:
     repeat = "1" if args.quick else "3"
     throughput = run("benchmarks.throughput", "--own-broker", "--updates", "5000" if args.quick else "20000",
                      "--repeat", repeat)[-1]
+    backlog = "20000" if args.quick else "100000"
+    recovery = run("benchmarks.throughput", "--own-broker", "--updates", backlog, "--repeat", repeat, "--backlog")[-1]
+    floor = run("benchmarks.throughput", "--own-broker", "--updates", backlog, "--repeat", repeat, "--backlog",
+                "--stages", "floor")[-1]
     latency = run("benchmarks.latency", "--own-broker", "--rate", "2000", "--seconds", "5" if args.quick else "15",
                   "--clients", "100" if args.quick else "1000", "--repeat", repeat)[-1]
     scaleouts = run("benchmarks.scaleout", "--own-broker", "--updates", "4000" if args.quick else "16000",
@@ -59,6 +74,9 @@ def main() -> None:
         f" (target >= 0.10); worker CPU {throughput['median_worker_cpu_us_per_update']} us/update "
         f"({throughput['median_worker_updates_per_cpu_s']:,} updates per CPU-second); all published: "
         f"{throughput['all_published']}",
+        f"recovery, a backlog of {int(backlog):,} after a SIGKILL: {backlog_line(recovery)} (target >= 20,000/s)",
+        f"shells alone (stages stubbed), same backlog: {backlog_line(floor)}; the stages' share: "
+        f"{round(recovery['median_steady_cpu_us_per_update'] - floor['median_steady_cpu_us_per_update'], 1)} us/update",
         f"latency at 2,000/s: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms vs same-run bare Kafka hop "
         f"p50 {latency['kafka_only_p50_ms']} ms, p99 {latency['kafka_only_p99_ms']} ms -> p99 ratio "
         f"{latency['p99_ratio_to_kafka']} (target <= 4); p99 by hop: stage 1 {latency['stage_one_p99_ms']} ms, "

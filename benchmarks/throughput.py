@@ -1,12 +1,18 @@
 """Raw updates per second through one worker process.
 
-    python -m benchmarks.throughput --updates 30000 --repeat 3
+    python -m benchmarks.throughput --updates 30000 --repeat 3 [--backlog] [--stages floor]
 
 Each run: a fresh worker (own app id) is started and ready; `updates` raw records (The Odds API
 scores, one game each, every one a new score so every one is published) are produced as fast
 as possible; the run ends when the worker has published the last canonical record. Baseline,
 measured in the same run: a plain aiokafka consumer reading the same raw records (the ceiling
 Kafka and this machine put on any consumer). Prints each run and the medians.
+
+Live (default), the worker reads while the benchmark's producer writes, so its rate can be no higher
+than the producer's on the same cores; `--backlog` produces everything while the worker is down
+(SIGKILLed once ready) and times the restarted worker working it off: recovery after a crash, and
+the worker's own rate. `--stages floor` runs the worker with both pure stages stubbed
+(`benchmarks/shell_floor_app.py`): what the shells alone cost per update.
 """
 
 from __future__ import annotations
@@ -65,8 +71,9 @@ async def produce(settings: Settings, run: str, updates: int, fixtures: int, fir
 
 
 async def consume_until(settings: Settings, start: dict[TopicPartition, int], want: int,
-                        accept: Any, timeout_s: float) -> tuple[int, float]:
-    """Read from `start` until `want` accepted records; returns (count, seconds from first to last)."""
+                        accept: Any, timeout_s: float, on_first: Any = None) -> tuple[int, float]:
+    """Read from `start` until `want` accepted records; returns (count, seconds from first to last).
+    `on_first()` is called when the first one is read."""
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, max_poll_records=10000,
                                 fetch_max_bytes=64 << 20)
     await consumer.start()
@@ -82,6 +89,8 @@ async def consume_until(settings: Settings, start: dict[TopicPartition, int], wa
                 for message in messages:
                     if accept(message):
                         count += 1
+                        if first is None and on_first is not None:
+                            on_first()
                         first = first or time.perf_counter()
                         last = time.perf_counter()
         return count, (last or 0) - (first or 0)
@@ -89,27 +98,42 @@ async def consume_until(settings: Settings, start: dict[TopicPartition, int], wa
         await consumer.stop()
 
 
+# The Faust app a run's worker runs: the real one, or its shells with both stages stubbed (what they cost alone).
+APPS = {"real": "pipeline.app", "floor": "benchmarks.shell_floor_app"}
+
+
 async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "aio",
-                  env: dict[str, str] | None = None, profile: Path | None = None) -> dict[str, Any]:
+                  env: dict[str, str] | None = None, profile: Path | None = None, stages: str = "real",
+                  backlog: bool = False) -> dict[str, Any]:
+    """`backlog`: the worker is SIGKILLed once ready, the updates are produced while it is down, and the
+    run times the restarted worker working them off (the producer no longer paces it)."""
     run = uuid.uuid4().hex[:8]
     worker = Worker(f"throughput-{run}", ROOT / ".stack" / "logs",
-                    {**(env or {}), "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"}, loop=loop)
+                    {**(env or {}), "SPORTSFLOW_PROCESSING__AUTO_OFFSET_RESET": "latest"}, loop=loop, app=APPS[stages])
     worker.start()
     raw_start = await end_offsets(settings, topics.raw_topic("theoddsapi"))
     out_start = await end_offsets(settings, topics.EVENTS)
     app_id = worker.app_id.encode()
     tag = f'"{run}-'.encode()  # this run's games only: the raw topics are shared with whatever else runs here
+    produce_s = 0.0
+    if backlog:
+        worker.kill()  # a crash: its raw offsets are committed where it started (agents/intake.py: _pin_start)
+        produce_s = await produce(settings, run, updates, fixtures)
+        worker.start(wait_ready=False)
     spy = Spy(worker.proc.pid, profile / f"throughput-{run}") if profile and worker.proc else None
     try:
-        cpu0 = worker.cpu_seconds()
-        produce_task = asyncio.create_task(produce(settings, run, updates, fixtures))
+        cpu0 = 0.0 if backlog else worker.cpu_seconds()  # a restarted worker: its start and recovery count too
+        produce_task = None if backlog else asyncio.create_task(produce(settings, run, updates, fixtures))
         t0 = time.perf_counter()
-        published, _ = await consume_until(
+        cpu_at_first: list[float] = []
+        published, first_to_last_s = await consume_until(
             settings, out_start, updates, lambda m: dict(m.headers or []).get("sf-app") == app_id and tag in m.value,
-            timeout_s=600)
+            timeout_s=600, on_first=lambda: cpu_at_first.append(worker.cpu_seconds()))
         worker_s = time.perf_counter() - t0
-        cpu_s = worker.cpu_seconds() - cpu0
-        produce_s = await produce_task
+        cpu_end = worker.cpu_seconds()
+        cpu_s = cpu_end - cpu0
+        if produce_task is not None:
+            produce_s = await produce_task
     finally:
         if spy:
             spy.stop()
@@ -120,10 +144,15 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
                                       lambda m: m.key is not None and m.key.startswith(run.encode()), 120)
     baseline_s = time.perf_counter() - t1
     baseline = round(raw_read / baseline_s)
-    return {"loop": loop, "updates": updates, "published": published, "worker_s": round(worker_s, 2),
-            "worker_updates_per_s": round(updates / worker_s), "produce_s": round(produce_s, 2),
+    return {"loop": loop, "stages": stages, "backlog": backlog, "updates": updates, "published": published,
+            "worker_s": round(worker_s, 2), "worker_updates_per_s": round(updates / worker_s),
+            # From the first canonical record to the last: the rate once the worker is going (after its start).
+            "steady_updates_per_s": round(updates / first_to_last_s) if first_to_last_s else 0,
+            "produce_s": round(produce_s, 2),
             "worker_cpu_us_per_update": round(1e6 * cpu_s / updates, 1),
             "worker_updates_per_cpu_s": round(updates / cpu_s) if cpu_s else 0,
+            # CPU from the first canonical record to the last, per update: without the worker's start.
+            "steady_cpu_us_per_update": round(1e6 * (cpu_end - cpu_at_first[0]) / updates, 1) if cpu_at_first else 0,
             "baseline_consumer_updates_per_s": baseline,
             "ratio_to_baseline": round(updates / worker_s / baseline, 4)}
 
@@ -136,7 +165,8 @@ async def play(args: argparse.Namespace, settings: Settings, env: dict[str, str]
     runs = []
     loops = args.loops.split(",")
     for i in range(args.repeat * len(loops)):  # alternating, so drifting load hits every loop alike
-        result = await one_run(settings, args.updates, args.fixtures, loops[i % len(loops)], env, args.profile)
+        result = await one_run(settings, args.updates, args.fixtures, loops[i % len(loops)], env, args.profile,
+                               stages=args.stages, backlog=args.backlog)
         print(json.dumps(result))
         runs.append(result)
     for loop in loops:
@@ -147,11 +177,13 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over the runs; the ratio is each run's own (worker / same-run bare consumer), then the median."""
     return {
         "median_worker_updates_per_s": statistics.median(r["worker_updates_per_s"] for r in runs),
+        "median_steady_updates_per_s": statistics.median(r["steady_updates_per_s"] for r in runs),
         "median_baseline_consumer_updates_per_s": statistics.median(r["baseline_consumer_updates_per_s"]
                                                                    for r in runs),
         "median_ratio_to_baseline": statistics.median(r["ratio_to_baseline"] for r in runs),
         "median_worker_cpu_us_per_update": statistics.median(r["worker_cpu_us_per_update"] for r in runs),
         "median_worker_updates_per_cpu_s": statistics.median(r["worker_updates_per_cpu_s"] for r in runs),
+        "median_steady_cpu_us_per_update": statistics.median(r["steady_cpu_us_per_update"] for r in runs),
         "all_published": all(r["published"] == r["updates"] for r in runs),
     }
 
@@ -164,6 +196,10 @@ def main() -> None:
     parser.add_argument("--loops", default="aio", help="event loops to alternate, e.g. aio,uvloop (runs: repeat each)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="record py-spy flame graphs and collapsed stacks of each run's worker into this dir")
+    parser.add_argument("--stages", choices=sorted(APPS), default="real",
+                        help="floor: the worker's shells with both stages stubbed (benchmarks/shell_floor_app.py)")
+    parser.add_argument("--backlog", action="store_true",
+                        help="produce while the worker is down (SIGKILL), then time the restarted worker draining it")
     parser.add_argument("--own-broker", action="store_true",
                         help="a private Kafka broker for the whole run (nothing else publishes to its raw topics)")
     asyncio.run(main_async(parser.parse_args()))
