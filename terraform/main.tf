@@ -10,15 +10,8 @@ locals {
   # --- the app's contract (schemas/topics.py, runtime/settings.py) ------------------------
   # Checked against the Python code by tests/terraform/test_structure.py.
   providers = ["theoddsapi", "sportsdataio", "sportradar", "apisports", "statscore", "jolpica"]
-
-  raw_topics = [
-    "raw.theoddsapi",
-    "raw.sportsdataio",
-    "raw.sportradar",
-    "raw.apisports",
-    "raw.statscore",
-    "raw.jolpica",
-  ]
+  # One raw topic per provider (schemas/topics.py raw_topic): derived, never a second list to keep.
+  raw_topics = [for p in local.providers : "raw.${p}"]
   canonical_topics  = ["canonical.events", "canonical.odds", "canonical.race_results", "canonical.feed_status",
                        "canonical.settlements"]
   feed_status_topic = "canonical.feed_status"

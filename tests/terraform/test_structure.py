@@ -48,14 +48,16 @@ CLI_COMMANDS = {name: PROCESSES[name][0] for name in SERVICES}
 def resolve(value: Any, scope: dict[str, Any]) -> list[str]:
     """Evaluate the few expression forms the root module's topic locals use.
 
-    Literal lists, `${local.x}`, `${local.x}-suffix`, `${flatten([local.x, local.y, "literal"])}` and
-    `${concat(local.x, local.y)}`; anything
+    Literal lists, `${local.x}`, `${local.x}-suffix`, `${flatten([local.x, local.y, "literal"])}`,
+    `${concat(local.x, local.y)}` and `${[for p in local.x : "prefix${p}suffix"]}`; anything
     else fails, so a new expression form cannot silently cover nothing.
     """
     if isinstance(value, list):
         return [item for v in value for item in resolve(v, scope)]
     if not isinstance(value, str):
         raise TypeError(f"unsupported value {value!r}")
+    if m := re.fullmatch(r'\$\{\[for (\w+) in (local\.\w+) : "([\w.-]*)\$\{\1\}([\w.-]*)"\]\}', value):
+        return [m.group(3) + item + m.group(4) for item in _resolve_term(m.group(2), scope)]
     if m := re.fullmatch(r"\$\{(?:flatten\(\[(.*)\]\)|concat\((.*)\))\}", value):
         args = m.group(1) if m.group(1) is not None else m.group(2)
         return [item for arg in args.split(",") for item in _resolve_term(arg.strip(), scope)]
@@ -252,7 +254,7 @@ def test_topic_locals_match_pipeline_topics() -> None:
     """The root module's topic names are the ones schemas.topics spells out."""
     scope = tf_locals()
     assert sorted(scope["providers"]) == PROVIDERS
-    assert sorted(scope["raw_topics"]) == [topics.raw_topic(p) for p in PROVIDERS]
+    assert sorted(resolve(scope["raw_topics"], scope)) == [topics.raw_topic(p) for p in PROVIDERS]
     assert tuple(scope["canonical_topics"]) == topics.CANONICAL_TOPICS
     assert scope["feed_status_topic"] == topics.FEED_STATUS
     assert scope["deadletter_topic"] == topics.DEADLETTER
