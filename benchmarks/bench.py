@@ -53,6 +53,12 @@ def backlog_line(result: dict[str, Any]) -> str:
             f"{result['median_baseline_consumer_updates_per_s']:,}/s -> ratio {result['median_ratio_to_baseline']}")
 
 
+def audit_text(result: dict[str, Any]) -> str:
+    """What the canonical topic, read back after every run, held of the runs' updates (summed over the runs)."""
+    return (f"read back: {result['audited']:,} versions, {result['lost']} lost, {result['doubled']} doubled, "
+            f"{result['gaps']} gaps, {result['backwards']} backwards; all published: {result['all_published']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -72,9 +78,9 @@ def main() -> None:
         f"throughput: {throughput['median_worker_updates_per_s']:,} updates/s vs same-run bare consumer "
         f"{throughput['median_baseline_consumer_updates_per_s']:,}/s -> ratio {throughput['median_ratio_to_baseline']}"
         f" (target >= 0.10); worker CPU {throughput['median_worker_cpu_us_per_update']} us/update "
-        f"({throughput['median_worker_updates_per_cpu_s']:,} updates per CPU-second); all published: "
-        f"{throughput['all_published']}",
-        f"recovery, a backlog of {int(backlog):,} after a SIGKILL: {backlog_line(recovery)} (target >= 20,000/s)",
+        f"({throughput['median_worker_updates_per_cpu_s']:,} updates per CPU-second); {audit_text(throughput)}",
+        f"recovery, a backlog of {int(backlog):,} after a SIGKILL: {backlog_line(recovery)} (target >= 20,000/s); "
+        f"{audit_text(recovery)}",
         f"shells alone (stages stubbed), same backlog: {backlog_line(floor)}; the stages' share: "
         f"{round(recovery['median_steady_cpu_us_per_update'] - floor['median_steady_cpu_us_per_update'], 1)} us/update",
         f"latency at 2,000/s: p50 {latency['p50_ms']} ms, p99 {latency['p99_ms']} ms vs same-run bare Kafka hop "

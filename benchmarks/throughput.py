@@ -24,9 +24,11 @@ import json
 import statistics
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks._load import score_update
@@ -102,6 +104,49 @@ async def consume_until(settings: Settings, start: dict[TopicPartition, int], wa
 APPS = {"real": "pipeline.app", "floor": "benchmarks.shell_floor_app"}
 
 
+def audit_versions(records: Iterable[tuple[bytes, dict[str, Any]]], updates: int) -> dict[str, int]:
+    """What a consumer of canonical.events saw of a run, read back in topic order (`(key, record)` pairs):
+    every update is a new score, so each one must come out once, in order, as the next version of its
+    event. `lost`: updates whose score never came out; `doubled`: a version seen twice; `gaps`: a version
+    that is not the one after the last (a skipped or repeated seq, or a new lineage); `backwards`: a score
+    lower than the one before."""
+    last: dict[bytes, tuple[int, int, int]] = {}  # key -> (epoch, seq, home score)
+    seen: set[tuple[bytes, int, int]] = set()
+    scores: set[tuple[bytes, int]] = set()
+    doubled = gaps = backwards = 0
+    for key, record in records:
+        epoch, seq, home = int(record["epoch"]), int(record["seq"]), int(record["score"]["home"])
+        if (key, epoch, seq) in seen:
+            doubled += 1
+            continue
+        seen.add((key, epoch, seq))
+        scores.add((key, home))
+        before = last.get(key)
+        if before is None:
+            gaps += seq != 1
+        else:
+            gaps += (epoch, seq) != (before[0], before[1] + 1)
+            backwards += home < before[2]
+        last[key] = (epoch, seq, home)
+    return {"audited": len(seen), "lost": max(updates - len(scores), 0), "doubled": doubled, "gaps": gaps,
+            "backwards": backwards}
+
+
+async def read_back(settings: Settings, start: dict[TopicPartition, int], want: int, accept: Any,
+                    timeout_s: float = 120) -> list[tuple[bytes, dict[str, Any]]]:
+    """The run's canonical records from `start`, in each partition's order, once the timing is over."""
+    records: list[tuple[bytes, dict[str, Any]]] = []
+
+    def keep(message: Any) -> bool:
+        if accept(message):
+            records.append((message.key, orjson.loads(message.value)))
+            return True
+        return False
+
+    await consume_until(settings, start, want, keep, timeout_s)
+    return records
+
+
 async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "aio",
                   env: dict[str, str] | None = None, profile: Path | None = None, stages: str = "real",
                   backlog: bool = False) -> dict[str, Any]:
@@ -115,6 +160,10 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
     out_start = await end_offsets(settings, topics.EVENTS)
     app_id = worker.app_id.encode()
     tag = f'"{run}-'.encode()  # this run's games only: the raw topics are shared with whatever else runs here
+
+    def accept(message: Any) -> bool:
+        return bool(dict(message.headers or []).get("sf-app") == app_id and tag in message.value)
+
     produce_s = 0.0
     if backlog:
         worker.kill()  # a crash: its raw offsets are committed where it started (agents/intake.py: _pin_start)
@@ -127,8 +176,8 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
         t0 = time.perf_counter()
         cpu_at_first: list[float] = []
         published, first_to_last_s = await consume_until(
-            settings, out_start, updates, lambda m: dict(m.headers or []).get("sf-app") == app_id and tag in m.value,
-            timeout_s=600, on_first=lambda: cpu_at_first.append(worker.cpu_seconds()))
+            settings, out_start, updates, accept, timeout_s=600,
+            on_first=lambda: cpu_at_first.append(worker.cpu_seconds()))
         worker_s = time.perf_counter() - t0
         cpu_end = worker.cpu_seconds()
         cpu_s = cpu_end - cpu0
@@ -144,6 +193,8 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
                                       lambda m: m.key is not None and m.key.startswith(run.encode()), 120)
     baseline_s = time.perf_counter() - t1
     baseline = round(raw_read / baseline_s)
+    # The stand-in stages publish raw envelopes: only the real worker's versions can be audited.
+    audit = audit_versions(await read_back(settings, out_start, published, accept), updates) if stages == "real" else {}
     return {"loop": loop, "stages": stages, "backlog": backlog, "updates": updates, "published": published,
             "worker_s": round(worker_s, 2), "worker_updates_per_s": round(updates / worker_s),
             # From the first canonical record to the last: the rate once the worker is going (after its start).
@@ -154,7 +205,7 @@ async def one_run(settings: Settings, updates: int, fixtures: int, loop: str = "
             # CPU from the first canonical record to the last, per update: without the worker's start.
             "steady_cpu_us_per_update": round(1e6 * (cpu_end - cpu_at_first[0]) / updates, 1) if cpu_at_first else 0,
             "baseline_consumer_updates_per_s": baseline,
-            "ratio_to_baseline": round(updates / worker_s / baseline, 4)}
+            "ratio_to_baseline": round(updates / worker_s / baseline, 4), **audit}
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -185,6 +236,8 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "median_worker_updates_per_cpu_s": statistics.median(r["worker_updates_per_cpu_s"] for r in runs),
         "median_steady_cpu_us_per_update": statistics.median(r["steady_cpu_us_per_update"] for r in runs),
         "all_published": all(r["published"] == r["updates"] for r in runs),
+        # Summed over the runs: any one is a failure (absent when the stand-in stages ran).
+        **{k: sum(r.get(k, 0) for r in runs) for k in ("audited", "lost", "doubled", "gaps", "backwards")},
     }
 
 

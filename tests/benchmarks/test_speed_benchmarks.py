@@ -13,7 +13,7 @@ from benchmarks._spy import shares
 from benchmarks.instructions import score_corpus
 from benchmarks.latency import split
 from benchmarks.scaleout import less_idle, resolve_share, stage_one_share
-from benchmarks.throughput import summary
+from benchmarks.throughput import audit_versions, summary
 
 FAUST_TABLE = """
 +Topic Partition Set-------------------------+------------+
@@ -106,3 +106,19 @@ def test_the_shell_floor_stages_carry_each_raw_record_through_both_hops_keyed_by
     (out,) = result.outputs
     assert (out.topic, out.key, out.value) == ("canonical.events", b"ab12cd34-7", raw)
     assert list(result.entities) == ["ab12cd34-7"]
+
+
+def test_the_version_audit_finds_a_lost_a_doubled_and_an_out_of_order_update():
+    def event(seq: int, home: int, epoch: int = 7) -> dict[str, Any]:
+        return {"epoch": epoch, "seq": seq, "score": {"home": home, "away": 0}}
+
+    clean = [(b"a", event(1, 1)), (b"b", event(1, 1)), (b"a", event(2, 2)), (b"b", event(2, 2))]
+    assert audit_versions(clean, updates=4) == {"audited": 4, "lost": 0, "doubled": 0, "gaps": 0, "backwards": 0}
+    assert audit_versions(clean[:3], updates=4)["lost"] == 1
+    assert audit_versions([*clean, clean[2]], updates=4)["doubled"] == 1
+    swapped = [(b"a", event(2, 2)), (b"a", event(1, 1))]
+    assert audit_versions(swapped, updates=2)["gaps"] == 2  # starts at seq 2, then goes back to 1
+    frozen_back = [(b"a", event(1, 2)), (b"a", event(2, 1))]
+    assert audit_versions(frozen_back, updates=2)["backwards"] == 1
+    relineage = [(b"a", event(1, 1)), (b"a", event(1, 2, epoch=9))]
+    assert audit_versions(relineage, updates=2)["gaps"] == 1
