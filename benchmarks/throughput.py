@@ -236,8 +236,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "median_worker_updates_per_cpu_s": statistics.median(r["worker_updates_per_cpu_s"] for r in runs),
         "median_steady_cpu_us_per_update": statistics.median(r["steady_cpu_us_per_update"] for r in runs),
         "all_published": all(r["published"] == r["updates"] for r in runs),
-        # Summed over the runs: any one is a failure (absent when the stand-in stages ran).
-        **{k: sum(r.get(k, 0) for r in runs) for k in ("audited", "lost", "doubled", "gaps", "backwards")},
+        # Summed over the runs: any one is a failure (absent when the stand-in stages ran: nothing to audit).
+        **({k: sum(r[k] for r in runs) for k in ("audited", "lost", "doubled", "gaps", "backwards")}
+           if all("audited" in r for r in runs) else {}),
     }
 
 
