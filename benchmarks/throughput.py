@@ -107,9 +107,9 @@ APPS = {"real": "pipeline.app", "floor": "benchmarks.shell_floor_app"}
 def audit_versions(records: Iterable[tuple[bytes, dict[str, Any]]], updates: int) -> dict[str, int]:
     """What a consumer of canonical.events saw of a run, read back in topic order (`(key, record)` pairs):
     every update is a new score, so each one must come out once, in order, as the next version of its
-    event. `lost`: updates whose score never came out; `doubled`: a version seen twice; `gaps`: a version
-    that is not the one after the last (a skipped or repeated seq, or a new lineage); `backwards`: a score
-    lower than the one before."""
+    event. `lost`: updates whose score never came out; `doubled`: a version seen twice, or a score published
+    again under a new version; `gaps`: a version that is not the one after the last (a skipped or repeated
+    seq, or a new lineage); `backwards`: a score lower than the one before."""
     last: dict[bytes, tuple[int, int, int]] = {}  # key -> (epoch, seq, home score)
     seen: set[tuple[bytes, int, int]] = set()
     scores: set[tuple[bytes, int]] = set()
@@ -127,6 +127,7 @@ def audit_versions(records: Iterable[tuple[bytes, dict[str, Any]]], updates: int
         else:
             gaps += (epoch, seq) != (before[0], before[1] + 1)
             backwards += home < before[2]
+            doubled += home == before[2]  # every update is a new score: the same one twice is one update doubled
         last[key] = (epoch, seq, home)
     return {"audited": len(seen), "lost": max(updates - len(scores), 0), "doubled": doubled, "gaps": gaps,
             "backwards": backwards}

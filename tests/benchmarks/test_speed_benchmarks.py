@@ -118,6 +118,9 @@ def test_the_version_audit_finds_a_lost_a_doubled_and_an_out_of_order_update():
     assert audit_versions([*clean, clean[2]], updates=4)["doubled"] == 1
     swapped = [(b"a", event(2, 2)), (b"a", event(1, 1))]
     assert audit_versions(swapped, updates=2)["gaps"] == 2  # starts at seq 2, then goes back to 1
+    republished = [(b"a", event(1, 1)), (b"a", event(2, 1))]  # the same score again as the next version
+    assert audit_versions(republished, updates=2) == {"audited": 2, "lost": 1, "doubled": 1, "gaps": 0,
+                                                     "backwards": 0}
     frozen_back = [(b"a", event(1, 2)), (b"a", event(2, 1))]
     assert audit_versions(frozen_back, updates=2)["backwards"] == 1
     relineage = [(b"a", event(1, 1)), (b"a", event(1, 2, epoch=9))]
